@@ -1,0 +1,306 @@
+"""darc's configuration names, their types, and how they map onto Scrapy settings.
+
+Scrapy settings are the single source of truth.  darc was configured only through
+environment variables; :func:`apply_environment` copies the ones that are set into
+the settings (once, when the add-on loads the settings), and :func:`normalise`
+parses and validates every known option wherever its value came from (settings
+module, ``-s NAME=value``, environment), so a malformed value stops start-up with
+a message that names it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from scrapy.settings import BaseSettings
+
+#: Priority of values taken from the environment: above a settings profile
+#: ("project", 20) so that a per-run variable wins, below ``-s`` ("cmdline", 40).
+ENV_PRIORITY = 25
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the option."""
+
+
+# --- parsers: raw (str from the environment or -s, or a Python value) -> typed value
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected 0 or 1")
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected an integer")
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueError("expected an integer") from None
+
+
+def _port(value: Any) -> int:
+    port = _int(value)
+    if not 0 < port < 65536:
+        raise ValueError("expected a TCP port (1-65535)")
+    return port
+
+
+def _seconds(value: Any) -> float:
+    """Seconds as a float; ``inf`` (or darc's ``None``) means "never/forever"."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        text = str(value).strip().lower()
+        if text in {"inf", "infinity", "none", "forever"}:
+            return math.inf
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError("expected a number of seconds or 'inf'") from None
+    if math.isnan(number) or number < 0:
+        raise ValueError("expected a non-negative number of seconds")
+    return number
+
+
+def _str(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _json(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+
+
+def _str_list(value: Any) -> list[str]:
+    value = _json(value)
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a JSON list of strings")
+    return list(value)
+
+
+def _regex_list(value: Any) -> list[str]:
+    patterns = _str_list(value)
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+    return patterns
+
+
+def _fallback(value: Any) -> str:
+    """darc's ``*_FALLBACK``: "" (unset), "0" (keep) or "1" (drop)."""
+    if value is None or str(value).strip() == "":
+        return ""
+    return "1" if _bool(value) else "0"
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    value = _json(value)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    return dict(value)
+
+
+def _url_patterns(value: Any) -> list[list[Any]]:
+    value = _json(value)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError("expected a JSON list of [scheme, regex, flags]")
+    checked: list[list[Any]] = []
+    for index, entry in enumerate(value):
+        if not (isinstance(entry, (list, tuple)) and len(entry) in (2, 3)):
+            raise ValueError(f"entry {index}: expected [scheme, regex, flags]")
+        scheme, pattern = entry[0], entry[1]
+        flags = entry[2] if len(entry) == 3 else 0
+        if not isinstance(scheme, str) or not isinstance(pattern, str) or not isinstance(flags, int):
+            raise ValueError(f"entry {index}: expected [str, str, int]")
+        try:
+            compiled = re.compile(pattern, flags)
+        except re.error as exc:
+            raise ValueError(f"entry {index}: bad regular expression: {exc}") from None
+        if "url" not in compiled.groupindex:
+            raise ValueError(f"entry {index}: the regex needs a named group 'url'")
+        checked.append([scheme, pattern, flags])
+    return checked
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One darc/darkcrawl option: its name (= environment variable), parser and default."""
+
+    name: str
+    parse: Callable[[Any], Any]
+    default: Any
+    #: the Scrapy setting it maps onto, when Scrapy already has one
+    setting: str | None = None
+    #: turns the option's value into that setting's value
+    to_setting: Callable[[Any], Any] | None = None
+    help: str = ""
+
+
+def _opt(name: str, parse: Callable[[Any], Any], default: Any, help: str, **kw: Any) -> Option:
+    return Option(name, parse, default, help=help, **kw)
+
+
+#: Every option darkcrawl reads.  darc's names are kept so that its users find them.
+OPTIONS: tuple[Option, ...] = (
+    # general
+    _opt("DARC_REBOOT", _bool, False, "stop after one round: every reachable URL fetched once"),
+    _opt("DARC_DEBUG", _bool, False, "debug logging", setting="LOG_LEVEL",
+         to_setting=lambda on: "DEBUG" if on else None),
+    _opt("DARC_VERBOSE", _bool, False, "verbose (debug) logging", setting="LOG_LEVEL",
+         to_setting=lambda on: "DEBUG" if on else None),
+    _opt("DARC_FORCE", _bool, False, "ignore robots.txt rules (robots.txt is still fetched and saved)",
+         setting="ROBOTSTXT_OBEY", to_setting=lambda force: not force),
+    _opt("DARC_CHECK", _bool, False, "accepted for compatibility: lists are always checked before a request exists"),
+    _opt("DARC_CHECK_CONTENT_TYPE", _bool, False,
+         "accepted for compatibility: MIME lists are checked when the response headers arrive"),
+    _opt("DARC_URL_PAT", _url_patterns, [], "extra text-URL regexes [[scheme, regex, flags], ...]"),
+    _opt("DARC_WAIT", _seconds, 60.0, "how often (s) a continuous crawl looks for URLs falling due"),
+    _opt("PATH_DATA", _str, "data", "root folder of everything the crawl saves"),
+    _opt("TIME_CACHE", _seconds, 60.0, "seconds during which a fetched URL is not fetched again ('inf': never)"),
+    _opt("SE_WAIT", _seconds, 0.0, "extra seconds to wait after a page loads in the browser"),
+    # white / black lists
+    _opt("LINK_WHITE_LIST", _regex_list, [], "host regexes (fullmatch, ignore case) to crawl"),
+    _opt("LINK_BLACK_LIST", _regex_list, [], "host regexes (fullmatch, ignore case) never to crawl"),
+    _opt("LINK_FALLBACK", _fallback, "", "1: drop hosts no list matches; 0: keep them; unset: drop them only if a white list is set"),
+    _opt("MIME_WHITE_LIST", _regex_list, [], "content-type regexes to keep"),
+    _opt("MIME_BLACK_LIST", _regex_list, [], "content-type regexes to drop"),
+    _opt("MIME_FALLBACK", _fallback, "", "as LINK_FALLBACK, for content types"),
+    _opt("PROXY_WHITE_LIST", _regex_list, [], "network regexes to crawl (clearnet, tor, tor2web, i2p, zeronet, freenet; 'null' = clearnet)"),
+    _opt("PROXY_BLACK_LIST", _regex_list, [], "network regexes never to crawl"),
+    _opt("PROXY_FALLBACK", _fallback, "", "as LINK_FALLBACK, for networks"),
+    # submission (render/submission issue)
+    _opt("API_RETRY", _int, 3, "submission retries"),
+    _opt("API_NEW_HOST", _str, "", "URL receiving new_host submissions"),
+    _opt("API_REQUESTS", _str, "", "URL receiving requests submissions"),
+    _opt("API_SELENIUM", _str, "", "URL receiving selenium submissions"),
+    # networks (network issue)
+    _opt("DARC_TOR", _bool, True, "launch and manage Tor through stem"),
+    _opt("TOR_PORT", _port, 9050, "Tor SocksPort"),
+    _opt("TOR_CTRL", _port, 9051, "Tor ControlPort"),
+    _opt("TOR_PASS", _str, "", "Tor control password (cookie authentication when empty; never prompted)"),
+    _opt("TOR_RETRY", _int, 3, "Tor bootstrap retries"),
+    _opt("TOR_WAIT", _seconds, 90.0, "Tor bootstrap timeout (s)"),
+    _opt("TOR_CFG", _dict, {}, "extra torrc options (JSON object)"),
+    _opt("DARC_I2P", _bool, True, "launch I2P"),
+    _opt("I2P_PORT", _port, 4444, "I2P HTTP proxy port"),
+    _opt("I2P_RETRY", _int, 3, "I2P bootstrap retries"),
+    _opt("I2P_WAIT", _seconds, 90.0, "I2P bootstrap timeout (s)"),
+    _opt("I2P_ARGS", _str, "", "extra arguments for the I2P router"),
+    _opt("DARC_ZERONET", _bool, True, "launch ZeroNet"),
+    _opt("ZERONET_PORT", _port, 43110, "ZeroNet UI gateway port"),
+    _opt("ZERONET_RETRY", _int, 3, "ZeroNet bootstrap retries"),
+    _opt("ZERONET_WAIT", _seconds, 90.0, "ZeroNet bootstrap timeout (s)"),
+    _opt("ZERONET_PATH", _str, "/usr/local/src/zeronet", "ZeroNet install folder"),
+    _opt("ZERONET_ARGS", _str, "", "extra arguments for ZeroNet"),
+    _opt("DARC_FREENET", _bool, True, "launch Freenet"),
+    _opt("FREENET_PORT", _port, 8888, "Freenet FProxy gateway port"),
+    _opt("FREENET_RETRY", _int, 3, "Freenet bootstrap retries"),
+    _opt("FREENET_WAIT", _seconds, 90.0, "Freenet bootstrap timeout (s)"),
+    _opt("FREENET_PATH", _str, "/usr/local/src/freenet", "Freenet install folder"),
+    _opt("FREENET_ARGS", _str, "", "extra arguments for Freenet"),
+    # darkcrawl's own (no darc equivalent)
+    _opt("DARKCRAWL_HOST_PAGE_LIMIT", _int, 10000, "most pages fetched per host in a round (0: no limit)"),
+    _opt("DARKCRAWL_MAX_SEGMENT_REPEAT", _int, 3, "a URL path with one segment repeated this often is a trap (0: off)"),
+    _opt("DARKCRAWL_MAX_SUBDOMAINS", _int, 6, "a host name with more labels than this is a trap (0: off)"),
+    _opt("DARKCRAWL_MAX_SITEMAPS", _int, 50, "most sitemap files read per host"),
+    _opt("DARKCRAWL_STATS_FILE", _str, "", "write the final crawl stats as JSON to this file"),
+    _opt("DARKCRAWL_ALLOW_LOOPBACK", _bool, False, "allow crawling loopback/private addresses (tests, benchmarks)"),
+)
+
+OPTIONS_BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}
+
+#: darc names of earlier releases, still seen in deployments, and what they became.
+LEGACY_NAMES: Mapping[str, str] = {"TOR_STEM": "DARC_TOR", "I2P_ARG": "I2P_ARGS",
+                                   "ZERONET_ARG": "ZERONET_ARGS", "FREENET_ARG": "FREENET_ARGS"}
+
+#: darc variables that have no meaning in an asynchronous Scrapy process.
+IGNORED_NAMES: Mapping[str, str] = {
+    "DARC_CPU": "Scrapy is asynchronous: use CONCURRENT_REQUESTS",
+    "DARC_MULTIPROCESSING": "Scrapy is asynchronous: run more processes on the distributed profile",
+    "DARC_MULTITHREADING": "Scrapy is asynchronous",
+    "DARC_MAX_POOL": "the scheduler holds the whole frontier",
+    "SAVE_DB": "files, link.csv and API submissions are the outputs",
+}
+
+
+def parse_option(name: str, value: Any) -> Any:
+    option = OPTIONS_BY_NAME[name]
+    try:
+        return option.parse(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={value!r}: {exc}") from None
+
+
+def apply_environment(settings: BaseSettings, environ: Mapping[str, str]) -> list[str]:
+    """Copy the darc variables present in *environ* into *settings*.
+
+    Returns warnings for variables that are accepted but unused.  Raises
+    :class:`ConfigError` naming the first malformed variable.
+    """
+    warnings: list[str] = []
+    for legacy, name in LEGACY_NAMES.items():
+        if legacy in environ and name not in environ:
+            settings.set(name, parse_option(name, environ[legacy]), priority=ENV_PRIORITY)
+    for name in IGNORED_NAMES:
+        if name in environ:
+            warnings.append(f"{name} is ignored: {IGNORED_NAMES[name]}")
+    for option in OPTIONS:
+        if option.name in environ:
+            settings.set(option.name, parse_option(option.name, environ[option.name]),
+                         priority=ENV_PRIORITY)
+    return warnings
+
+
+def normalise(settings: BaseSettings) -> None:
+    """Parse every known option in place (keeping its priority) and derive Scrapy settings."""
+    for option in OPTIONS:
+        priority = settings.getpriority(option.name)
+        if priority is None:
+            settings.set(option.name, option.default, priority="default")
+            continue
+        value = parse_option(option.name, settings[option.name])
+        settings.set(option.name, value, priority=priority)
+        if option.setting and option.to_setting:
+            derived = option.to_setting(value)
+            if derived is not None:
+                settings.set(option.setting, derived, priority=priority)
+
+
+def fallback_drops(setting_value: str, white_list: list[str]) -> bool:
+    """darc's ``*_FALLBACK``: whether an item that no list matches is dropped.
+
+    darc kept unmatched items unless ``*_FALLBACK=1``, which made a white list
+    silently ineffective; unset, darkcrawl drops them exactly when a white list is set.
+    """
+    if setting_value == "":
+        return bool(white_list)
+    return setting_value == "1"

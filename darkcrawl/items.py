@@ -1,0 +1,92 @@
+"""What the crawl produces: plain dataclasses, so itemadapter, pipelines and feed
+exports (``-O items.jsonl``) all understand them.
+
+Byte fields carry a feed ``serializer`` that exports their size and SHA-256 instead
+of the bytes: the bytes themselves are saved as files by the pipelines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _digest(data: bytes | None) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _bytes_field() -> Any:
+    return field(default=b"", repr=False, metadata={"serializer": _digest})
+
+
+@dataclass(slots=True)
+class LinkMetadata:
+    """darc's ``[metadata]`` of a link (``Link.asdict()``), minus derived values."""
+
+    url: str
+    network: str  # darc's "proxy": clearnet, tor, tor2web, i2p, zeronet, freenet
+    scheme: str
+    host: str
+    backref: str | None = None
+
+
+@dataclass(slots=True)
+class PageItem:
+    """One plain-stage (HTTP) fetch: darc's ``requests`` record."""
+
+    link: LinkMetadata
+    timestamp: str  # ISO 8601, UTC
+    final_url: str
+    method: str
+    status: int
+    reason: str
+    content_type: str
+    request_headers: dict[str, str]
+    response_headers: dict[str, str]
+    #: cookies the response set, and the session jar for the host (darc's shape:
+    #: ``vars(http.cookiejar.Cookie)``)
+    cookies: list[dict[str, Any]] = field(default_factory=list)
+    session: list[dict[str, Any]] = field(default_factory=list)
+    #: one entry per redirect hop, oldest first
+    history: list[dict[str, Any]] = field(default_factory=list)
+    body: bytes = _bytes_field()
+    is_html: bool = False
+    #: links recorded but not fetched: (kind, value, reason-or-None)
+    special_links: list[tuple[str, str, str | None]] = field(default_factory=list)
+    #: number of links found on the page, and of those newly queued
+    links_found: int = 0
+    links_queued: int = 0
+    #: filled by the storage pipeline, relative to PATH_DATA
+    document_path: str | None = None
+    headers_path: str | None = None
+
+
+@dataclass(slots=True)
+class HostFileItem:
+    """A host-level file: ``robots.txt``, a sitemap, or I2P's ``hosts.txt``."""
+
+    kind: str  # "robots" | "sitemap" | "hosts"
+    url: str
+    network: str
+    scheme: str
+    host: str
+    timestamp: str
+    body: bytes = _bytes_field()
+    path: str | None = None
+
+
+@dataclass(slots=True)
+class NewHostItem:
+    """darc's ``new_host`` event, emitted once a host's bootstrap files are in."""
+
+    link: LinkMetadata
+    timestamp: str
+    url: str  # the host's root URL (darc sent the bare host name here)
+    partial: bool = False  # a bootstrap fetch failed
+    force: bool = False  # re-bootstrap after TIME_CACHE expired
+    robots: str | None = None  # paths relative to PATH_DATA
+    sitemaps: list[str] = field(default_factory=list)
+    hosts: str | None = None

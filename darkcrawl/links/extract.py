@@ -1,0 +1,109 @@
+"""Links of an HTML page: every URL-bearing attribute, ``<base href>``, meta refresh,
+and darc's patterns over the page text.
+
+Speed matters here (it runs on every page): the attributes are collected with a
+few compiled XPath expressions evaluated in C, relative URLs are joined with
+``urljoin`` only when they are relative, and nothing here builds a Request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from urllib.parse import urljoin
+
+from lxml import etree
+
+from darkcrawl.links.patterns import find_text_links
+
+#: Attributes holding one URL each (darc took every href and src; forms, media,
+#: objects and quotes carry links too).
+_URL_ATTRS = etree.XPath(
+    "//@href[not(parent::base)]|//@src|//@action|//@formaction|//@data|//@poster|//@background|//@cite|//@longdesc",
+    smart_strings=False,
+)
+_SRCSETS = etree.XPath("//@srcset|//@imagesrcset", smart_strings=False)
+_BASE = etree.XPath("//base/@href", smart_strings=False)
+_REFRESH = etree.XPath(
+    "//meta[translate(@http-equiv,'REFSH','refsh')='refresh']/@content", smart_strings=False
+)
+_TEXT = etree.XPath("//text()", smart_strings=False)
+
+_HAS_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+_REFRESH_URL = re.compile(r"""^\s*\d*\.?\d*\s*[;,]?\s*(?:url\s*=\s*)?["']?([^"'\s]+)""", re.IGNORECASE)
+_CONTROL = str.maketrans("", "", "\t\n\r")
+
+
+def _srcset_urls(value: str) -> Iterable[str]:
+    # "a.png 1x, b.png 2x": the URL is the first token of each candidate.  URLs may
+    # contain commas, but srcset candidates are separated by ", " in practice.
+    for candidate in value.split(","):
+        token = candidate.strip().split(None, 1)
+        if token:
+            yield token[0]
+
+
+def raw_links(root: etree._Element) -> tuple[list[str], str | None]:
+    """The URL strings found in the markup of *root*, and the ``<base href>`` if any."""
+    found: list[str] = _URL_ATTRS(root)
+    for value in _SRCSETS(root):
+        found.extend(_srcset_urls(value))
+    for content in _REFRESH(root):
+        match = _REFRESH_URL.match(content)
+        if match and match.group(1):
+            found.append(match.group(1))
+    bases = _BASE(root)
+    return found, (bases[0].strip() if bases else None)
+
+
+def page_text(root: etree._Element) -> str:
+    return " ".join(_TEXT(root))
+
+
+def resolve(raw: Sequence[str], base: str) -> list[str]:
+    """Absolute, fragment-free URLs (special schemes kept as they are), de-duplicated."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for value in raw:
+        value = value.strip()
+        if not value:
+            continue
+        if "\n" in value or "\t" in value or "\r" in value:
+            # browsers strip ASCII tab/newline anywhere in a URL (WHATWG URL spec)
+            value = value.translate(_CONTROL)
+        if value.startswith(("http://", "https://")):
+            url = value
+        elif _HAS_SCHEME.match(value) and not value[:6].lower().startswith("http"):
+            url = value  # mailto:, bitcoin:, data:, javascript: ... are recorded as written
+        else:
+            try:
+                url = urljoin(base, value)
+            except ValueError:  # e.g. an unbalanced IPv6 bracket
+                continue
+        if url[:4].lower() == "http":
+            url = url.partition("#")[0]
+            if not url:
+                continue
+        if url not in seen:
+            seen.add(url)
+            out.append(url)
+    return out
+
+
+def extract_links(
+    root: etree._Element,
+    page_url: str,
+    extra_patterns: Sequence[tuple[str, re.Pattern[str]]] = (),
+    text: bool = True,
+) -> list[str]:
+    """Every link of the page at *page_url* whose parsed tree is *root*."""
+    found, base_href = raw_links(root)
+    base = page_url
+    if base_href:
+        try:
+            base = urljoin(page_url, base_href)
+        except ValueError:
+            pass
+    if text:
+        found.extend(find_text_links(page_text(root), extra=extra_patterns))
+    return resolve(found, base)

@@ -1,0 +1,479 @@
+"""The ``darkweb`` spider: darc's crawler stage on Scrapy.
+
+``scrapy crawl darkweb -a seeds=seeds.txt`` (one URL per line) or
+``-a urls=URL,URL``.  For every fetched page it yields a :class:`PageItem` (saved by
+the pipelines) and requests for the links it has not seen; for every new host it
+runs a bootstrap chain (robots.txt → sitemaps → I2P hosts.txt → ``new_host``).
+
+Where the cost is: deciding seen-ness on the URL string before any Request exists
+(most extracted links were seen already), and classifying only new URLs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Iterator
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from scrapy import Request, Spider, signals
+from scrapy.downloadermiddlewares.cookies import CookiesMiddleware
+from scrapy.exceptions import DontCloseSpider, StopDownload, UsageError
+from scrapy.http import Response, TextResponse
+from scrapy.utils.misc import load_object
+from twisted.internet.task import LoopingCall
+
+from darkcrawl import hostfiles
+from darkcrawl.config import ConfigError
+from darkcrawl.downloadermiddlewares.history import HISTORY_KEY
+from darkcrawl.downloadermiddlewares.robots import NO_ROBOTS_NETWORKS
+from darkcrawl.frontier.freshness import RevisitSchedule
+from darkcrawl.frontier.scope import ListRule, Scope, TrapRules
+from darkcrawl.items import HostFileItem, LinkMetadata, NewHostItem, PageItem
+from darkcrawl.links.classify import Gateways, Link, classify
+from darkcrawl.links.extract import extract_links
+from darkcrawl.links.patterns import compile_extra_patterns
+from darkcrawl.records import cookie_dict, headers_dict, jar_cookies, reason_phrase, response_cookies
+from darkcrawl.seeds import SeedError, parse_seed_lines, read_seed_file, split_inline
+from darkcrawl.storage import paths
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from twisted.python.failure import Failure
+
+    from darkcrawl.frontier.seen import SeenSet
+
+logger = logging.getLogger(__name__)
+
+#: Bootstrap fetches (robots.txt, sitemaps) go before pages: the new_host record
+#: and the robots rules are wanted early.
+BOOTSTRAP_PRIORITY = 100
+LINK_KEY = "darkcrawl_link"
+BACKREF_KEY = "darkcrawl_backref"
+BOOTSTRAP_KEY = "darkcrawl_bootstrap"
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+class DarkwebSpider(Spider):
+    name = "darkweb"
+
+    def __init__(self, seeds: str | None = None, urls: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seed_file = seeds
+        self.seed_urls = urls
+
+    # -- set-up ---------------------------------------------------------------------
+
+    @property
+    def stats(self) -> Any:
+        # Crawler.stats exists only once the crawl starts, after the spider is built.
+        return self.crawler.stats
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> DarkwebSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        # The spider is built before add-ons finalise the settings: read them once
+        # the spider opens.
+        crawler.signals.connect(spider._configure, signal=signals.spider_opened)
+        return spider
+
+    def _configure(self) -> None:
+        crawler = self.crawler
+        settings = crawler.settings
+        self.gateways = Gateways(settings.getint("ZERONET_PORT"), settings.getint("FREENET_PORT"))
+        self.scope = Scope(
+            links=ListRule.build(settings["LINK_WHITE_LIST"], settings["LINK_BLACK_LIST"], settings["LINK_FALLBACK"]),
+            networks=ListRule.build(settings["PROXY_WHITE_LIST"], settings["PROXY_BLACK_LIST"], settings["PROXY_FALLBACK"]),
+            mimes=ListRule.build(settings["MIME_WHITE_LIST"], settings["MIME_BLACK_LIST"], settings["MIME_FALLBACK"]),
+            traps=TrapRules(
+                max_url_length=settings.getint("URLLENGTH_LIMIT"),
+                max_segment_repeat=settings.getint("DARKCRAWL_MAX_SEGMENT_REPEAT"),
+                max_subdomains=settings.getint("DARKCRAWL_MAX_SUBDOMAINS"),
+            ),
+        )
+        try:
+            self.extra_patterns = compile_extra_patterns(settings["DARC_URL_PAT"])
+        except ValueError as exc:
+            raise ConfigError(f"DARC_URL_PAT: {exc}") from None
+        seen_cls = load_object(settings.get("DARKCRAWL_SEEN_CLASS", "darkcrawl.frontier.seen.MemorySeenSet"))
+        self.seen: SeenSet = seen_cls.from_crawler(crawler)
+        self.depth_limit = settings.getint("DEPTH_LIMIT")
+        self.host_page_limit = settings.getint("DARKCRAWL_HOST_PAGE_LIMIT")
+        self.max_sitemaps = settings.getint("DARKCRAWL_MAX_SITEMAPS")
+        self.reboot = settings.getbool("DARC_REBOOT")
+        self.time_cache = settings.getfloat("TIME_CACHE")
+        self.revisits = RevisitSchedule(self.time_cache if not self.reboot else float("inf"))
+        self.poll_interval = max(1.0, min(settings.getfloat("DARC_WAIT"), self.time_cache, 60.0))
+        #: host key -> time of its last bootstrap
+        self._hosts: dict[str, float] = {}
+        self._host_pages: Counter[str] = Counter()
+        self._cookies: CookiesMiddleware | None = None
+        self._poller: LoopingCall | None = None
+        crawler.signals.connect(self._engine_started, signal=signals.engine_started)
+        crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
+        crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
+        if self.scope.mimes.white or self.scope.mimes.black:
+            crawler.signals.connect(self._headers_received, signal=signals.headers_received)
+
+    def _engine_started(self) -> None:
+        self._cookies = self.crawler.get_downloader_middleware(CookiesMiddleware)
+        if self.revisits.enabled:
+            self._poller = LoopingCall(self._schedule_due)
+            self._poller.start(self.poll_interval, now=False)
+
+    def _spider_closed(self) -> None:
+        if self._poller and self._poller.running:
+            self._poller.stop()
+        self.stats.set_value("darkcrawl/seen_urls", len(self.seen))
+        self.stats.set_value("darkcrawl/hosts", len(self._hosts))
+        self.seen.close()
+
+    def _spider_idle(self) -> None:
+        # darc is a monitoring crawler: unless DARC_REBOOT, it waits for URLs to fall due.
+        if self.revisits.enabled and len(self.revisits):
+            raise DontCloseSpider
+
+    # -- seeds ----------------------------------------------------------------------
+
+    def _load_seeds(self) -> list[str]:
+        urls: list[str] = []
+        errors: list[SeedError] = []
+        if self.seed_file:
+            try:
+                urls, errors = read_seed_file(self.seed_file, self.gateways)
+            except FileNotFoundError:
+                raise UsageError(f"seeds file not found: {self.seed_file}") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageError(f"cannot read seeds file {self.seed_file}: {exc}") from None
+        if self.seed_urls:
+            more, more_errors = parse_seed_lines(split_inline(self.seed_urls), "urls", self.gateways)
+            urls += more
+            errors += more_errors
+        for error in errors:
+            logger.warning("bad seed skipped: %s", error)
+        self.stats.set_value("darkcrawl/seeds/accepted", len(urls))
+        self.stats.set_value("darkcrawl/seeds/rejected", len(errors))
+        if not urls:
+            logger.error("no usable seeds: give -a seeds=FILE or -a urls=URL,URL")
+        return urls
+
+    async def start(self) -> AsyncIterator[Any]:
+        for output in self._admit(self._load_seeds(), source=None, depth=0, specials=[]):
+            yield output
+
+    # -- admission: URL string -> Request, only for what is new and in scope --------
+
+    def _admit(
+        self, urls: Iterable[str], source: str | None, depth: int, specials: list[tuple[str, str, str | None]]
+    ) -> list[Any]:
+        seen = self.seen
+        out: list[Any] = []
+        duplicates = 0
+        for url in urls:
+            if url in seen:
+                duplicates += 1
+                continue
+            link = classify(url, self.gateways)
+            if not link.fetchable:
+                specials.append((link.kind, link.value, link.reason))
+                continue
+            if link.url != url and link.url in seen:
+                duplicates += 1
+                continue
+            refused = self._refusal(link, depth)
+            if refused:
+                self.stats.inc_value(f"darkcrawl/refused/{refused}")
+                if refused != "depth":  # a shallower path may reach it later
+                    seen.add(link.url)
+                continue
+            seen.add(link.url)
+            out.extend(self._requests_for(link, depth, source))
+        if duplicates:
+            self.stats.inc_value("darkcrawl/links/duplicate", duplicates)
+        return out
+
+    def _refusal(self, link: Link, depth: int) -> str | None:
+        if not self.scope.network_allowed(link.kind):
+            return "network"
+        if not self.scope.host_allowed(link.host):
+            return "host"
+        if self.depth_limit and depth > self.depth_limit:
+            return "depth"
+        trap = self.scope.traps.reason(link.url, link.service)
+        if trap:
+            return trap
+        if self.host_page_limit and self._host_pages[f"{link.kind}|{link.host}"] >= self.host_page_limit:
+            return "host_budget"
+        return None
+
+    def _requests_for(self, link: Link, depth: int, source: str | None, revisit: bool = False) -> list[Any]:
+        out: list[Any] = []
+        key = f"{link.kind}|{link.host}"
+        bootstrapped = self._hosts.get(key)
+        now = time.time()
+        if bootstrapped is None:
+            self._hosts[key] = now
+            out.extend(self._bootstrap_start(link, force=False))
+        elif revisit and now - bootstrapped >= self.time_cache:
+            self._hosts[key] = now
+            out.extend(self._bootstrap_start(link, force=True))
+        if not revisit:
+            self._host_pages[key] += 1
+        out.append(self._page_request(link.url, link, depth, source))
+        return out
+
+    def _page_request(self, url: str, link: Link, depth: int, source: str | None) -> Request:
+        return Request(
+            url,
+            callback=self.parse,
+            errback=self.on_error,
+            priority=-depth,
+            dont_filter=True,  # seen-ness is decided above, on the URL string
+            meta={
+                "depth": depth,
+                LINK_KEY: (link.kind, link.host, link.service),
+                BACKREF_KEY: source,
+                "download_slot": f"{link.kind}@{link.service}",
+            },
+        )
+
+    # -- plain stage ----------------------------------------------------------------
+
+    def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
+        request = response.request
+        assert request is not None
+        meta = response.meta
+        depth: int = meta.get("depth", 0)
+        redirects = meta.get("redirect_urls")
+        url = redirects[0] if redirects else request.url
+        kind, host, service = meta.get(LINK_KEY) or self._link_of(url)
+        if redirects:
+            self.seen.add(classify(response.url, self.gateways).url)
+
+        raw_type = response.headers.get(b"Content-Type")
+        content_type = raw_type.decode("latin-1").split(";", 1)[0].strip().lower() if raw_type else ""
+        if not content_type:
+            content_type = "text/html" if hostfiles.looks_like_html(response.body) else "application/octet-stream"
+        if not self.scope.mime_allowed(content_type):
+            self.stats.inc_value("darkcrawl/refused/mime")
+            return
+        is_html = content_type in paths.HTML_TYPES
+
+        specials: list[tuple[str, str, str | None]] = []
+        outputs: list[Any] = []
+        found = 0
+        if is_html and isinstance(response, TextResponse):
+            try:
+                links = extract_links(response.selector.root, response.url, self.extra_patterns)
+            except Exception as exc:  # lxml and encodings fail in many ways; it costs this page only
+                logger.info("cannot parse %s: %r", response.url, exc)
+                self.stats.inc_value("darkcrawl/parse_error")
+                links = []
+            found = len(links)
+            outputs = self._admit(links, source=url, depth=depth + 1, specials=specials)
+        elif kind == "i2p" and content_type in ("text/plain", "text/text"):
+            links = hostfiles.parse_hosts_txt(response.body)  # darc reads any i2p text as an address book
+            found = len(links)
+            outputs = self._admit(links, source=url, depth=depth + 1, specials=specials)
+
+        cookies, session = self._cookie_records(request, response)
+        item = PageItem(
+            link=LinkMetadata(url=url, network=kind, scheme=url.split(":", 1)[0].lower(), host=host,
+                              backref=meta.get(BACKREF_KEY)),
+            timestamp=_now_iso(),
+            final_url=response.url,
+            method=request.method,
+            status=response.status,
+            reason=reason_phrase(response.status),
+            content_type=content_type,
+            request_headers=headers_dict(request.headers),
+            response_headers=headers_dict(response.headers),
+            cookies=cookies,
+            session=session,
+            history=list(meta.get(HISTORY_KEY, ())),
+            body=response.body,
+            is_html=is_html,
+            special_links=specials,
+            links_found=found,
+            links_queued=sum(1 for o in outputs if isinstance(o, Request) and o.callback == self.parse),
+        )
+        self.stats.inc_value("darkcrawl/pages")
+        if found:
+            self.stats.inc_value("darkcrawl/links/found", found)
+        self.revisits.fetched(url, depth, time.time())
+        yield item
+        yield from outputs
+
+    def _cookie_records(self, request: Request, response: Response) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        cookies = [cookie_dict(c) for c in response_cookies(request, response)]
+        session: list[dict[str, Any]] = []
+        if self._cookies is not None:
+            jar = self._cookies.jars.get(request.meta.get("cookiejar"))
+            if jar is not None and len(jar):
+                hostname = request.url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+                session = [cookie_dict(c) for c in jar_cookies(jar.jar, hostname.lower())]
+        return cookies, session
+
+    def on_error(self, failure: Failure) -> None:
+        request: Request = failure.request  # type: ignore[attr-defined]
+        self.stats.inc_value(f"darkcrawl/fetch_error/{failure.type.__name__}")
+        logger.info("fetch failed %s: %s", request.url, failure.getErrorMessage())
+        self.revisits.fetched(request.url, request.meta.get("depth", 0), time.time())
+
+    def _headers_received(self, headers: Any, body_length: int, request: Request, spider: Spider) -> None:
+        if request.meta.get(BOOTSTRAP_KEY):
+            return
+        raw = headers.get(b"Content-Type")
+        if raw and not self.scope.mime_allowed(raw.decode("latin-1")):
+            raise StopDownload(fail=False)  # the callback drops it: no body wasted on it
+
+    def _link_of(self, url: str) -> tuple[str, str, str]:
+        link = classify(url, self.gateways)
+        return link.kind, link.host, link.service
+
+    # -- freshness ------------------------------------------------------------------
+
+    def _schedule_due(self) -> None:
+        engine = self.crawler.engine
+        if engine is None:
+            return
+        for url, depth in self.revisits.pop_due(time.time()):
+            link = classify(url, self.gateways)
+            if not link.fetchable:
+                continue
+            for output in self._requests_for(link, depth, None, revisit=True):
+                if isinstance(output, Request):
+                    engine.crawl(output)
+            self.stats.inc_value("darkcrawl/revisits")
+
+    # -- host bootstrap: robots.txt -> sitemaps -> hosts.txt -> new_host ------------
+
+    def _bootstrap_start(self, link: Link, force: bool) -> list[Any]:
+        scheme = link.url.split(":", 1)[0].lower()
+        if link.kind in NO_ROBOTS_NETWORKS:
+            root = link.url.split(link.host, 1)[0] + link.host + "/"
+        else:
+            root = f"{scheme}://{link.url.split('://', 1)[1].split('/', 1)[0]}/"
+        state: dict[str, Any] = {
+            "network": link.kind, "scheme": scheme, "host": link.host, "service": link.service,
+            "root": root, "force": force, "partial": False, "robots": None, "sitemaps": [],
+            "hosts": None, "todo": [], "visited": [], "hosts_done": link.kind != "i2p",
+            "timestamp": _now_iso(),
+        }
+        self.stats.inc_value("darkcrawl/hosts/bootstrapped")
+        if link.kind in NO_ROBOTS_NETWORKS:
+            return [self._new_host_item(state)]
+        return [self._bootstrap_request(root + "robots.txt", state, "robots")]
+
+    def _bootstrap_request(self, url: str, state: dict[str, Any], step: str) -> Request:
+        callback = {"robots": self._on_robots, "sitemap": self._on_sitemap, "hosts": self._on_hosts}[step]
+        return Request(
+            url,
+            callback=callback,
+            errback=self._on_bootstrap_error,
+            priority=BOOTSTRAP_PRIORITY,
+            dont_filter=True,
+            meta={
+                BOOTSTRAP_KEY: state,
+                "darkcrawl_step": step,
+                "dont_obey_robotstxt": True,
+                LINK_KEY: (state["network"], state["host"], state["service"]),
+                "download_slot": f"{state['network']}@{state['service']}",
+            },
+        )
+
+    def _host_file(self, kind: str, url: str, state: dict[str, Any], body: bytes) -> HostFileItem:
+        return HostFileItem(kind=kind, url=url, network=state["network"], scheme=state["scheme"],
+                            host=state["host"], timestamp=_now_iso(), body=body)
+
+    def _on_robots(self, response: Response) -> Iterator[Any]:
+        state = response.meta[BOOTSTRAP_KEY]
+        body = response.body if response.status == 200 and not hostfiles.looks_like_html(response.body) else b""
+        sitemaps: list[str] = []
+        if body:
+            item = self._host_file("robots", response.request.url, state, body)  # type: ignore[union-attr]
+            state["robots"] = str(paths.host_file_path("robots", item.url, item.network, item.scheme, item.host))
+            yield item
+            sitemaps = hostfiles.robots_sitemaps(body)
+        state["todo"] = sitemaps or [state["root"] + "sitemap.xml"]
+        yield from self._bootstrap_next(state)
+
+    def _on_sitemap(self, response: Response) -> Iterator[Any]:
+        state = response.meta[BOOTSTRAP_KEY]
+        url = response.request.url  # type: ignore[union-attr]
+        body = hostfiles.decompress_sitemap(response.body) if response.status == 200 else None
+        if body is None and response.status == 200:
+            state["partial"] = True
+            self.stats.inc_value("darkcrawl/sitemaps/broken")
+        if body:
+            kind, locations = hostfiles.parse_sitemap(body)
+            if kind == "broken":
+                self.stats.inc_value("darkcrawl/sitemaps/broken")
+            if kind != "broken" or locations:
+                item = self._host_file("sitemap", url, state, body)
+                state["sitemaps"].append(str(paths.host_file_path("sitemap", url, item.network, item.scheme, item.host)))
+                yield item
+            if kind == "index":
+                budget = self.max_sitemaps - len(state["visited"]) - len(state["todo"])
+                state["todo"].extend(loc for loc in locations[: max(0, budget)] if loc not in state["visited"])
+            else:
+                self.stats.inc_value("darkcrawl/sitemaps/urls", len(locations))
+                yield from self._admit(locations, source=url, depth=1, specials=[])
+        yield from self._bootstrap_next(state)
+
+    def _on_hosts(self, response: Response) -> Iterator[Any]:
+        state = response.meta[BOOTSTRAP_KEY]
+        if response.status == 200 and response.body:
+            url = response.request.url  # type: ignore[union-attr]
+            item = self._host_file("hosts", url, state, response.body)
+            state["hosts"] = str(paths.host_file_path("hosts", url, item.network, item.scheme, item.host))
+            yield item
+            yield from self._admit(hostfiles.parse_hosts_txt(response.body), source=url, depth=1, specials=[])
+        yield from self._bootstrap_next(state)
+
+    def _on_bootstrap_error(self, failure: Failure) -> Iterator[Any]:
+        request: Request = failure.request  # type: ignore[attr-defined]
+        state = request.meta[BOOTSTRAP_KEY]
+        state["partial"] = True
+        step = request.meta.get("darkcrawl_step")
+        self.stats.inc_value(f"darkcrawl/bootstrap_error/{step}")
+        logger.info("bootstrap %s failed for %s: %s", step, request.url, failure.getErrorMessage())
+        if step == "robots":
+            state["todo"] = [state["root"] + "sitemap.xml"]
+        yield from self._bootstrap_next(state)
+
+    def _bootstrap_next(self, state: dict[str, Any]) -> Iterator[Any]:
+        while state["todo"]:
+            url = state["todo"].pop(0)
+            if url in state["visited"] or len(state["visited"]) >= self.max_sitemaps:
+                continue
+            state["visited"].append(url)
+            link = classify(url, self.gateways)
+            if link.fetchable and self.scope.network_allowed(link.kind) and self.scope.host_allowed(link.host):
+                yield self._bootstrap_request(link.url, state, "sitemap")
+                return
+        if not state["hosts_done"]:
+            state["hosts_done"] = True
+            yield self._bootstrap_request(state["root"] + "hosts.txt", state, "hosts")
+            return
+        yield self._new_host_item(state)
+
+    def _new_host_item(self, state: dict[str, Any]) -> NewHostItem:
+        self.stats.inc_value("darkcrawl/hosts/new")
+        return NewHostItem(
+            link=LinkMetadata(url=state["root"], network=state["network"], scheme=state["scheme"], host=state["host"]),
+            timestamp=state["timestamp"],
+            url=state["root"],
+            partial=state["partial"],
+            force=state["force"],
+            robots=state["robots"],
+            sitemaps=list(state["sitemaps"]),
+            hosts=state["hosts"],
+        )
+
+

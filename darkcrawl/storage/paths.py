@@ -1,0 +1,103 @@
+"""Where each record lives under ``PATH_DATA``: pure functions, no I/O.
+
+Layout (darc's, with its portability bugs fixed: UTC timestamps without colons,
+``host:port`` folders written ``host_port``)::
+
+    <network>/<scheme>/<host>/<sha256(url)>_<ts>.json        headers, cookies, history
+    <network>/<scheme>/<host>/<sha256(url)>_<ts>_raw.html    raw document (or .<ext>, .dat)
+    <network>/<scheme>/<host>/robots.txt | sitemap_<sha256(url)>.xml | hosts.txt
+    link.csv                                                 one row per fetched document
+    misc/<kind>.txt                                          special links, JSON lines
+    misc/data/<sha256(url)>_<ts><ext>                        decoded data: URIs
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+from datetime import datetime, timezone
+from pathlib import PurePosixPath
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@,~+=-]")
+
+#: Types whose extension ``mimetypes`` gets wrong or does not know.
+_EXTENSIONS = {
+    "text/html": ".html",
+    "application/xhtml+xml": ".xhtml",
+    "text/plain": ".txt",
+    "application/xml": ".xml",
+    "text/xml": ".xml",
+    "application/json": ".json",
+    "application/javascript": ".js",
+    "text/javascript": ".js",
+    "image/jpeg": ".jpg",
+    "application/gzip": ".gz",
+    "application/x-gzip": ".gz",
+    "application/octet-stream": ".dat",
+}
+
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
+def url_hash(url: str) -> str:
+    """darc's record name: sha256 of the URL string."""
+    return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def timestamp_token(when: datetime) -> str:
+    """A file-name-safe, sortable UTC timestamp: ``20261123T125916.123456Z``."""
+    return when.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def host_dirname(host: str) -> str:
+    """A host (``name:port``, an IPv6 literal, a Freenet key) as one safe folder name."""
+    name = _UNSAFE.sub("_", host.replace(":", "_"))
+    if name in {"", ".", ".."}:
+        return "_" + name
+    return name
+
+
+def host_base(network: str, scheme: str, host: str) -> PurePosixPath:
+    """The folder of one host, relative to PATH_DATA (darc's ``Link.base``)."""
+    return PurePosixPath(network, scheme or "_", host_dirname(host))
+
+
+def extension_for(content_type: str) -> str:
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    if ctype in _EXTENSIONS:
+        return _EXTENSIONS[ctype]
+    return mimetypes.guess_extension(ctype, strict=False) or ".dat"
+
+
+def document_name(url: str, when: datetime, content_type: str) -> str:
+    """``<sha256>_<ts>_raw.html`` for HTML (darc's name), ``<sha256>_<ts><ext>`` otherwise."""
+    stem = f"{url_hash(url)}_{timestamp_token(when)}"
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    if ctype in HTML_TYPES:
+        return f"{stem}_raw.html"
+    return stem + extension_for(ctype)
+
+
+def headers_name(url: str, when: datetime) -> str:
+    return f"{url_hash(url)}_{timestamp_token(when)}.json"
+
+
+def sitemap_name(url: str) -> str:
+    return f"sitemap_{url_hash(url)}.xml"
+
+
+def data_uri_name(uri: str, when: datetime, media_type: str) -> str:
+    return f"{url_hash(uri)}_{timestamp_token(when)}{extension_for(media_type)}"
+
+
+def host_file_path(kind: str, url: str, network: str, scheme: str, host: str) -> PurePosixPath:
+    """Path of a host file (``robots``, ``sitemap``, ``hosts``) relative to PATH_DATA."""
+    base = host_base(network, scheme, host)
+    if kind == "robots":
+        return base / "robots.txt"
+    if kind == "hosts":
+        return base / "hosts.txt"
+    if kind == "sitemap":
+        return base / sitemap_name(url)
+    raise ValueError(f"unknown host file kind {kind!r}")
