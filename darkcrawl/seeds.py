@@ -53,10 +53,15 @@ def parse_seed_lines(
 
 
 def read_seed_file(path: str | Path, gateways: Gateways = Gateways()) -> tuple[list[str], list[SeedError]]:
-    """Raises FileNotFoundError / UnicodeDecodeError for an unreadable file."""
+    """Raises OSError for an unreadable file; a line that is not UTF-8 is a bad line."""
     data = Path(path).read_bytes()
-    text = data.decode("utf-8-sig", errors="strict")
-    return parse_seed_lines(text.splitlines(), str(path), gateways)
+    text = data.decode("utf-8-sig", errors="replace")
+    lines = text.splitlines()
+    urls, errors = parse_seed_lines([line if "\ufffd" not in line else "" for line in lines], str(path), gateways)
+    errors += [SeedError(str(path), number, line, "not valid UTF-8")
+               for number, line in enumerate(lines, start=1) if "\ufffd" in line]
+    errors.sort(key=lambda error: error.line)
+    return urls, errors
 
 
 def split_inline(value: str) -> list[str]:

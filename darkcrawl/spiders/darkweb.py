@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import datetime, timezone
@@ -64,8 +65,15 @@ class DarkwebSpider(Spider):
 
     def __init__(self, seeds: str | None = None, urls: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.seed_file = seeds
         self.seed_urls = urls
+        # Fail before the crawl starts, with a one-line reason, rather than end an
+        # empty crawl with a traceback.
+        self.seed_files = [part for part in (seeds or "").split(",") if part]
+        missing = [path for path in self.seed_files if not Path(path).is_file()]
+        if missing:
+            raise UsageError(f"seeds file not found: {', '.join(missing)}")
+        if not seeds and not urls:
+            raise UsageError("no seeds: give -a seeds=FILE (one URL per line) or -a urls=URL,URL")
 
     # -- set-up ---------------------------------------------------------------------
 
@@ -143,13 +151,15 @@ class DarkwebSpider(Spider):
     def _load_seeds(self) -> list[str]:
         urls: list[str] = []
         errors: list[SeedError] = []
-        if self.seed_file:
+        for path in self.seed_files:
             try:
-                urls, errors = read_seed_file(self.seed_file, self.gateways)
-            except FileNotFoundError:
-                raise UsageError(f"seeds file not found: {self.seed_file}") from None
+                more, more_errors = read_seed_file(path, self.gateways)
             except (OSError, UnicodeDecodeError) as exc:
-                raise UsageError(f"cannot read seeds file {self.seed_file}: {exc}") from None
+                logger.error("cannot read seeds file %s: %s", path, exc)
+                self.stats.inc_value("darkcrawl/seeds/unreadable_files")
+                continue
+            urls += more
+            errors += more_errors
         if self.seed_urls:
             more, more_errors = parse_seed_lines(split_inline(self.seed_urls), "urls", self.gateways)
             urls += more

@@ -1,0 +1,21 @@
+# The two commands of the README: `make crawl` and `make test`.  Both set up a
+# fresh machine first (Debian packages + .venv), see scripts/setup.sh.
+VENV := .venv/bin
+SEEDS ?= seeds.txt
+
+.PHONY: setup crawl test bench clean
+
+setup:
+	./scripts/setup.sh
+
+crawl: setup
+	$(VENV)/scrapy crawl darkweb -a seeds=$(SEEDS)
+
+test: setup
+	$(VENV)/python -m pytest -q
+
+bench: setup
+	$(VENV)/python -m bench.run
+
+clean:
+	rm -rf .venv .pytest_cache

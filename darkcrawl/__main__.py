@@ -1,0 +1,5 @@
+import sys
+
+from darkcrawl.cli import main
+
+sys.exit(main())

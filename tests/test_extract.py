@@ -1,0 +1,57 @@
+import pytest
+from lxml import html
+
+from darkcrawl.links.extract import extract_links, resolve
+
+PAGE = "http://a.org/dir/page.html"
+
+
+def links_of(markup: str, url: str = PAGE, text: bool = True) -> list[str]:
+    return extract_links(html.fromstring(markup), url, text=text)
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        ('<a href="x.html">x</a>', ["http://a.org/dir/x.html"]),
+        ('<a href="/x.html#frag">x</a>', ["http://a.org/x.html"]),
+        ('<a href="#top">top</a>', ["http://a.org/dir/page.html"]),
+        ('<a href="">empty</a><a href="  ">blank</a>', []),
+        ('<a href="//b.org/p">proto-relative</a>', ["http://b.org/p"]),
+        ('<img src="i.png"><script src="/s.js"></script><link href="c.css">',
+         ["http://a.org/dir/i.png", "http://a.org/s.js", "http://a.org/dir/c.css"]),
+        ('<form action="/post"><button formaction="/alt">b</button></form>',
+         ["http://a.org/post", "http://a.org/alt"]),
+        ('<object data="/o.swf"></object><video poster="/p.jpg"></video><blockquote cite="/q"></blockquote>',
+         ["http://a.org/o.swf", "http://a.org/p.jpg", "http://a.org/q"]),
+        ('<img srcset="/a-1x.png 1x, /a-2x.png 2x"><source srcset="b.webp 480w,c.webp 800w">',
+         ["http://a.org/a-1x.png", "http://a.org/a-2x.png", "http://a.org/dir/b.webp", "http://a.org/dir/c.webp"]),
+        ('<head><base href="/base/"></head><a href="child.html">c</a>', ["http://a.org/base/child.html"]),
+        ('<head><base href="http://c.org/x/"></head><a href="y">y</a>', ["http://c.org/x/y"]),
+        ('<meta http-equiv="Refresh" content="0; url=/next.html">', ["http://a.org/next.html"]),
+        ('<a href="mailto:a@b.org">m</a><a href="javascript:void(0)">j</a><a href="bitcoin:1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa">b</a>',
+         ["mailto:a@b.org", "javascript:void(0)", "bitcoin:1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"]),
+        ('<a href="HTTP://B.ORG/X">upper</a>', ["http://B.ORG/X"]),  # the host is normalised by classify
+        ('<a href="x\n.html">newline</a>', ["http://a.org/dir/x.html"]),
+        # a broken absolute URL is passed on: classify records it as invalid, with its reason
+        ('<a href="http://[::1">bad ipv6</a><a href="[">rel</a><a href="ok">ok</a>',
+         ["http://[::1", "http://a.org/dir/[", "http://a.org/dir/ok"]),
+        ('<a href="x.html">1</a><a href="x.html">2</a>', ["http://a.org/dir/x.html"]),
+        # unclosed tags and unquoted attributes still yield their links
+        ("<div><p><a href=broken-target.html>b</div></div><a href='z'>", ["http://a.org/dir/broken-target.html", "http://a.org/dir/z"]),
+    ],
+)
+def test_extract_links(markup, expected):
+    assert links_of(markup, text=False) == expected
+
+
+def test_text_patterns_are_added():
+    found = links_of("<p>write to contact@example.org or visit www.example.com today</p><a href='/a'>a</a>")
+    assert found == ["http://a.org/a", "mailto:contact@example.org", "http://www.example.com"]
+
+
+def test_resolve_keeps_special_schemes_as_written():
+    assert resolve(["data:text/plain,hi#x", "magnet:?xt=urn:btih:abc"], PAGE) == [
+        "data:text/plain,hi#x",
+        "magnet:?xt=urn:btih:abc",
+    ]
