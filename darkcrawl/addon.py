@@ -20,10 +20,13 @@ logger = logging.getLogger(__name__)
 
 #: Our replacements for Scrapy's components, and Scrapy's that we switch off.
 DOWNLOADER_MIDDLEWARES = {
+    "darkcrawl.downloadermiddlewares.routing.NetworkRoutingMiddleware": 50,
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "darkcrawl.downloadermiddlewares.robots.DarcRobotsTxtMiddleware": 100,
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
     "darkcrawl.downloadermiddlewares.history.HistoryRedirectMiddleware": 600,
+    "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
+    "darkcrawl.downloadermiddlewares.cookies.OfflineCookiesMiddleware": 700,
 }
 SPIDER_MIDDLEWARES = {
     # the spider applies depth and URL-length limits before a Request exists,
@@ -62,6 +65,8 @@ DEFAULTS = {
     "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.DownloaderAwarePriorityQueue",
     "LOG_LEVEL": "INFO",
     "DARKCRAWL_SEEN_CLASS": "darkcrawl.frontier.seen.MemorySeenSet",
+    # network -> proxy URL; tor and i2p have none until their network is set up
+    "DARKCRAWL_PROXIES": {},
 }
 
 

@@ -129,7 +129,7 @@ class DarkwebSpider(Spider):
             crawler.signals.connect(self._headers_received, signal=signals.headers_received)
 
     def _engine_started(self) -> None:
-        self._cookies = self.crawler.get_downloader_middleware(CookiesMiddleware)
+        self._cookies = self.crawler.get_downloader_middleware(CookiesMiddleware)  # or a subclass
         if self.revisits.enabled:
             self._poller = LoopingCall(self._schedule_due)
             self._poller.start(self.poll_interval, now=False)

@@ -1,0 +1,89 @@
+"""Shared fixtures: the local test web, and a runner for real ``scrapy crawl`` runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.darknet import Darknet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def darknet():
+    with Darknet() as net:
+        yield net
+
+
+@dataclass
+class CrawlResult:
+    returncode: int
+    data: Path
+    log: str
+    stats: dict[str, Any]
+    items: list[dict[str, Any]]
+
+    def files(self, pattern: str) -> list[Path]:
+        return sorted(self.data.glob(pattern))
+
+    def misc(self, kind: str) -> list[dict[str, Any]]:
+        path = self.data / "misc" / ("data/data.txt" if kind == "data" else f"{kind}.txt")
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    def headers_records(self) -> list[dict[str, Any]]:
+        return [json.loads(p.read_text()) for p in self.data.glob("*/*/*/*.json")]
+
+
+def run_crawl(
+    workdir: Path,
+    *args: str,
+    settings: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 180,
+    command: list[str] | None = None,
+) -> CrawlResult:
+    """Run a real crawl in a subprocess (the way users run it) and collect its outputs."""
+    data = workdir / "data"
+    stats_file = workdir / "stats.json"
+    items_file = workdir / "items.jsonl"
+    base = {
+        "PATH_DATA": str(data),
+        "DARC_REBOOT": "1",
+        "DOWNLOAD_DELAY": "0",
+        "CONCURRENT_REQUESTS_PER_DOMAIN": "8",
+        "DOWNLOAD_TIMEOUT": "10",
+        "RETRY_TIMES": "1",
+        "DARKCRAWL_STATS_FILE": str(stats_file),
+        "LOG_LEVEL": "INFO",
+    }
+    base.update({k: str(v) for k, v in (settings or {}).items()})
+    if command is None:
+        command = [sys.executable, "-m", "scrapy", "crawl", "darkweb", "-O", f"{items_file}:jsonlines"]
+    argv = [*command, *args]
+    for name, value in base.items():
+        argv += ["-s", f"{name}={value}"]
+    proc = subprocess.run(
+        argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "DARKCRAWL_ALLOW_LOOPBACK": "1", **(env or {})},
+    )
+    stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    items = [json.loads(line) for line in items_file.read_text().splitlines()] if items_file.exists() else []
+    return CrawlResult(proc.returncode, data, proc.stderr + proc.stdout, stats, items)
+
+
+@pytest.fixture
+def crawl(tmp_path):
+    def _crawl(*args: str, **kwargs: Any) -> CrawlResult:
+        return run_crawl(tmp_path, *args, **kwargs)
+
+    return _crawl
