@@ -11,7 +11,7 @@ import pytest
 
 from darkcrawl.storage.paths import url_hash
 from tests.conftest import run_crawl
-from tests.darknet import sites
+from tests.darknet import Darknet, sites
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +248,27 @@ def test_darc_command_line(darknet, crawl, tmp_path):
     assert result.returncode == 0, result.log[-2000:]
     assert darknet["other"].hits["/o1.html"] == 1
     assert (result.data / "link.csv").exists()
+
+
+def test_root_is_always_allowed_by_robots(tmp_path, crawl):
+    root = tmp_path / "static"
+    (root / "other").mkdir(parents=True)
+    (root / "other" / "robots.txt").write_text("User-agent: *\nDisallow: /\n")
+    with Darknet(root=root) as net:
+        result = crawl("-a", f"urls={net.url('other', '/')}",
+                       settings={"LINK_WHITE_LIST": json.dumps([r"127\.0\.0\.1:%d" % net["other"].port])})
+        hits = net["other"].hits
+    assert result.returncode == 0
+    assert hits["/"] == 1 and hits["/o1.html"] == 0
+    assert result.stats["robotstxt/forbidden"] >= 1
+
+
+def test_depth_limit_and_dead_server(darknet, crawl):
+    darknet.reset_hits()
+    result = crawl("-a", f"urls={darknet.url('main', '/')},http://127.0.0.1:1/",
+                   settings={"DEPTH_LIMIT": 1})
+    hits = darknet["main"].hits
+    assert result.returncode == 0
+    assert hits["/trap/0"] == 1 and hits["/trap/1"] == 0  # depth 1 and 2
+    assert result.stats["darkcrawl/refused/depth"] >= 1
+    assert result.stats.get("darkcrawl/fetch_error/DownloadConnectionRefusedError", 0) >= 1
