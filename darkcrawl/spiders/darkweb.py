@@ -23,6 +23,7 @@ from scrapy import Request, Spider, signals
 from scrapy.downloadermiddlewares.cookies import CookiesMiddleware
 from scrapy.exceptions import DontCloseSpider, StopDownload, UsageError
 from scrapy.http import Response, TextResponse
+from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import load_object
 from twisted.internet.task import LoopingCall
 
@@ -313,6 +314,8 @@ class DarkwebSpider(Spider):
             links_queued=sum(1 for o in outputs if isinstance(o, Request) and o.callback == self.parse),
         )
         self.stats.inc_value("darkcrawl/pages")
+        if is_html:
+            self.stats.inc_value("darkcrawl/html_pages")
         if found:
             self.stats.inc_value("darkcrawl/links/found", found)
         self.revisits.fetched(url, depth, time.time())
@@ -325,8 +328,8 @@ class DarkwebSpider(Spider):
         if self._cookies is not None:
             jar = self._cookies.jars.get(request.meta.get("cookiejar"))
             if jar is not None and len(jar):
-                hostname = request.url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
-                session = [cookie_dict(c) for c in jar_cookies(jar.jar, hostname.lower())]
+                hostname = urlparse_cached(request).hostname or ""
+                session = [cookie_dict(c) for c in jar_cookies(jar.jar, hostname)]
         return cookies, session
 
     def on_error(self, failure: Failure) -> None:
