@@ -65,8 +65,10 @@ DEFAULTS = {
     "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.DownloaderAwarePriorityQueue",
     "LOG_LEVEL": "INFO",
     "DARKCRAWL_SEEN_CLASS": "darkcrawl.frontier.seen.MemorySeenSet",
-    # network -> proxy URL; tor and i2p have none until their network is set up
-    "DARKCRAWL_PROXIES": {},
+    "DOWNLOAD_HANDLERS": {
+        "http": "darkcrawl.handlers.NetworkDownloadHandler",
+        "https": "darkcrawl.handlers.NetworkDownloadHandler",
+    },
 }
 
 

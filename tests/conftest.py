@@ -65,6 +65,11 @@ def run_crawl(
         "RETRY_TIMES": "1",
         "DARKCRAWL_STATS_FILE": str(stats_file),
         "LOG_LEVEL": "INFO",
+        # no daemon launches unless a test asks for one
+        "DARC_TOR": "0",
+        "DARC_I2P": "0",
+        "DARC_ZERONET": "0",
+        "DARC_FREENET": "0",
     }
     base.update({k: str(v) for k, v in (settings or {}).items()})
     if command is None:

@@ -1,59 +1,145 @@
 """Per-network routing of every request, failing closed.
 
 Each request is classified by its *actual* URL (not by meta: a redirect keeps the
-meta of the page that redirected), and routed by its network.  A ``.onion`` or
-``.i2p`` request with no route configured is refused here, before any connection
-or DNS lookup, with the reason counted in the stats: it never goes out directly.
+meta of the page that redirected) and routed by its network: tor through a
+SocksPort of the pool (the onion service pinned to one port), i2p through its HTTP
+proxy, zeronet and freenet to their local gateway, the clear web directly (or
+through Tor with ``DARKCRAWL_CLEARNET_VIA_TOR``).  The network is made ready on
+first use; until it is, requests wait (bounded by its wait setting), and when it
+cannot be, they fail with the reason in the stats.  Nothing for ``.onion`` or
+``.i2p`` ever goes out directly.
 
-This is the seam the network stage extends (Tor SOCKS ports, the I2P proxy, the
-ZeroNet/Freenet gateways, the browser context per network).
+The clear web may not point the crawler at itself: loopback, private and
+link-local addresses are refused (unless ``DARKCRAWL_ALLOW_LOOPBACK``), so no page
+can make it talk to its own Tor control port, Redis or scrapyd.  Gateways are not
+affected: their URLs are classified as zeronet/freenet, not as clear web.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 from typing import TYPE_CHECKING
 
+from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
+from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.threads import deferToThread
 
 from darkcrawl.links.classify import Gateways, classify
+from darkcrawl.networks.base import NetworkManager, NetworkUnavailable
+from darkcrawl.networks.registry import build_networks
+from darkcrawl.networks.tor import TorNetwork
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
-    from scrapy.http import Request
+    from scrapy.http import Request, Response
     from typing_extensions import Self
+
+logger = logging.getLogger(__name__)
 
 #: Networks that must never be reached directly.
 ANONYMOUS_NETWORKS = frozenset({"tor", "i2p"})
+#: Proxy error pages (i2pd's "Host not found" / "Host is down", privoxy's): the
+#: proxy's words, not the site's content.
+PROXY_ERROR_MARKERS = (b"Proxy error", b"Privoxy", b"Website Unreachable", b"Website Unknown")
+#: Consecutive Tor failures after which new circuits are asked for.
+NEWNYM_AFTER_FAILURES = 5
+
+_SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT, RFC 6598
+
+__all__ = ["NetworkRoutingMiddleware", "NetworkUnavailable", "ProxyError", "refused_address"]
 
 
-class NetworkUnavailable(IgnoreRequest):
-    """The request's network has no route (yet): refused, never sent directly."""
+class ProxyError(IgnoreRequest):
+    """The proxy answered with its own error page instead of the site's."""
+
+
+def refused_address(hostname: str) -> str | None:
+    """Why a clear-web host must not be fetched (it points back inside), or None."""
+    name = hostname.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return "loopback"
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return None  # a name: the DNS resolver checks what it resolves to
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return "loopback"
+    if address.is_link_local:
+        return "link_local"
+    if (address.is_private or address.is_reserved or address.is_unspecified or address.is_multicast
+            or address in _SHARED_ADDRESS_SPACE):
+        return "private"
+    return None
 
 
 class NetworkRoutingMiddleware:
-    def __init__(self, crawler: Crawler, gateways: Gateways, routes: dict[str, str]) -> None:
+    def __init__(self, crawler: Crawler, gateways: Gateways, networks: dict[str, NetworkManager],
+                 allow_loopback: bool) -> None:
         self.crawler = crawler
         self.gateways = gateways
-        #: network -> proxy URL; a network absent here goes direct, unless anonymous
-        self.routes = routes
+        self.networks = networks
+        self.allow_loopback = allow_loopback
+        self._tor_failures = 0
+        crawler.signals.connect(self._stop, signal=signals.engine_stopped)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
         gateways = Gateways(settings.getint("ZERONET_PORT"), settings.getint("FREENET_PORT"))
-        routes = {k: v for k, v in settings.getdict("DARKCRAWL_PROXIES").items() if v}
-        return cls(crawler, gateways, routes)
+        return cls(crawler, gateways, build_networks(crawler), settings.getbool("DARKCRAWL_ALLOW_LOOPBACK"))
 
-    def process_request(self, request: Request, spider: object = None) -> None:
+    async def process_request(self, request: Request, spider: object = None) -> None:
         link = classify(request.url, self.gateways)
         stats = self.crawler.stats
         if not link.fetchable:
             stats.inc_value(f"darkcrawl/network/refused/{link.kind}")
             raise IgnoreRequest(f"not a fetchable URL ({link.reason or link.kind}): {request.url}")
-        proxy = self.routes.get(link.kind)
-        if proxy:
-            request.meta["proxy"] = proxy
-        elif link.kind in ANONYMOUS_NETWORKS:
+        if link.kind in ("clearnet", "tor2web") and not self.allow_loopback:
+            reason = refused_address(urlparse_cached(request).hostname or "")
+            if reason:
+                stats.inc_value(f"darkcrawl/network/refused/{reason}")
+                raise IgnoreRequest(f"refused: {request.url} points at a {reason} address")
+        manager = self.networks.get(link.kind)
+        if manager is not None:
+            try:
+                await manager.ensure_ready()
+            except NetworkUnavailable:
+                stats.inc_value(f"darkcrawl/network/unavailable/{manager.name}")
+                raise
+            proxy = manager.proxy_for(link.service)
+            if proxy:
+                request.meta["proxy"] = proxy
+            else:
+                request.meta.pop("proxy", None)
+        elif link.kind in ANONYMOUS_NETWORKS:  # unreachable by construction; fail closed anyway
             stats.inc_value(f"darkcrawl/network/unavailable/{link.kind}")
             raise NetworkUnavailable(f"no route to the {link.kind} network for {request.url}")
+        request.meta["darkcrawl_network"] = link.kind
         request.meta.setdefault("download_slot", f"{link.kind}@{link.service}")
+
+    def process_response(self, request: Request, response: Response, spider: object = None) -> Response:
+        network = request.meta.get("darkcrawl_network")
+        if network == "tor":
+            self._tor_failures = 0
+        if (network in ANONYMOUS_NETWORKS and response.status >= 500
+                and any(marker in response.body[:4096] for marker in PROXY_ERROR_MARKERS)):
+            self.crawler.stats.inc_value(f"darkcrawl/network/proxy_error/{network}")
+            raise ProxyError(f"{network} proxy error page for {request.url} (status {response.status})")
+        return response
+
+    def process_exception(self, request: Request, exception: Exception, spider: object = None) -> None:
+        if request.meta.get("darkcrawl_network") != "tor" or isinstance(exception, IgnoreRequest):
+            return
+        self._tor_failures += 1
+        tor = self.networks.get("tor")
+        if self._tor_failures >= NEWNYM_AFTER_FAILURES and isinstance(tor, TorNetwork):
+            self._tor_failures = 0
+            deferToThread(tor.newnym).addErrback(lambda f: logger.warning("NEWNYM failed: %s", f.getErrorMessage()))
+
+    def _stop(self) -> None:
+        for manager in set(self.networks.values()):
+            manager.stop()

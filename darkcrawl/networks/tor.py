@@ -1,0 +1,173 @@
+"""Tor: a pool of SocksPorts, launched through stem when none answers, NEWNYM on demand.
+
+- Each onion service is pinned to one SocksPort by a hash of its identity (as
+  ahmia's fleet does): streams to one service share a circuit, different ports are
+  isolated from each other (tor's default per-SocksPort isolation), and a pool of N
+  ports spreads the load.
+- Launching uses ``stem.process.launch_tor_with_config`` with ``TOR_CFG`` merged in.
+  stem's own timeout relies on SIGALRM, which only works in the main thread, so
+  tor is started in a thread and its bootstrap is followed on the control port
+  with our own deadline (``TOR_WAIT``), ``TOR_RETRY`` more times on failure.
+- Control authentication uses the cookie or ``TOR_PASS``; nothing ever prompts.
+- NEWNYM is a recovery step, rate-limited (tor honours one per 10 s anyway).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from darkcrawl.networks.base import LaunchSpec, NetworkManager, port_open
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+NEWNYM_INTERVAL = 10.0
+
+
+def pinned_port(service: str, ports: list[int]) -> int:
+    """The SocksPort of *service*: stable across runs and processes (not ``hash()``)."""
+    digest = hashlib.blake2b(service.encode(), digest_size=8).digest()
+    return ports[int.from_bytes(digest, "big") % len(ports)]
+
+
+class TorNetwork(NetworkManager):
+    name = "tor"
+
+    def __init__(
+        self,
+        crawler: Crawler,
+        *,
+        socks_ports: list[int],
+        control_port: int,
+        password: str,
+        config: dict[str, Any],
+        launch: LaunchSpec,
+        tor_cmd: str,
+        data_dir: Path,
+    ) -> None:
+        super().__init__(crawler, "127.0.0.1", socks_ports[0], launch)
+        self.wanted_ports = socks_ports
+        self.socks_ports = list(socks_ports)
+        self.control_port = control_port
+        self.password = password
+        self.config = config
+        self.tor_cmd = tor_cmd
+        self.data_dir = data_dir
+        self._newnym_lock = threading.Lock()
+        self._last_newnym = 0.0
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> TorNetwork:
+        settings = crawler.settings
+        port = settings.getint("TOR_PORT")
+        pool = max(1, settings.getint("DARKCRAWL_TOR_POOL"))
+        return cls(
+            crawler,
+            socks_ports=[port + i for i in range(pool)],
+            control_port=settings.getint("TOR_CTRL"),
+            password=settings.get("TOR_PASS") or "",
+            config=dict(settings.getdict("TOR_CFG")),
+            launch=LaunchSpec(settings.getbool("DARC_TOR"), "tor", settings.getfloat("TOR_WAIT"),
+                              settings.getint("TOR_RETRY")),
+            tor_cmd=settings.get("DARKCRAWL_TOR_CMD") or "tor",
+            data_dir=Path(settings.get("DARKCRAWL_TOR_DATA_DIR") or Path(settings["PATH_DATA"]) / ".tor"),
+        )
+
+    def proxy_for(self, service: str) -> str | None:
+        # socks5h: the proxy resolves the name (httpx always does; the h says so)
+        return f"socks5h://127.0.0.1:{pinned_port(service, self.socks_ports)}"
+
+    # -- readiness -------------------------------------------------------------------
+
+    def _make_ready(self) -> None:
+        if port_open(self.host, self.port):
+            # a tor we did not launch: use the ports of the pool that answer
+            self.socks_ports = [p for p in self.wanted_ports if port_open(self.host, p)] or [self.port]
+            return
+        super()._make_ready()
+
+    def _launch_once(self) -> None:
+        import stem.process
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {
+            "SocksPort": [f"127.0.0.1:{p} ExtendedErrors" for p in self.wanted_ports],
+            "ControlPort": f"127.0.0.1:{self.control_port}",
+            "CookieAuthentication": "1",
+            "DataDirectory": str(self.data_dir),
+            "Log": "notice stdout",
+        }
+        config.update(self.config)
+        # returns at the first bootstrap message; the deadline is ours (see module doc)
+        self.process = stem.process.launch_tor_with_config(
+            config=config, tor_cmd=self.tor_cmd, completion_percent=0, take_ownership=True,
+            timeout=None, init_msg_handler=lambda line: logger.debug("tor: %s", line),
+        )
+        deadline = time.monotonic() + self.launch.wait
+        progress = 0
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"tor exited with code {self.process.returncode}")
+            progress = self._bootstrap_progress()
+            if progress >= 100:
+                self.socks_ports = list(self.wanted_ports)
+                return
+            time.sleep(0.3)
+        raise RuntimeError(f"tor bootstrap at {progress}% after {self.launch.wait:g} s")
+
+    def _bootstrap_progress(self) -> int:
+        try:
+            with self.controller() as controller:
+                phase = controller.get_info("status/bootstrap-phase")
+        except Exception:  # control port not up yet
+            return 0
+        for token in phase.split():
+            if token.startswith("PROGRESS="):
+                return int(token.split("=", 1)[1])
+        return 0
+
+    # -- control -----------------------------------------------------------------------
+
+    def controller(self) -> Any:
+        """An authenticated stem Controller (cookie, or TOR_PASS); never prompts."""
+        from stem.control import Controller
+
+        controller = Controller.from_port(address="127.0.0.1", port=self.control_port)
+        try:
+            controller.authenticate(password=self.password or None)
+        except Exception:
+            controller.close()
+            raise
+        return controller
+
+    def newnym(self) -> bool:
+        """Ask tor for new circuits; False when rate-limited (at most one per 10 s)."""
+        from stem import Signal
+
+        with self._newnym_lock:
+            now = time.monotonic()
+            if now - self._last_newnym < NEWNYM_INTERVAL:
+                self.crawler.stats.inc_value("darkcrawl/network/tor/newnym_skipped")
+                return False
+            with self.controller() as controller:
+                if not controller.is_newnym_available():
+                    self.crawler.stats.inc_value("darkcrawl/network/tor/newnym_skipped")
+                    return False
+                controller.signal(Signal.NEWNYM)
+            self._last_newnym = now
+            self.crawler.stats.inc_value("darkcrawl/network/tor/newnym")
+            return True
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            logger.info("stopping the tor we launched (pid %d)", self.process.pid)
+        super().stop()
+
+
