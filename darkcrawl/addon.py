@@ -62,6 +62,8 @@ DEFAULTS = {
     "CONCURRENT_REQUESTS_PER_DOMAIN": 2,
     "DOWNLOAD_DELAY": 0.5,
     "REDIRECT_MAX_TIMES": 10,
+    # a meta refresh target is extracted as a link like any other
+    "METAREFRESH_ENABLED": False,
     "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.DownloaderAwarePriorityQueue",
     "LOG_LEVEL": "INFO",
     "DARKCRAWL_SEEN_CLASS": "darkcrawl.frontier.seen.MemorySeenSet",

@@ -45,6 +45,7 @@ def crawl_settings(overrides: Sequence[str]) -> Settings:
             "BOT_NAME": "darkcrawl",
             "SPIDER_MODULES": ["darkcrawl.spiders"],
             "ADDONS": {"darkcrawl.addon.Addon": 0},
+            "TWISTED_DNS_RESOLVER": "darkcrawl.dns.GuardedResolver",
         })
     for item in overrides:
         name, sep, value = item.partition("=")

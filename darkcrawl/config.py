@@ -285,6 +285,17 @@ def apply_environment(settings: BaseSettings, environ: Mapping[str, str]) -> lis
     return warnings
 
 
+def read_option(settings: BaseSettings, name: str, environ: Mapping[str, str]) -> Any:
+    """One option's value for components built before the add-on runs (the reactor's
+    DNS resolver): the same precedence as :func:`apply_environment` gives."""
+    priority = settings.getpriority(name) or 0
+    if name in environ and priority < ENV_PRIORITY:
+        return parse_option(name, environ[name])
+    if priority:
+        return parse_option(name, settings[name])
+    return OPTIONS_BY_NAME[name].default
+
+
 def normalise(settings: BaseSettings) -> None:
     """Parse every known option in place (keeping its priority) and derive Scrapy settings."""
     for option in OPTIONS:

@@ -6,3 +6,7 @@ NEWSPIDER_MODULE = "darkcrawl.spiders"
 ADDONS = {"darkcrawl.addon.Addon": 0}
 
 PATH_DATA = "data"
+
+# The reactor's resolver is chosen before add-ons run, so it is set here:
+# refuses .onion/.i2p names and names resolving to private addresses.
+TWISTED_DNS_RESOLVER = "darkcrawl.dns.GuardedResolver"

@@ -21,6 +21,12 @@ HISTORY_KEY = "darkcrawl_history"
 
 
 class HistoryRedirectMiddleware(RedirectMiddleware):
+    def _engine_started(self) -> None:
+        pass  # no Referer handling to look up: darkcrawl never sends a Referer
+
+    def handle_referer(self, request: Request, response: Response) -> None:
+        request.headers.pop("Referer", None)
+
     def process_response(
         self, request: Request, response: Response, spider: object = None
     ) -> Request | Response:
