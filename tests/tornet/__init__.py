@@ -1,0 +1,11 @@
+"""A real private Tor network on loopback with real v3 onion services, for tests.
+
+See :mod:`.network` for how it is built and :mod:`.fixtures` for the pytest
+fixture. Requires Debian's ``tor`` package (``/usr/sbin/tor``, ``tor-gencert``).
+"""
+
+from __future__ import annotations
+
+from .network import OnionService, TorNetwork, TorNetworkError, free_ports
+
+__all__ = ["OnionService", "TorNetwork", "TorNetworkError", "free_ports"]
