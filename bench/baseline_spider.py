@@ -25,7 +25,7 @@ BASELINE_SETTINGS: dict[str, Any] = {
     "CONCURRENT_REQUESTS": 32,
     "CONCURRENT_REQUESTS_PER_DOMAIN": 8,
     "DOWNLOAD_DELAY": 0,
-    "COOKIES_ENABLED": False,
+    "COOKIES_ENABLED": True,  # Scrapy's default; darkcrawl records cookies too
     "REACTOR_THREADPOOL_MAXSIZE": 10,
 }
 

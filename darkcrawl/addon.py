@@ -66,6 +66,10 @@ DEFAULTS = {
     "METAREFRESH_ENABLED": False,
     "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.DownloaderAwarePriorityQueue",
     "LOG_LEVEL": "INFO",
+    # Scrapy starts CONCURRENT_ITEMS worker tasks for *every* callback's output
+    # (100 by default): most of a page's CPU here, for a spider that yields a few
+    # outputs per page into synchronous pipelines.
+    "CONCURRENT_ITEMS": 4,
     "DARKCRAWL_SEEN_CLASS": "darkcrawl.frontier.seen.MemorySeenSet",
     "DOWNLOAD_HANDLERS": {
         "http": "darkcrawl.handlers.NetworkDownloadHandler",

@@ -9,8 +9,8 @@ few compiled XPath expressions evaluated in C, relative URLs are joined with
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from urllib.parse import urljoin
+from collections.abc import Callable, Iterable, Sequence
+from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
@@ -60,10 +60,38 @@ def page_text(root: etree._Element) -> str:
     return " ".join(_TEXT(root))
 
 
+def _joiner(base: str) -> Callable[[str], str]:
+    """``urljoin(base, href)`` with fast paths for the two common shapes of relative
+    link (``/path`` and ``name/path``), which need no dot-segment removal; anything
+    else goes through ``urljoin``.  urljoin was a tenth of a page's CPU."""
+    try:
+        parts = urlsplit(base)
+    except ValueError:
+        return lambda href: urljoin(base, href)
+    if not parts.scheme or not parts.netloc:
+        return lambda href: urljoin(base, href)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    path = parts.path or "/"
+    directory = origin + path[: path.rfind("/") + 1]
+
+    def join(href: str) -> str:
+        first = href[0]
+        if first == "/":
+            if href.startswith("//") or "/." in href or "\\" in href:
+                return urljoin(base, href)
+            return origin + href
+        if first in "?#." or "/." in href or "\\" in href or ":" in href.split("/", 1)[0]:
+            return urljoin(base, href)
+        return directory + href
+
+    return join
+
+
 def resolve(raw: Sequence[str], base: str) -> list[str]:
     """Absolute, fragment-free URLs (special schemes kept as they are), de-duplicated."""
     out: list[str] = []
     seen: set[str] = set()
+    join = _joiner(base)
     for value in raw:
         value = value.strip()
         if not value:
@@ -77,7 +105,7 @@ def resolve(raw: Sequence[str], base: str) -> list[str]:
             url = value  # mailto:, bitcoin:, data:, javascript: ... are recorded as written
         else:
             try:
-                url = urljoin(base, value)
+                url = join(value)
             except ValueError:  # e.g. an unbalanced IPv6 bracket
                 continue
         if url[:4].lower() == "http":
