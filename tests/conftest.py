@@ -92,3 +92,7 @@ def crawl(tmp_path):
         return run_crawl(tmp_path, *args, **kwargs)
 
     return _crawl
+
+
+# The private Tor network (tests/tornet): one per session, started on first use.
+from tests.tornet.fixtures import tor_network  # noqa: E402,F401

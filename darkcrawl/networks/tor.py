@@ -18,6 +18,8 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +64,9 @@ class TorNetwork(NetworkManager):
         self.data_dir = data_dir
         self._newnym_lock = threading.Lock()
         self._last_newnym = 0.0
+        #: kept open while a tor we launched runs: with stem's take_ownership, tor
+        #: exits when our first authenticated control connection closes
+        self._owned_controller: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> TorNetwork:
@@ -124,8 +129,9 @@ class TorNetwork(NetworkManager):
 
     def _bootstrap_progress(self) -> int:
         try:
-            with self.controller() as controller:
-                phase = controller.get_info("status/bootstrap-phase")
+            if self._owned_controller is None:
+                self._owned_controller = self._connect()
+            phase = self._owned_controller.get_info("status/bootstrap-phase")
         except Exception:  # control port not up yet
             return 0
         for token in phase.split():
@@ -135,7 +141,7 @@ class TorNetwork(NetworkManager):
 
     # -- control -----------------------------------------------------------------------
 
-    def controller(self) -> Any:
+    def _connect(self) -> Any:
         """An authenticated stem Controller (cookie, or TOR_PASS); never prompts."""
         from stem.control import Controller
 
@@ -146,6 +152,19 @@ class TorNetwork(NetworkManager):
             controller.close()
             raise
         return controller
+
+    @contextmanager
+    def controller(self) -> Iterator[Any]:
+        """The controller of the tor we launched, or a short-lived one to a tor we
+        merely use (closing that one is harmless: we do not own that tor)."""
+        if self._owned_controller is not None:
+            yield self._owned_controller
+            return
+        controller = self._connect()
+        try:
+            yield controller
+        finally:
+            controller.close()
 
     def newnym(self) -> bool:
         """Ask tor for new circuits; False when rate-limited (at most one per 10 s)."""
@@ -168,6 +187,9 @@ class TorNetwork(NetworkManager):
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             logger.info("stopping the tor we launched (pid %d)", self.process.pid)
+        if self._owned_controller is not None:
+            self._owned_controller.close()
+            self._owned_controller = None
         super().stop()
 
 

@@ -1,0 +1,100 @@
+"""darkcrawl on a real private Tor network (tests/tornet): onion crawling end to end,
+failure reasons, darkcrawl's own stem launcher joining the network, NEWNYM, and
+``scrapy shell`` through Tor."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from scrapy import Spider
+from scrapy.utils.test import get_crawler
+
+from darkcrawl.networks.tor import TorNetwork
+from tests.conftest import ROOT
+from tests.tornet import free_ports
+
+UNPUBLISHED = "lbtgmztgmztgmztgmztgmztgmztgmztgmztgmztgmztgmztgmztmn5ad.onion"
+
+
+def tor_settings(network, **more):
+    # the fixture's tor is already running: darkcrawl connects, launches nothing
+    return {"TOR_PORT": network.socks_port, "TOR_CTRL": network.control_port, "DARC_TOR": 0,
+            "DARKCRAWL_TOR_POOL": 1, **more}
+
+
+def test_onion_site_crawled_end_to_end(tor_network, crawl):
+    main, other = tor_network.onions
+    result = crawl("-a", f"urls={main.url}", settings=tor_settings(tor_network),
+                   env={"DARKCRAWL_ALLOW_LOOPBACK": "0"})
+    assert result.returncode == 0, result.log[-3000:]
+    saved = {r["[metadata]"]["url"] for r in result.headers_records()}
+    assert {main.url, main.url + "a.html", main.url + "b.html", other.url} <= saved
+    assert result.files(f"tor/http/{main.address}/*_raw.html")
+    assert result.stats["darkcrawl/transport/socks"] >= 4
+    assert result.stats["darkcrawl/network/tor/ready"] is True
+    new_hosts = {i["url"] for i in result.items if "sitemaps" in i}
+    assert {main.url, other.url} <= new_hosts
+
+
+def test_unpublished_and_malformed_onions_give_their_reasons(tor_network, crawl, tmp_path):
+    malformed = UNPUBLISHED[:55] + ("b" if UNPUBLISHED[55] != "b" else "c") + ".onion"
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text(f"http://{UNPUBLISHED}/\nhttp://{malformed}/\n")
+    result = crawl("-a", f"seeds={seeds}", settings=tor_settings(tor_network, RETRY_TIMES=0))
+    assert result.returncode == 0
+    assert f"{seeds}:2: malformed onion address" in result.log
+    errors = {k: v for k, v in result.stats.items() if k.startswith("darkcrawl/fetch_error/")}
+    assert errors, result.stats
+    assert "fetch failed http://%s/" % UNPUBLISHED in result.log
+    assert not result.files(f"tor/http/{UNPUBLISHED}/*")
+
+
+def test_darkcrawl_launches_its_own_tor_into_the_network(tor_network, crawl, tmp_path):
+    """The stem launcher: nothing listens on TOR_PORT, so darkcrawl launches tor with
+    TOR_CFG (the private network's authorities) merged in, waits for its bootstrap,
+    crawls the onion through a pool of 2 SocksPorts, and stops that tor at the end."""
+    socks, control = free_ports(2)
+    data_dir = tmp_path / "tor-data"
+    result = crawl(
+        "-a", f"urls={tor_network.onions[1].url}",
+        settings={"DARC_TOR": 1, "TOR_PORT": socks, "TOR_CTRL": control, "TOR_WAIT": 60,
+                  "TOR_CFG": json.dumps(tor_network.client_config()), "DARKCRAWL_TOR_POOL": 2,
+                  "DARKCRAWL_TOR_CMD": "/usr/sbin/tor", "DARKCRAWL_TOR_DATA_DIR": str(data_dir)},
+        timeout=240,
+    )
+    assert result.returncode == 0, result.log[-3000:]
+    assert result.stats["darkcrawl/network/tor/ready"] is True, "\n".join(
+        line for line in result.log.splitlines() if "tor" in line.lower())[-3000:]
+    assert result.files(f"tor/http/{tor_network.onions[1].address}/*_raw.html")
+    left = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True).stdout
+    assert left == "", f"the tor darkcrawl launched is still running: {left}"
+
+
+def test_newnym_is_rate_limited(tor_network):
+    crawler = get_crawler(Spider, {"ADDONS": {"darkcrawl.addon.Addon": 0}, **tor_settings(tor_network)})
+    crawler._apply_settings()
+    tor = TorNetwork.from_crawler(crawler)
+    assert tor.newnym() is True
+    assert tor.newnym() is False  # tor honours one NEWNYM per 10 s: not even asked
+    assert crawler.stats.get_value("darkcrawl/network/tor/newnym") == 1
+    assert crawler.stats.get_value("darkcrawl/network/tor/newnym_skipped") == 1
+
+
+def test_scrapy_shell_fetches_through_tor(tor_network):
+    main = tor_network.onions[0]
+    argv = [sys.executable, "-m", "scrapy", "shell", main.url, "--nolog", "-c", "(response.status, response.url)"]
+    for name, value in tor_settings(tor_network).items():
+        argv += ["-s", f"{name}={value}"]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == f"(200, '{main.url}')", proc.stdout + proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("pool", [1, 3])
+def test_services_stay_on_their_port(pool):
+    from darkcrawl.networks.tor import pinned_port
+
+    ports = list(range(9050, 9050 + pool))
+    assert pinned_port("x.onion", ports) == pinned_port("x.onion", ports)
