@@ -98,3 +98,33 @@ def test_services_stay_on_their_port(pool):
 
     ports = list(range(9050, 9050 + pool))
     assert pinned_port("x.onion", ports) == pinned_port("x.onion", ports)
+
+
+def test_no_onion_or_i2p_name_reaches_the_local_resolver(tor_network, tmp_path):
+    """A DNS canary is the crawl's only resolver: it must see the clear-web names (the
+    positive control, proving it watches) and never an .onion or .i2p name."""
+    from tests.conftest import run_crawl
+    from tests.dnscanary import DnsCanary, canary_supported, isolated_command
+    from tests.gateways import FakeGateway, html
+
+    reason = canary_supported()
+    if reason:
+        pytest.skip(reason)
+    main = tor_network.onions[0]
+    i2p_pages = {"http://site.i2p/": html("http://other.i2p/", "http://canary-i2p-link.example/")}
+    with DnsCanary() as canary, FakeGateway(i2p_pages) as i2p_proxy:
+        items = tmp_path / "items.jsonl"
+        command = isolated_command(
+            [sys.executable, "-m", "scrapy", "crawl", "darkweb", "-O", f"{items}:jsonlines"], canary, tmp_path)
+        result = run_crawl(
+            tmp_path, "-a", f"urls={main.url},http://site.i2p/,http://canary-check.example/",
+            settings=tor_settings(tor_network, I2P_PORT=i2p_proxy.port, RETRY_TIMES=0),
+            env={"DARKCRAWL_ALLOW_LOOPBACK": "0"}, command=command,
+        )
+        names = set(canary.names)
+    assert result.returncode == 0, result.log[-3000:]
+    assert "canary-check.example" in names  # the canary sees what the crawl resolves
+    assert result.files(f"tor/http/{main.address}/*_raw.html")  # and the onion was crawled
+    assert i2p_proxy.hits["http://other.i2p/"] == 1
+    leaked = {n for n in names if n.endswith((".onion", ".i2p"))}
+    assert not leaked, f"leaked to the local resolver: {leaked}"
