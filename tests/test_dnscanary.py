@@ -16,11 +16,14 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from tests.dnscanary import DnsCanary, canary_supported, isolated_command
+from tests.dnscanary.isolate import NSSWITCH_CONF, REFUSED_EXIT
 from tests.dnscanary.server import build_query, parse_query
 
 # Generous: a child is a cold Python (plus Twisted) start and at most a few
@@ -30,7 +33,7 @@ ANSWERED = {"answered.example": "10.20.30.40", "twisted-answer.example": "10.9.8
 
 
 @pytest.fixture
-def canary():
+def canary() -> Iterator[DnsCanary]:
     reason = canary_supported()
     if reason is not None:
         pytest.skip(reason)
@@ -39,9 +42,11 @@ def canary():
 
 
 def run_isolated(
-    code: str, canary: DnsCanary, workdir: Path, **kwargs: object
+    code: str, canary: DnsCanary, workdir: Path, resolv_options: Sequence[str] = ()
 ) -> subprocess.CompletedProcess[str]:
-    argv = isolated_command([sys.executable, "-c", textwrap.dedent(code)], canary, workdir, **kwargs)  # type: ignore[arg-type]
+    argv = isolated_command(
+        [sys.executable, "-c", textwrap.dedent(code)], canary, workdir, resolv_options=resolv_options
+    )
     return subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=CHILD_TIMEOUT, env=dict(os.environ))
 
 
@@ -61,7 +66,8 @@ def _lookup_code(*names: str, family: str = "AF_UNSPEC") -> str:
 
 def _last_json(proc: subprocess.CompletedProcess[str]) -> dict[str, object]:
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 # -- the server on its own (no namespaces needed beyond binding port 53) ------
@@ -215,15 +221,22 @@ def test_machine_resolver_config_untouched_during_and_after(canary: DnsCanary, t
     mounts_before = _mounts_of(watched)
     code = """
         import sys
-        print(open('/etc/resolv.conf').read().replace('\\n', '|'), flush=True)
+        for path in ('/etc/resolv.conf', '/etc/nsswitch.conf'):
+            print(open(path).read().replace('\\n', '|'), flush=True)
         sys.stdin.readline()  # hold the namespace open while the parent looks
     """
     argv = isolated_command([sys.executable, "-c", textwrap.dedent(code)], canary, tmp_path)
-    with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+    with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as child:
+        # The child blocks on stdin by design: a watchdog turns any hang
+        # (child never printing, a failed assert below) into a failure.
+        watchdog = threading.Timer(CHILD_TIMEOUT, child.kill)
+        watchdog.start()
         try:
             assert child.stdout is not None and child.stdin is not None
             seen_by_child = child.stdout.readline()
-            assert f"nameserver {canary.address}" in seen_by_child, seen_by_child + child.stderr.read()  # type: ignore[union-attr]
+            assert f"nameserver {canary.address}" in seen_by_child, seen_by_child
+            nsswitch_seen = child.stdout.readline()
+            assert NSSWITCH_CONF.replace("\n", "|") in nsswitch_seen, nsswitch_seen
             # The child's view differs; ours (the machine's) must not.
             assert {p: _fingerprint(p) for p in watched} == before
             assert f"nameserver {canary.address}" not in Path("/etc/resolv.conf").read_text()
@@ -232,6 +245,7 @@ def test_machine_resolver_config_untouched_during_and_after(canary: DnsCanary, t
             child.stdin.flush()
             assert child.wait(timeout=CHILD_TIMEOUT) == 0
         finally:
+            watchdog.cancel()
             if child.poll() is None:
                 child.kill()
     assert {p: _fingerprint(p) for p in watched} == before
@@ -326,6 +340,26 @@ def test_command_does_not_run_if_isolation_fails(canary: DnsCanary, tmp_path: Pa
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=CHILD_TIMEOUT)
     assert proc.returncode != 0
     assert not sentinel.exists(), "command ran although the resolver was not replaced"
+
+
+def test_wrapper_refuses_to_mount_in_the_callers_namespace(canary: DnsCanary, tmp_path: Path) -> None:
+    # If the unshare prefix were lost, the bind mounts would hit the whole
+    # machine's /etc/resolv.conf.  Prove the wrapper script refuses to mount
+    # when its namespace is the caller's -- exercised inside a throwaway
+    # namespace (which then plays "the caller"), so that even a broken guard
+    # cannot touch the real machine.
+    sentinel = tmp_path / "ran"
+    argv = isolated_command(["touch", str(sentinel)], canary, tmp_path)
+    split = argv.index("-c") - 1
+    unshare_prefix, inner = argv[:split], argv[split:]  # inner: sh -c SCRIPT $0 CALLER_NS resolv nsswitch cmd...
+    relaunch = 'sh_=$1; script=$3; name=$4; shift 5; exec "$sh_" -c "$script" "$name" "$(readlink /proc/self/ns/mnt)" "$@"'
+    outer = [*unshare_prefix, "sh", "-c", relaunch, "outer", *inner]
+    before = Path("/etc/resolv.conf").read_bytes()
+    proc = subprocess.run(outer, capture_output=True, text=True, timeout=CHILD_TIMEOUT)
+    assert proc.returncode == REFUSED_EXIT, proc.stdout + proc.stderr
+    assert "refusing to mount" in proc.stderr
+    assert not sentinel.exists()
+    assert Path("/etc/resolv.conf").read_bytes() == before
 
 
 def test_extra_arguments_reach_the_command(canary: DnsCanary, tmp_path: Path) -> None:

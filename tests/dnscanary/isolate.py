@@ -13,7 +13,9 @@ which two files are bind-mounted over the machine's:
   the canary, while ``/etc/hosts`` still answers ``localhost``.
 
 The mounts exist only in the child's namespace and vanish with it; the
-machine's files are never written.  If ``nscd`` runs, glibc would ask it
+machine's files are never written.  The wrapper script checks that its mount
+namespace differs from the caller's before it mounts anything, so a lost
+``unshare`` can never turn into a bind mount over the machine's resolv.conf.  If ``nscd`` runs, glibc would ask it
 instead of reading resolv.conf, so its socket directory is hidden under an
 empty tmpfs in the namespace as well.
 
@@ -39,19 +41,37 @@ from pathlib import Path
 
 from .server import DnsCanary
 
-__all__ = ["canary_supported", "isolated_command", "resolv_conf_text", "NSSWITCH_CONF"]
+__all__ = ["NSSWITCH_CONF", "REFUSED_EXIT", "canary_supported", "isolated_command", "resolv_conf_text"]
 
 RESOLV_CONF = "/etc/resolv.conf"
 NSSWITCH_PATH = "/etc/nsswitch.conf"
 NSCD_DIRS = ("/run/nscd", "/var/run/nscd")
 NSSWITCH_CONF = "# dnscanary: only /etc/hosts and the canary answer host lookups\nhosts: files dns\n"
 
-# sh script run inside the new namespace.  $1 resolv.conf, $2 nsswitch.conf,
-# the rest is the command.  Every step is chained with && so that, if any
-# mount fails, the command does NOT run against the real resolver (a test
-# that "passes" because nothing was intercepted would be worse than useless).
-_SCRIPT = """\
+# Exit status of the wrapper when it refuses to mount (not in a private
+# mount namespace); chosen to be distinguishable from the command's own.
+REFUSED_EXIT = 125
+
+# Prefix of every script that mounts.  $1 is the caller's mount namespace
+# (readlink /proc/self/ns/mnt).  A bind mount made in the caller's namespace
+# would change /etc/resolv.conf for the whole machine, so unless this shell
+# demonstrably runs in another mount namespace it refuses before mounting
+# anything (this guard exists because a broken prefix once did exactly that).
+_GUARD = f"""\
 set -e
+ns=$(readlink /proc/self/ns/mnt)
+if [ -z "$ns" ] || [ -z "$1" ] || [ "$ns" = "$1" ]; then
+  echo "dnscanary: not in a private mount namespace ($ns); refusing to mount" >&2
+  exit {REFUSED_EXIT}
+fi
+shift
+"""
+
+# Run inside the new namespace, after the guard: $1 resolv.conf,
+# $2 nsswitch.conf, the rest is the command.  `set -e`: if any mount fails,
+# the command does NOT run against the real resolver (a test that "passes"
+# because nothing was intercepted would be worse than useless).
+_SCRIPT = _GUARD + """\
 mount --bind "$1" /etc/resolv.conf
 mount --bind "$2" /etc/nsswitch.conf
 for d in {nscd_dirs}; do
@@ -60,6 +80,11 @@ done
 shift 2
 exec "$@"
 """.format(nscd_dirs=" ".join(NSCD_DIRS))
+
+_PROBE_SCRIPT = _GUARD + """\
+mount --bind "$1" /etc/resolv.conf
+cat /etc/resolv.conf
+"""
 
 # How long the support probe may take (it is a couple of milliseconds here).
 _PROBE_TIMEOUT = 30.0
@@ -113,7 +138,18 @@ def isolated_command(
     resolv.chmod(0o644)
     nsswitch.chmod(0o644)
     sh = shutil.which("sh") or "/bin/sh"
-    return [*_unshare_prefix(), sh, "-c", _SCRIPT, "dnscanary", str(resolv), str(nsswitch), *argv]
+    return [
+        *_unshare_prefix(), sh, "-c", _SCRIPT, "dnscanary",
+        _caller_mount_namespace(), str(resolv), str(nsswitch), *argv,
+    ]
+
+
+def _caller_mount_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/mnt")
+    except OSError:
+        # Unknown: an empty id makes the guard refuse (fail closed).
+        return ""
 
 
 @functools.cache
@@ -139,10 +175,7 @@ def canary_supported() -> str | None:
         probe = Path(tmp) / "resolv.conf"
         probe.write_text(marker + "\n")
         probe.chmod(0o644)
-        argv = [
-            *_unshare_prefix(), "sh", "-c", 'mount --bind "$1" /etc/resolv.conf && cat /etc/resolv.conf',
-            "dnscanary-probe", str(probe),
-        ]
+        argv = [*_unshare_prefix(), "sh", "-c", _PROBE_SCRIPT, "dnscanary-probe", _caller_mount_namespace(), str(probe)]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=_PROBE_TIMEOUT, cwd=tmp)
         except (OSError, subprocess.TimeoutExpired) as error:
