@@ -7,6 +7,8 @@ its own measured subprocess, then print and optionally save the figures.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import argparse
 import json
 import os
@@ -117,7 +119,13 @@ def _commands(name: str, work: Path, seed_url: str, stats_file: Path) -> tuple[l
     return cmd, _child_env({"DARKCRAWL_ALLOW_LOOPBACK": "1"})
 
 
-def run_crawler(name: str, tmp: Path, server: NginxServer, web: WebInfo, timeout: float) -> CrawlResult:
+#: changes a crawler's (argv, env) before it runs: (argv, env, workdir, stats file) -> (argv, env)
+CommandAdapter = Callable[[list[str], dict[str, str], Path, Path], tuple[list[str], dict[str, str]]]
+
+
+def run_crawler(
+    name: str, tmp: Path, server: NginxServer, web: WebInfo, timeout: float, adapt: CommandAdapter | None = None
+) -> CrawlResult:
     work = tmp / name
     work.mkdir(parents=True, exist_ok=True)
     stats_file = work / "stats.json"
@@ -128,6 +136,8 @@ def run_crawler(name: str, tmp: Path, server: NginxServer, web: WebInfo, timeout
         return result
 
     cmd, env = _commands(name, work, web.params.seed_url(), stats_file)
+    if adapt is not None:
+        cmd, env = adapt(cmd, env, work, stats_file)
     print(f"\n[{name}] {' '.join(cmd)}", flush=True)
     requests_before = server.requests_served()
     nginx_cpu_before = server.worker_cpu_seconds()

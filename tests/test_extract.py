@@ -55,3 +55,17 @@ def test_resolve_keeps_special_schemes_as_written():
         "data:text/plain,hi#x",
         "magnet:?xt=urn:btih:abc",
     ]
+
+
+@pytest.mark.parametrize(
+    "href",
+    ["a.html", "/a.html", "a/b/c.html", "./a.html", "../a.html", "/x/../a.html", "?q=1", "#f", "//other.org/x",
+     "a.html?x=1#y", "/", "..", ".", "a/./b", "x:y", "a\\b", "/a\\..\\b", "%2e%2e/a", "a b", "ümlaut.html"],
+)
+@pytest.mark.parametrize("base", ["http://a.org/dir/page.html?q=1", "http://a.org", "https://a.org:8443/d/", "http://a.org/d/x/"])
+def test_fast_join_agrees_with_urljoin(base, href):
+    from urllib.parse import urljoin
+
+    from darkcrawl.links.extract import _joiner
+
+    assert _joiner(base)(href) == urljoin(base, href)

@@ -46,9 +46,10 @@ def test_unpublished_and_malformed_onions_give_their_reasons(tor_network, crawl,
     result = crawl("-a", f"seeds={seeds}", settings=tor_settings(tor_network, RETRY_TIMES=0))
     assert result.returncode == 0
     assert f"{seeds}:2: malformed onion address" in result.log
-    errors = {k: v for k, v in result.stats.items() if k.startswith("darkcrawl/fetch_error/")}
-    assert errors, result.stats
-    assert "fetch failed http://%s/" % UNPUBLISHED in result.log
+    assert result.stats["darkcrawl/fetch_error/OnionUnreachable"] >= 1
+    assert result.stats["darkcrawl/network/tor/socks_reply/0xf0"] >= 1
+    assert (f"fetch failed http://{UNPUBLISHED}/: onion service descriptor not found (unpublished or gone)"
+            in result.log)
     assert not result.files(f"tor/http/{UNPUBLISHED}/*")
 
 

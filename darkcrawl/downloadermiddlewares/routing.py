@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING
 
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
+from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.threads import deferToThread
 
 from darkcrawl.links.classify import Gateways, classify
 from darkcrawl.networks.base import NetworkManager, NetworkUnavailable
 from darkcrawl.networks.registry import build_networks
+from darkcrawl.networks.socks import reply_reason, socks5_reply_code
 from darkcrawl.networks.tor import TorNetwork
 
 if TYPE_CHECKING:
@@ -48,11 +50,15 @@ NEWNYM_AFTER_FAILURES = 5
 
 _SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT, RFC 6598
 
-__all__ = ["NetworkRoutingMiddleware", "NetworkUnavailable", "ProxyError", "refused_address"]
+__all__ = ["NetworkRoutingMiddleware", "NetworkUnavailable", "OnionUnreachable", "ProxyError", "refused_address"]
 
 
 class ProxyError(IgnoreRequest):
     """The proxy answered with its own error page instead of the site's."""
+
+
+class OnionUnreachable(IgnoreRequest):
+    """Tor could not open a stream to the onion service; the message says why."""
 
 
 def refused_address(hostname: str) -> str | None:
@@ -131,7 +137,7 @@ class NetworkRoutingMiddleware:
             raise ProxyError(f"{network} proxy error page for {request.url} (status {response.status})")
         return response
 
-    def process_exception(self, request: Request, exception: Exception, spider: object = None) -> None:
+    async def process_exception(self, request: Request, exception: Exception, spider: object = None) -> None:
         if request.meta.get("darkcrawl_network") != "tor" or isinstance(exception, IgnoreRequest):
             return
         self._tor_failures += 1
@@ -139,6 +145,22 @@ class NetworkRoutingMiddleware:
         if self._tor_failures >= NEWNYM_AFTER_FAILURES and isinstance(tor, TorNetwork):
             self._tor_failures = 0
             deferToThread(tor.newnym).addErrback(lambda f: logger.warning("NEWNYM failed: %s", f.getErrorMessage()))
+        proxy = request.meta.get("proxy", "")
+        if proxy.startswith("socks5") and "Malformed reply" in str(exception):
+            raise await self._onion_failure(request, proxy)
+
+    async def _onion_failure(self, request: Request, proxy: str) -> OnionUnreachable:
+        """Ask Tor once more, by hand, to turn "Malformed reply" into its reason."""
+        parsed = urlparse_cached(request)
+        proxy_host, _, proxy_port = proxy.split("://", 1)[1].rstrip("/").rpartition(":")
+        try:
+            code = await maybe_deferred_to_future(deferToThread(
+                socks5_reply_code, proxy_host, int(proxy_port), parsed.hostname or "",
+                parsed.port or (443 if parsed.scheme == "https" else 80)))
+        except OSError as exc:
+            return OnionUnreachable(f"SOCKS proxy failed: {exc}")
+        self.crawler.stats.inc_value(f"darkcrawl/network/tor/socks_reply/{code:#04x}")
+        return OnionUnreachable(reply_reason(code))
 
     def _stop(self) -> None:
         for manager in set(self.networks.values()):
