@@ -129,3 +129,17 @@ def test_no_onion_or_i2p_name_reaches_the_local_resolver(tor_network, tmp_path):
     assert i2p_proxy.hits["http://other.i2p/"] == 1
     leaked = {n for n in names if n.endswith((".onion", ".i2p"))}
     assert not leaked, f"leaked to the local resolver: {leaked}"
+
+
+def test_everything_through_tor(tor_network, darknet, crawl):
+    """With DARKCRAWL_CLEARNET_VIA_TOR the clear web goes through Tor too: the private
+    network has no exit relays, so the page cannot be fetched, and the site never
+    sees a direct connection."""
+    darknet.reset_hits()
+    result = crawl("-a", f"urls={darknet.url('other', '/')}",
+                   settings=tor_settings(tor_network, DARKCRAWL_CLEARNET_VIA_TOR=1, RETRY_TIMES=0,
+                                         DOWNLOAD_TIMEOUT=3))
+    assert result.returncode == 0
+    assert result.stats["darkcrawl/transport/socks"] >= 1
+    assert darknet["other"].hits["/"] == 0
+    assert not result.files("clearnet/http/*/*_raw.html")
