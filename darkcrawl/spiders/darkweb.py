@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request, Spider, signals
