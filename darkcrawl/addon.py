@@ -39,6 +39,8 @@ ITEM_PIPELINES = {
     "darkcrawl.pipelines.storage.StoragePipeline": 100,
     "darkcrawl.pipelines.linkcsv.LinkCsvPipeline": 200,
     "darkcrawl.pipelines.misc.MiscLinksPipeline": 300,
+    "darkcrawl.pipelines.submit.SubmitPipeline": 400,
+    "darkcrawl.pipelines.tables.TablePipeline": 500,
 }
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,

@@ -239,6 +239,8 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_TOR_DATA_DIR", _str, "", "DataDirectory of a launched tor (default PATH_DATA/.tor)"),
     _opt("DARKCRAWL_I2P_CMD", _str, "", "command launching I2P (default: i2prouter start, else i2pd, + I2P_ARGS)"),
     _opt("DARKCRAWL_CLEARNET_VIA_TOR", _bool, False, "send the clear web through Tor as well"),
+    _opt("DARKCRAWL_SITE_HOOKS", _dict, {}, "site hooks: {host regex: class path} (JSON object)"),
+    _opt("DARKCRAWL_TABLES_DB", _str, "", "SQLite file of the rows site hooks produce (default PATH_DATA/tables.sqlite)"),
 )
 
 OPTIONS_BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}

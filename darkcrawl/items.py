@@ -90,3 +90,13 @@ class NewHostItem:
     robots: str | None = None  # paths relative to PATH_DATA
     sitemaps: list[str] = field(default_factory=list)
     hosts: str | None = None
+
+
+@dataclass(slots=True)
+class TableRow:
+    """One row for a SQLite table (a site hook's structured data): the table pipeline
+    upserts it into ``table``, keyed by the columns named in ``key``."""
+
+    table: str
+    key: tuple[str, ...]
+    row: dict[str, Any]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import Request, Spider, signals
 from scrapy.downloadermiddlewares.cookies import CookiesMiddleware
-from scrapy.exceptions import DontCloseSpider, StopDownload, UsageError
+from scrapy.exceptions import CloseSpider, DontCloseSpider, StopDownload, UsageError
 from scrapy.http import Response, TextResponse
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import load_object
@@ -32,6 +32,8 @@ from darkcrawl.config import ConfigError
 from darkcrawl.downloadermiddlewares.history import HISTORY_KEY
 from darkcrawl.downloadermiddlewares.robots import NO_ROBOTS_NETWORKS
 from darkcrawl.frontier.freshness import RevisitSchedule
+from darkcrawl.hooks.base import LinkNoReturn, SiteHook
+from darkcrawl.hooks.registry import HookRegistry
 from darkcrawl.frontier.scope import ListRule, Scope, TrapRules
 from darkcrawl.items import HostFileItem, LinkMetadata, NewHostItem, PageItem
 from darkcrawl.links.classify import Gateways, Link, classify
@@ -55,6 +57,7 @@ BOOTSTRAP_PRIORITY = 100
 LINK_KEY = "darkcrawl_link"
 BACKREF_KEY = "darkcrawl_backref"
 BOOTSTRAP_KEY = "darkcrawl_bootstrap"
+HOOK_KEY = "darkcrawl_hook"
 
 
 def _now_iso() -> str:
@@ -73,8 +76,6 @@ class DarkwebSpider(Spider):
         missing = [path for path in self.seed_files if not Path(path).is_file()]
         if missing:
             raise UsageError(f"seeds file not found: {', '.join(missing)}")
-        if not seeds and not urls:
-            raise UsageError("no seeds: give -a seeds=FILE (one URL per line) or -a urls=URL,URL")
 
     # -- set-up ---------------------------------------------------------------------
 
@@ -91,8 +92,18 @@ class DarkwebSpider(Spider):
         crawler.signals.connect(spider._configure, signal=signals.spider_opened)
         return spider
 
+    config_error: str | None = None
+
     def _configure(self) -> None:
-        crawler = self.crawler
+        # Runs in a signal handler, whose exceptions Scrapy only logs: keep the
+        # reason, and let start() close the crawl with it.
+        try:
+            self._set_up(self.crawler)
+        except Exception as exc:
+            self.config_error = str(exc) or type(exc).__name__
+            logger.error("darkcrawl cannot start: %s", self.config_error)
+
+    def _set_up(self, crawler: Crawler) -> None:
         settings = crawler.settings
         self.gateways = Gateways(settings.getint("ZERONET_PORT"), settings.getint("FREENET_PORT"))
         self.scope = Scope(
@@ -122,6 +133,7 @@ class DarkwebSpider(Spider):
         self._hosts: dict[str, float] = {}
         self._host_pages: Counter[str] = Counter()
         self._cookies: CookiesMiddleware | None = None
+        self.hooks = HookRegistry.from_crawler(crawler)
         self._poller: LoopingCall | None = None
         crawler.signals.connect(self._engine_started, signal=signals.engine_started)
         crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
@@ -136,6 +148,8 @@ class DarkwebSpider(Spider):
             self._poller.start(self.poll_interval, now=False)
 
     def _spider_closed(self) -> None:
+        if self.config_error:
+            return
         if self._poller and self._poller.running:
             self._poller.stop()
         self.stats.set_value("darkcrawl/seen_urls", len(self.seen))
@@ -169,13 +183,26 @@ class DarkwebSpider(Spider):
             logger.warning("bad seed skipped: %s", error)
         self.stats.set_value("darkcrawl/seeds/accepted", len(urls))
         self.stats.set_value("darkcrawl/seeds/rejected", len(errors))
-        if not urls:
-            logger.error("no usable seeds: give -a seeds=FILE or -a urls=URL,URL")
         return urls
 
     async def start(self) -> AsyncIterator[Any]:
+        if self.config_error:
+            raise CloseSpider("config_error")
+        started = 0
         for output in self._admit(self._load_seeds(), source=None, depth=0, specials=[]):
+            started += 1
             yield output
+        for hook in self.hooks.hooks:
+            try:
+                requests = hook.start_requests()
+            except Exception:
+                self._hook_failed(hook, "start_requests")
+                continue
+            for output in self._hook_outputs(hook, requests, "start_requests"):
+                started += 1
+                yield output
+        if not started:
+            logger.error("nothing to crawl: give -a seeds=FILE, -a urls=URL,URL, or a site hook with start requests")
 
     # -- admission: URL string -> Request, only for what is new and in scope --------
 
@@ -235,8 +262,24 @@ class DarkwebSpider(Spider):
             out.extend(self._bootstrap_start(link, force=True))
         if not revisit:
             self._host_pages[key] += 1
-        out.append(self._page_request(link.url, link, depth, source))
+        request = self._hooked_request(self._page_request(link.url, link, depth, source), link, depth)
+        if request is not None:
+            out.append(request)
         return out
+
+    def _hooked_request(self, request: Request, link: Link, depth: int) -> Request | None:
+        hook = self.hooks.for_host(link.host)
+        if hook is None:
+            return request
+        try:
+            return hook.process_request(request, link)
+        except LinkNoReturn as signal:
+            self.stats.inc_value(f"darkcrawl/hooks/{'dropped' if signal.drop else 'deferred'}")
+            if not signal.drop:
+                self.revisits.fetched(link.url, depth, time.time())
+        except Exception:
+            self._hook_failed(hook, request.url)
+        return None
 
     def _page_request(self, url: str, link: Link, depth: int, source: str | None) -> Request:
         return Request(
@@ -278,7 +321,10 @@ class DarkwebSpider(Spider):
         specials: list[tuple[str, str, str | None]] = []
         outputs: list[Any] = []
         found = 0
-        if is_html and isinstance(response, TextResponse):
+        hooked = self._hook_parse(response, host)
+        if hooked is not None:
+            outputs = hooked
+        elif is_html and isinstance(response, TextResponse):
             try:
                 links = extract_links(response.selector.root, response.url, self.extra_patterns)
             except Exception as exc:  # lxml and encodings fail in many ways; it costs this page only
@@ -321,6 +367,52 @@ class DarkwebSpider(Spider):
         self.revisits.fetched(url, depth, time.time())
         yield item
         yield from outputs
+
+    # -- site hooks -----------------------------------------------------------------
+
+    def _hook_parse(self, response: Response, host: str) -> list[Any] | None:
+        """The outputs of the hook handling this page, or None for the default parsing.
+
+        A request a hook made with one of its methods as callback goes back to that
+        method; other pages of a hook's hosts go to its ``parse``."""
+        named = response.meta.get(HOOK_KEY)
+        hook = self.hooks.by_name(named[0]) if named else self.hooks.for_host(host)
+        if hook is None:
+            return None
+        try:
+            result = getattr(hook, named[1])(response) if named else hook.parse(response)
+        except Exception:
+            self._hook_failed(hook, response.url)
+            return []
+        if result is None:
+            return [] if named else None
+        return list(self._hook_outputs(hook, result, response.url))
+
+    def _hook_outputs(self, hook: SiteHook, result: Iterable[Any], where: str) -> Iterator[Any]:
+        """Items and (adopted) requests from a hook; a failure costs this page only."""
+        try:
+            for output in result:
+                yield self._adopt(hook, output) if isinstance(output, Request) else output
+        except Exception:
+            self._hook_failed(hook, where)
+
+    def _hook_failed(self, hook: SiteHook, where: str) -> None:
+        logger.exception("site hook %s failed on %s", type(hook).__name__, where)
+        self.stats.inc_value(f"darkcrawl/hooks/error/{type(hook).__name__}")
+
+    def _adopt(self, hook: SiteHook, request: Request) -> Request:
+        """A hook's request, made serialisable: a hook method as callback is stored by name."""
+        callback = request.callback
+        meta = dict(request.meta)
+        if callback is not None and getattr(callback, "__self__", None) is hook:
+            meta[HOOK_KEY] = (type(hook).__name__, callback.__name__)
+        link = classify(request.url, self.gateways)
+        if link.fetchable:
+            self.seen.add(link.url)
+            meta.setdefault(LINK_KEY, (link.kind, link.host, link.service))
+            meta.setdefault("download_slot", f"{link.kind}@{link.service}")
+        meta.setdefault("depth", 0)
+        return request.replace(callback=self.parse, errback=self.on_error, meta=meta)
 
     def _cookie_records(self, request: Request, response: Response) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         cookies = [cookie_dict(c) for c in response_cookies(request, response)]

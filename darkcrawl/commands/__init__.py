@@ -1,0 +1,1 @@
+"""darkcrawl's Scrapy commands (``COMMANDS_MODULE = "darkcrawl.commands"``)."""

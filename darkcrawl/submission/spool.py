@@ -1,0 +1,203 @@
+"""The durable outbox of submissions: spool first, then send.
+
+Every payload is written atomically to
+``PATH_DATA/api/<YYYY-MM-DD>/<base>/<event>/<sha256>_<ts>.json`` (darc's folder
+for undelivered payloads) *before* it is POSTed, and deleted only after the
+receiver answered 2xx.  A process killed at any moment therefore leaves every
+payload either delivered or still on disk; what is on disk is sent again later
+(the next crawl, or ``scrapy resubmit``).
+
+The price of never losing one is that a payload can arrive twice: when the
+process dies after the receiver answered but before the file was deleted.  Each
+payload has a stable idempotency key, its file name stem, sent as the
+``Idempotency-Key`` header, so the receiver can drop that duplicate.
+
+The files survive the death of the process (they are in the page cache once
+written); they are not fsync'ed, so a power cut can still lose the last ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import os
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from darkcrawl.storage.atomic import atomic_write
+from darkcrawl.storage.paths import timestamp_token
+from darkcrawl.submission import EVENTS
+
+SPOOL_DIR = "api"
+#: statuses worth another attempt; any other non-2xx answer is the receiver
+#: refusing the payload, which sending it again will not change
+RETRY_STATUSES = frozenset({408, 425, 429}) | frozenset(range(500, 600))
+
+
+def idempotency_key(path: Path) -> str:
+    """The stable key of a spooled payload: its file name stem (``<sha256>_<ts>``)."""
+    return path.stem
+
+
+def _sort_key(path: Path) -> tuple[str, str]:
+    # ``<sha256>_<ts>``: order by the timestamp, the hash only breaks ties
+    name, _, token = path.stem.rpartition("_")
+    return token, name
+
+
+class Spool:
+    """Payload files under ``<root>/api``; *root* is PATH_DATA."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dir = root / SPOOL_DIR
+
+    def path_for(self, event: str, base: str, name: str, ts: datetime) -> Path:
+        day = ts.astimezone(timezone.utc).strftime("%Y-%m-%d")
+        return self.dir / day / base / event / f"{name}_{timestamp_token(ts)}.json"
+
+    def put(self, event: str, base: str, name: str, ts: datetime, payload: dict[str, Any]) -> Path:
+        """Write *payload* atomically and return its file; call before sending it.
+
+        ``base`` is darc's ``Link.base`` (``<network>/<scheme>/<host>``), ``name`` the
+        URL's SHA-256, ``ts`` the record's (aware) timestamp.
+        """
+        if event not in EVENTS:
+            raise ValueError(f"unknown submission event {event!r}")
+        path = self.path_for(event, base, name, ts)
+        # ASCII JSON: URLs and header values may carry lone surrogates, which
+        # UTF-8 cannot encode; the base64 documents dominate the size anyway.
+        data = json.dumps(payload, separators=(",", ":")).encode("ascii")
+        for attempt in range(3):
+            try:
+                atomic_write(path, data)
+                break
+            except FileNotFoundError:
+                # a concurrent prune() removed the folder atomic_write just made
+                if attempt == 2:
+                    raise
+        return path
+
+    def pending(self, events: Collection[str] | None = None) -> Iterator[tuple[str, Path]]:
+        """``(event, path)`` of every spooled payload, oldest first.
+
+        Lists one day folder at a time, so a huge backlog is never held in memory
+        whole.  Temporary files of writes in progress (``.*.tmp``) are never listed.
+        """
+        wanted = set(EVENTS if events is None else events)
+        try:
+            days = sorted(entry.name for entry in os.scandir(self.dir) if entry.is_dir())
+        except FileNotFoundError:
+            return
+        for day in days:
+            # <day>/<network>/<scheme>/<host>/<event>/<file>: a fixed depth, so a
+            # host folder named like an event is never mistaken for one.
+            found = [path for path in (self.dir / day).glob("*/*/*/*/*.json")
+                     if path.parent.name in wanted and not path.name.startswith(".")]
+            found.sort(key=_sort_key)
+            for path in found:
+                yield path.parent.name, path
+
+    def done(self, path: Path) -> None:
+        """Forget a delivered payload."""
+        path.unlink(missing_ok=True)
+
+    def count(self, events: Collection[str] | None = None) -> int:
+        return sum(1 for _ in self.pending(events))
+
+    def prune(self) -> None:
+        """Remove the empty folders delivered payloads leave behind."""
+        if not self.dir.is_dir():
+            return
+        for dirpath, _dirnames, _files in os.walk(self.dir, topdown=False):
+            if Path(dirpath) == self.dir:
+                continue
+            try:
+                os.rmdir(dirpath)
+            except OSError:  # not empty (or just refilled by a put): keep it
+                pass
+
+
+# -- sending ------------------------------------------------------------------------
+
+
+class Outcome(enum.Enum):
+    DELIVERED = "delivered"  # 2xx: delete the file
+    FAILED = "failed"  # every attempt met an error or a retryable status
+    REJECTED = "rejected"  # the receiver refused it (4xx): retrying will not help
+    GONE = "gone"  # the file is no longer there: someone else delivered it
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    outcome: Outcome
+    attempts: int
+    detail: str = ""
+
+
+def make_client(timeout: float, max_connections: int) -> httpx2.AsyncClient:
+    """The client POSTing to the API URLs.
+
+    The API is the user's own service, so it is reached directly: never through
+    Tor, and ``trust_env=False`` so that an ``ALL_PROXY``/``HTTPS_PROXY`` meant for
+    the crawl does not carry the submissions (or their URLs) anywhere else.
+    """
+    return httpx2.AsyncClient(
+        timeout=timeout,
+        limits=httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        trust_env=False,
+        follow_redirects=False,
+    )
+
+
+def backoff_delay(retry: int, base: float, cap: float) -> float:
+    """Seconds before retry number *retry* (1, 2, ...): base × 2^(retry-1), capped."""
+    return min(cap, base * 2 ** (retry - 1))
+
+
+async def send(
+    client: httpx2.AsyncClient,
+    url: str,
+    path: Path,
+    *,
+    retries: int,
+    backoff: float = 0.5,
+    backoff_cap: float = 8.0,
+    on_retry: Callable[[], None] | None = None,
+) -> Delivery:
+    """POST the spooled file at *path* to *url*: 1 + *retries* attempts at most.
+
+    The body is the file's bytes as they are, so what the receiver gets is exactly
+    what was spooled, and a re-delivery is byte-identical.  The file is not
+    deleted here: the caller does that on ``DELIVERED``.
+    """
+    try:
+        body = path.read_bytes()
+    except FileNotFoundError:
+        return Delivery(Outcome.GONE, 0)
+    headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key(path)}
+    detail = ""
+    attempts = 0
+    for attempt in range(max(0, retries) + 1):
+        if attempt:
+            if on_retry is not None:
+                on_retry()
+            await asyncio.sleep(backoff_delay(attempt, backoff, backoff_cap))
+        attempts += 1
+        try:
+            response = await client.post(url, content=body, headers=headers)
+        except httpx2.HTTPError as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+            continue
+        if 200 <= response.status_code < 300:
+            return Delivery(Outcome.DELIVERED, attempts)
+        detail = f"HTTP {response.status_code}"
+        if response.status_code not in RETRY_STATUSES:
+            return Delivery(Outcome.REJECTED, attempts, detail)
+    return Delivery(Outcome.FAILED, attempts, detail)
