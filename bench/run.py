@@ -112,6 +112,8 @@ def _commands(name: str, work: Path, seed_url: str, stats_file: Path) -> tuple[l
         "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8",
         # darkcrawl's polite default is 0.5 s per host; the baseline uses Scrapy's 0
         "-s", "DOWNLOAD_DELAY=0",
+        # the plain stage is measured here; bench.render measures the browser
+        "-s", "DARKCRAWL_RENDER=0",
         "-s", "LOG_LEVEL=INFO",
         "-s", "STATS_DUMP=True",
         "-s", f"DARKCRAWL_STATS_FILE={stats_file}",

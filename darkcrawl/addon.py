@@ -80,6 +80,40 @@ DEFAULTS = {
 }
 
 
+#: Chromium flags of the render stage.  Everything that could reach the network
+#: around the context's proxy is off: background services, QUIC (UDP is not
+#: proxied), WebRTC's non-proxied UDP; .onion/.i2p names never go to the local
+#: resolver (a proxied context sends names to its proxy instead).
+CHROMIUM_ARGS = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--no-first-run",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--host-resolver-rules=MAP *.onion ~NOTFOUND, MAP *.i2p ~NOTFOUND",
+]
+
+
+def playwright_settings(chromium: str) -> dict[str, object]:
+    args = list(CHROMIUM_ARGS)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--no-sandbox")  # Chromium refuses to start as root with its sandbox
+    return {
+        "PLAYWRIGHT_BROWSER_TYPE": "chromium",
+        # Debian's Chromium: playwright cannot download its own browser here
+        "PLAYWRIGHT_LAUNCH_OPTIONS": {"executable_path": chromium, "headless": True, "args": args},
+        "PLAYWRIGHT_MAX_CONTEXTS": 8,
+        "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 4,
+        "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": 60_000,
+        "PLAYWRIGHT_RESTART_DISCONNECTED_BROWSER": True,
+    }
+
+
 class Addon:
     def update_settings(self, settings: BaseSettings) -> None:
         for name, value in DEFAULTS.items():
@@ -95,3 +129,5 @@ class Addon:
         for warning in config.apply_environment(settings, os.environ):
             logger.warning(warning)
         config.normalise(settings)
+        for name, value in playwright_settings(settings["DARKCRAWL_CHROMIUM"]).items():
+            settings.set(name, value, priority="addon")

@@ -239,6 +239,11 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_TOR_DATA_DIR", _str, "", "DataDirectory of a launched tor (default PATH_DATA/.tor)"),
     _opt("DARKCRAWL_I2P_CMD", _str, "", "command launching I2P (default: i2prouter start, else i2pd, + I2P_ARGS)"),
     _opt("DARKCRAWL_CLEARNET_VIA_TOR", _bool, False, "send the clear web through Tor as well"),
+    _opt("DARKCRAWL_RENDER", _bool, True, "render HTML pages in Chromium (darc's selenium stage): rendered DOM + screenshot"),
+    _opt("DARKCRAWL_RENDER_RETRIES", _int, 2, "retries of a page that renders empty"),
+    _opt("DARKCRAWL_SCREENSHOT_MAX_HEIGHT", _int, 12000, "full-page screenshots are cut at this height (px)"),
+    _opt("DARKCRAWL_SCREENSHOT_TIMEOUT", _seconds, 30.0, "a screenshot taking longer falls back to the viewport"),
+    _opt("DARKCRAWL_CHROMIUM", _str, "/usr/bin/chromium", "the Chromium binary of the render stage"),
     _opt("DARKCRAWL_SITE_HOOKS", _dict, {}, "site hooks: {host regex: class path} (JSON object)"),
     _opt("DARKCRAWL_TABLES_DB", _str, "", "SQLite file of the rows site hooks produce (default PATH_DATA/tables.sqlite)"),
 )

@@ -6,7 +6,9 @@ HTTP proxy receives plain HTTP.  Scrapy's httpx handler speaks SOCKS5 and sends 
 host *name* to the proxy (ATYP=DOMAINNAME), so Tor resolves ``.onion`` names and
 the local resolver never sees them.  It is marked experimental and is slower on the
 clear web, so it is used only for requests routed through a SOCKS proxy; everything
-else stays on the default handler.  (The browser stage adds its own dispatch.)
+else stays on the default handler.  Render-stage requests (``meta["playwright"]``)
+go to scrapy-playwright's handler, built up front when the render stage is on: it
+launches the browser when the engine starts.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from scrapy.core.downloader.handlers.base import BaseDownloadHandler
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
+from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import build_from_crawler
 
 if TYPE_CHECKING:
@@ -29,6 +32,11 @@ class NetworkDownloadHandler(BaseDownloadHandler):
         super().__init__(crawler)
         self._direct = build_from_crawler(HTTP11DownloadHandler, crawler)
         self._socks: BaseDownloadHandler | None = None
+        self._browser: BaseDownloadHandler | None = None
+        if crawler.settings.getbool("DARKCRAWL_RENDER"):
+            from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
+
+            self._browser = build_from_crawler(ScrapyPlaywrightDownloadHandler, crawler)
 
     def _socks_handler(self) -> BaseDownloadHandler:
         if self._socks is None:
@@ -38,6 +46,10 @@ class NetworkDownloadHandler(BaseDownloadHandler):
         return self._socks
 
     async def download_request(self, request: Request) -> Response:
+        if request.meta.get("playwright"):
+            if self._browser is None:
+                raise NotConfigured("the render stage is off (DARKCRAWL_RENDER=0)")
+            return await self._browser.download_request(request)
         proxy = request.meta.get("proxy")
         if proxy and proxy.startswith(("socks5://", "socks5h://", "socks4://", "socks4a://")):
             self.crawler.stats.inc_value("darkcrawl/transport/socks")
@@ -46,5 +58,6 @@ class NetworkDownloadHandler(BaseDownloadHandler):
 
     async def close(self) -> None:
         await self._direct.close()
-        if self._socks is not None:
-            await self._socks.close()
+        for handler in (self._socks, self._browser):
+            if handler is not None:
+                await handler.close()

@@ -65,6 +65,20 @@ class PageItem:
 
 
 @dataclass(slots=True)
+class RenderItem:
+    """One render-stage visit: darc's ``selenium`` record."""
+
+    link: LinkMetadata
+    timestamp: str
+    final_url: str
+    html: bytes = _bytes_field()  # the rendered DOM, UTF-8
+    screenshot: bytes | None = field(default=None, repr=False, metadata={"serializer": _digest})
+    screenshot_full_page: bool = True  # False: the full page failed, this is the viewport
+    document_path: str | None = None
+    screenshot_path: str | None = None
+
+
+@dataclass(slots=True)
 class HostFileItem:
     """A host-level file: ``robots.txt``, a sitemap, or I2P's ``hosts.txt``."""
 

@@ -70,6 +70,8 @@ def run_crawl(
         "DARC_I2P": "0",
         "DARC_ZERONET": "0",
         "DARC_FREENET": "0",
+        # the render stage has its own tests (test_render.py)
+        "DARKCRAWL_RENDER": "0",
     }
     base.update({k: str(v) for k, v in (settings or {}).items()})
     if command is None:

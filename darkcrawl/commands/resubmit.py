@@ -118,9 +118,11 @@ class Command(ScrapyCommand):
         for event in EVENTS:
             counts = report.counts[event]
             if counts:
-                shown = ", ".join(f"{what} {counts[what]}" for what in
-                                  ("delivered", "retried", "failed", "rejected", "skipped", "kept") if counts[what])
-                print(f"{event}: {shown}")
+                shown = [f"{what} {counts[what]}" for what in
+                         ("delivered", "retried", "failed", "rejected", "skipped") if counts[what]]
+                if counts["kept"]:
+                    shown.append(f"kept {counts['kept']} (no {API_SETTINGS[event]})")
+                print(f"{event}: {', '.join(shown)}")
         left = report.left
         print(f"resubmit: {sum(c['delivered'] for c in report.counts.values())} delivered, {left} left in {spool.dir}")
         self.exitcode = 0 if left == 0 else 1

@@ -82,6 +82,28 @@ def refused_address(hostname: str) -> str | None:
     return None
 
 
+#: Settings of every browser context: no service workers (they outlive the page and
+#: fetch on their own), certificate errors tolerated (onions use self-signed ones).
+CONTEXT_DEFAULTS: dict[str, object] = {
+    "ignore_https_errors": True,
+    "service_workers": "block",
+    "viewport": {"width": 1024, "height": 800},  # darc's width
+}
+
+
+def browser_context(network: str, proxy: str | None) -> tuple[str, dict[str, object]]:
+    """The name and settings of the browser context for a network and its proxy.
+
+    Chromium wants ``socks5://`` (it resolves names through the proxy anyway) and
+    rejects ``socks5h://``; it cannot authenticate to SOCKS, so isolation between
+    onion services comes from the SocksPort each context uses."""
+    if not proxy:
+        return network, dict(CONTEXT_DEFAULTS)
+    server = proxy.replace("socks5h://", "socks5://", 1)
+    port = server.rsplit(":", 1)[-1]
+    return f"{network}-{port}", {**CONTEXT_DEFAULTS, "proxy": {"server": server}}
+
+
 class NetworkRoutingMiddleware:
     def __init__(self, crawler: Crawler, gateways: Gateways, networks: dict[str, NetworkManager],
                  allow_loopback: bool) -> None:
@@ -110,6 +132,10 @@ class NetworkRoutingMiddleware:
                 stats.inc_value(f"darkcrawl/network/refused/{reason}")
                 raise IgnoreRequest(f"refused: {request.url} points at a {reason} address")
         manager = self.networks.get(link.kind)
+        proxy = None
+        if manager is None and link.kind in ANONYMOUS_NETWORKS:  # unreachable by construction; fail closed anyway
+            stats.inc_value(f"darkcrawl/network/unavailable/{link.kind}")
+            raise NetworkUnavailable(f"no route to the {link.kind} network for {request.url}")
         if manager is not None:
             try:
                 await manager.ensure_ready()
@@ -117,13 +143,15 @@ class NetworkRoutingMiddleware:
                 stats.inc_value(f"darkcrawl/network/unavailable/{manager.name}")
                 raise
             proxy = manager.proxy_for(link.service)
-            if proxy:
-                request.meta["proxy"] = proxy
-            else:
-                request.meta.pop("proxy", None)
-        elif link.kind in ANONYMOUS_NETWORKS:  # unreachable by construction; fail closed anyway
-            stats.inc_value(f"darkcrawl/network/unavailable/{link.kind}")
-            raise NetworkUnavailable(f"no route to the {link.kind} network for {request.url}")
+        if request.meta.get("playwright"):
+            # the browser takes its proxy from its context: one context per proxy
+            request.meta.pop("proxy", None)
+            request.meta["playwright_context"], request.meta["playwright_context_kwargs"] = browser_context(
+                link.kind if manager is None else manager.name, proxy)
+        elif proxy:
+            request.meta["proxy"] = proxy
+        else:
+            request.meta.pop("proxy", None)
         request.meta["darkcrawl_network"] = link.kind
         request.meta.setdefault("download_slot", f"{link.kind}@{link.service}")
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from darkcrawl.items import HostFileItem, PageItem
+from darkcrawl.items import HostFileItem, PageItem, RenderItem
 from darkcrawl.records import headers_record
 from darkcrawl.storage import paths
 from darkcrawl.storage.atomic import atomic_write
@@ -33,9 +33,25 @@ class StoragePipeline:
     def process_item(self, item: Any) -> Any:
         if isinstance(item, PageItem):
             self._save_page(item)
+        elif isinstance(item, RenderItem):
+            self._save_render(item)
         elif isinstance(item, HostFileItem):
             self._save_host_file(item)
         return item
+
+    def _save_render(self, item: RenderItem) -> None:
+        link = item.link
+        when = datetime.fromisoformat(item.timestamp)
+        base = paths.host_base(link.network, link.scheme, link.host)
+        stem = f"{paths.url_hash(link.url)}_{paths.timestamp_token(when)}"
+        document = base / f"{stem}.html"  # darc's names: rendered .html beside the _raw.html
+        atomic_write(self.root / document, item.html)
+        item.document_path = str(document)
+        if item.screenshot is not None:
+            screenshot = base / f"{stem}.png"
+            atomic_write(self.root / screenshot, item.screenshot)
+            item.screenshot_path = str(screenshot)
+        self.stats.inc_value("darkcrawl/saved/renders")
 
     def _save_page(self, item: PageItem) -> None:
         link = item.link

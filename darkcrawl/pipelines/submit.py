@@ -13,7 +13,8 @@ and a background sweep delivers them, oldest first, as slots free up.
   (5 s doubling to 60 s), so a dead API costs a few attempts, not one per page.
 * On open, what earlier runs left in the spool is re-delivered in the background.
 * On close, the pipeline waits (``DARKCRAWL_API_CLOSE_TIMEOUT``, 30 s) for the
-  POSTs in flight and the backlog, unless the endpoints are down; what is left
+  POSTs in flight and the backlog; an endpoint in its cool-down gets one last
+  round, and once it fails that the pipeline stops waiting for it.  What is left
   stays spooled for the next run or ``scrapy resubmit``.
 * An event without an API URL keeps its payloads in the spool (darc's behaviour).
 
@@ -29,6 +30,7 @@ Render stages submit ``selenium`` payloads through :meth:`SubmitPipeline.submit`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime
 from pathlib import Path
@@ -132,6 +134,12 @@ class SubmitPipeline:
         if loop is None:
             return
         deadline = loop.time() + self.close_timeout
+        if self._down_until:
+            # One last round for endpoints in their cool-down: the API may be back,
+            # and a dead one costs one more round of retries, once.
+            self._down_until.clear()
+            if self._wake is not None:
+                self._wake.set()
         # Polling is enough here: it runs once, at the end of the crawl.
         while loop.time() < deadline and not self._settled():
             await asyncio.sleep(0.05)
@@ -253,30 +261,37 @@ class SubmitPipeline:
                 continue  # a finishing POST or a deferred payload sets _wake again
             live = [event for event in self._backlog if not self._is_down(event)]
             if not live:
-                delay = min(self._down_until[event] for event in self._backlog) - self._loop.time()
-                await asyncio.sleep(max(0.0, delay))
+                # wait out the cool-down, or until close_spider lifts it
+                delay = min(self._down_until.get(event, 0.0) for event in self._backlog) - self._loop.time()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, delay))
                 self._wake.set()
                 continue
             self._backlog.difference_update(live)
             self._sweeping = True
             try:
                 await self._sweep(live)
+            except Exception:  # a disk error must not end deliveries for the run
+                logger.exception("API sweep of %s failed", self.spool.dir)
+                self._backlog.update(live)
+                await asyncio.sleep(1.0)
             finally:
                 self._sweeping = False
             if self._backlog:
                 self._wake.set()  # the sweep may have consumed the wake-up of a deferral
 
     async def _sweep(self, events: list[str]) -> None:
-        # Listing a big spool walks the disk: do it off the event loop.
-        found = await asyncio.to_thread(lambda: list(self.spool.pending(events)))
-        for event, path in found:
-            if path in self._tasks or path in self._rejected:
-                continue
-            if self._is_down(event):
-                self._backlog.add(event)  # the sweep after the cool-down gets it
-                continue
-            while len(self._tasks) >= self.max_inflight:
-                assert self._wake is not None
-                self._wake.clear()
-                await self._wake.wait()
-            self._launch(event, path)
+        # Listing a big spool walks the disk: done off the event loop, a day at a
+        # time, so that a long outage's backlog is never all in memory.
+        for day in await asyncio.to_thread(self.spool.days):
+            for event, path in await asyncio.to_thread(self.spool.pending_on, day, events):
+                if path in self._tasks or path in self._rejected:
+                    continue
+                if self._is_down(event):
+                    self._backlog.add(event)  # the sweep after the cool-down gets it
+                    continue
+                while len(self._tasks) >= self.max_inflight:
+                    assert self._wake is not None
+                    self._wake.clear()
+                    await self._wake.wait()
+                self._launch(event, path)

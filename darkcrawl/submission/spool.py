@@ -19,9 +19,11 @@ written); they are not fsync'ed, so a power cut can still lose the last ones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import json
 import os
+import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -90,19 +92,25 @@ class Spool:
         Lists one day folder at a time, so a huge backlog is never held in memory
         whole.  Temporary files of writes in progress (``.*.tmp``) are never listed.
         """
-        wanted = set(EVENTS if events is None else events)
+        for day in self.days():
+            yield from self.pending_on(day, events)
+
+    def days(self) -> list[str]:
+        """The day folders, oldest first."""
         try:
-            days = sorted(entry.name for entry in os.scandir(self.dir) if entry.is_dir())
+            return sorted(entry.name for entry in os.scandir(self.dir) if entry.is_dir())
         except FileNotFoundError:
-            return
-        for day in days:
-            # <day>/<network>/<scheme>/<host>/<event>/<file>: a fixed depth, so a
-            # host folder named like an event is never mistaken for one.
-            found = [path for path in (self.dir / day).glob("*/*/*/*/*.json")
-                     if path.parent.name in wanted and not path.name.startswith(".")]
-            found.sort(key=_sort_key)
-            for path in found:
-                yield path.parent.name, path
+            return []
+
+    def pending_on(self, day: str, events: Collection[str] | None = None) -> list[tuple[str, Path]]:
+        """The payloads spooled in one day folder, oldest first."""
+        wanted = set(EVENTS if events is None else events)
+        # <day>/<network>/<scheme>/<host>/<event>/<file>: a fixed depth, so a host
+        # folder named like an event is never mistaken for one.
+        found = [path for path in (self.dir / day).glob("*/*/*/*/*.json")
+                 if path.parent.name in wanted and not path.name.startswith(".")]
+        found.sort(key=_sort_key)
+        return [(path.parent.name, path) for path in found]
 
     def done(self, path: Path) -> None:
         """Forget a delivered payload."""
@@ -111,11 +119,20 @@ class Spool:
     def count(self, events: Collection[str] | None = None) -> int:
         return sum(1 for _ in self.pending(events))
 
-    def prune(self) -> None:
-        """Remove the empty folders delivered payloads leave behind."""
+    def prune(self, stale_tmp: float = 3600.0) -> None:
+        """Remove the empty folders delivered payloads leave behind, and the
+        temporary files of writes killed midway (older than *stale_tmp* seconds,
+        so that a write in progress in another process is left alone)."""
         if not self.dir.is_dir():
             return
-        for dirpath, _dirnames, _files in os.walk(self.dir, topdown=False):
+        cutoff = time.time() - stale_tmp
+        for dirpath, _dirnames, files in os.walk(self.dir, topdown=False):
+            for name in files:
+                if name.startswith(".") and name.endswith(".tmp"):
+                    path = os.path.join(dirpath, name)
+                    with contextlib.suppress(OSError):
+                        if os.stat(path).st_mtime < cutoff:
+                            os.unlink(path)
             if Path(dirpath) == self.dir:
                 continue
             try:
@@ -158,7 +175,7 @@ def make_client(timeout: float, max_connections: int) -> httpx2.AsyncClient:
 
 def backoff_delay(retry: int, base: float, cap: float) -> float:
     """Seconds before retry number *retry* (1, 2, ...): base × 2^(retry-1), capped."""
-    return min(cap, base * 2 ** (retry - 1))
+    return min(cap, base * 2.0 ** (retry - 1))
 
 
 async def send(
