@@ -33,7 +33,9 @@ class NetworkDownloadHandler(BaseDownloadHandler):
         self._direct = build_from_crawler(HTTP11DownloadHandler, crawler)
         self._socks: BaseDownloadHandler | None = None
         self._browser: BaseDownloadHandler | None = None
-        if crawler.settings.getbool("DARKCRAWL_RENDER"):
+        # only for a spider with a render stage: `scrapy shell` and other spiders
+        # never ask for the browser (and scrapy-playwright hangs the shell's start)
+        if crawler.settings.getbool("DARKCRAWL_RENDER") and getattr(crawler.spidercls, "renders", False):
             from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
             self._browser = build_from_crawler(ScrapyPlaywrightDownloadHandler, crawler)

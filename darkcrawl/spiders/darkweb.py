@@ -73,6 +73,8 @@ def _now_iso() -> str:
 
 class DarkwebSpider(Spider):
     name = "darkweb"
+    #: has a render stage: the download handler starts the browser for it
+    renders = True
 
     def __init__(self, seeds: str | None = None, urls: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
