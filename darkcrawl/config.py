@@ -244,6 +244,10 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_SCREENSHOT_MAX_HEIGHT", _int, 12000, "full-page screenshots are cut at this height (px)"),
     _opt("DARKCRAWL_SCREENSHOT_TIMEOUT", _seconds, 30.0, "a screenshot taking longer falls back to the viewport"),
     _opt("DARKCRAWL_CHROMIUM", _str, "/usr/bin/chromium", "the Chromium binary of the render stage"),
+    _opt("DARKCRAWL_SUBMIT_ENABLED", _bool, True, "build, spool and submit darc's API payloads"),
+    _opt("DARKCRAWL_API_MAX_INFLIGHT", _int, 16, "most API POSTs at once; more stay spooled until a slot frees"),
+    _opt("DARKCRAWL_API_CLOSE_TIMEOUT", _seconds, 30.0, "seconds the crawl's close waits for API deliveries"),
+    _opt("DARKCRAWL_API_TIMEOUT", _seconds, 30.0, "timeout of one API POST"),
     _opt("DARKCRAWL_SITE_HOOKS", _dict, {}, "site hooks: {host regex: class path} (JSON object)"),
     _opt("DARKCRAWL_TABLES_DB", _str, "", "SQLite file of the rows site hooks produce (default PATH_DATA/tables.sqlite)"),
 )

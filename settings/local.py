@@ -4,6 +4,7 @@ BOT_NAME = "darkcrawl"
 SPIDER_MODULES = ["darkcrawl.spiders"]
 NEWSPIDER_MODULE = "darkcrawl.spiders"
 ADDONS = {"darkcrawl.addon.Addon": 0}
+COMMANDS_MODULE = "darkcrawl.commands"  # scrapy resubmit
 
 PATH_DATA = "data"
 

@@ -44,26 +44,18 @@ class CrawlResult:
         return [json.loads(p.read_text()) for p in self.data.glob("*/*/*/*.json")]
 
 
-def run_crawl(
-    workdir: Path,
-    *args: str,
-    settings: dict[str, Any] | None = None,
-    env: dict[str, str] | None = None,
-    timeout: float = 180,
-    command: list[str] | None = None,
-) -> CrawlResult:
-    """Run a real crawl in a subprocess (the way users run it) and collect its outputs."""
-    data = workdir / "data"
-    stats_file = workdir / "stats.json"
-    items_file = workdir / "items.jsonl"
+def crawl_argv(
+    workdir: Path, *args: str, settings: dict[str, Any] | None = None, command: list[str] | None = None
+) -> list[str]:
+    """``scrapy crawl darkweb`` as the tests run it: data, stats and items under *workdir*."""
     base = {
-        "PATH_DATA": str(data),
+        "PATH_DATA": str(workdir / "data"),
         "DARC_REBOOT": "1",
         "DOWNLOAD_DELAY": "0",
         "CONCURRENT_REQUESTS_PER_DOMAIN": "8",
         "DOWNLOAD_TIMEOUT": "10",
         "RETRY_TIMES": "1",
-        "DARKCRAWL_STATS_FILE": str(stats_file),
+        "DARKCRAWL_STATS_FILE": str(workdir / "stats.json"),
         "LOG_LEVEL": "INFO",
         # no daemon launches unless a test asks for one
         "DARC_TOR": "0",
@@ -75,10 +67,26 @@ def run_crawl(
     }
     base.update({k: str(v) for k, v in (settings or {}).items()})
     if command is None:
-        command = [sys.executable, "-m", "scrapy", "crawl", "darkweb", "-O", f"{items_file}:jsonlines"]
+        command = [sys.executable, "-m", "scrapy", "crawl", "darkweb", "-O", f"{workdir / 'items.jsonl'}:jsonlines"]
     argv = [*command, *args]
     for name, value in base.items():
         argv += ["-s", f"{name}={value}"]
+    return argv
+
+
+def run_crawl(
+    workdir: Path,
+    *args: str,
+    settings: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 180,
+    command: list[str] | None = None,
+) -> CrawlResult:
+    """Run a real crawl in a subprocess (the way users run it) and collect its outputs."""
+    data = Path((settings or {}).get("PATH_DATA", workdir / "data"))
+    stats_file = workdir / "stats.json"
+    items_file = workdir / "items.jsonl"
+    argv = crawl_argv(workdir, *args, settings=settings, command=command)
     proc = subprocess.run(
         argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
         env={**os.environ, "DARKCRAWL_ALLOW_LOOPBACK": "1", **(env or {})},

@@ -3,6 +3,7 @@ screenshot saved beside the raw HTML, JavaScript-made links followed."""
 
 from __future__ import annotations
 
+import base64
 import shutil
 
 import pytest
@@ -47,3 +48,18 @@ def test_render_stage_can_be_switched_off(crawl):
     assert result.returncode == 0
     assert "/js-only.html" not in hits
     assert not result.files("clearnet/http/*/*.png")
+
+
+def test_renders_are_submitted_as_selenium_events(crawl):
+    from tests.apiserver import ApiServer
+
+    pages = {"/": JS_PAGE, "/js-only.html": html()}
+    with FakeGateway(pages) as site, ApiServer() as api:
+        result = crawl("-a", f"urls=http://127.0.0.1:{site.port}/",
+                       settings={"DARKCRAWL_RENDER": 1, "API_SELENIUM": api.url("selenium")}, timeout=240)
+        received = list(api.received["selenium"].values())
+    assert result.returncode == 0, result.log[-3000:]
+    assert result.stats["darkcrawl/api/selenium/delivered"] >= 2
+    root = next(p for p in received if p["URL"] == f"http://127.0.0.1:{site.port}/")
+    assert base64.b64decode(root["Screenshot"]["data"]).startswith(b"\x89PNG")
+    assert b"made by js" in base64.b64decode(root["Document"]["data"])

@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING, Any
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import is_asyncio_available
 
-from darkcrawl.items import NewHostItem, PageItem
+from darkcrawl.items import NewHostItem, PageItem, RenderItem
 from darkcrawl.storage import paths
 from darkcrawl.submission import API_SETTINGS
-from darkcrawl.submission.payloads import link_base, new_host_payload, requests_payload
+from darkcrawl.submission.payloads import link_base, new_host_payload, requests_payload, selenium_payload
 from darkcrawl.submission.spool import Outcome, Spool, make_client, send
 
 if TYPE_CHECKING:
@@ -175,6 +175,9 @@ class SubmitPipeline:
             self.submit("requests", item.link, item.timestamp, requests_payload(item, self.root))
         elif isinstance(item, NewHostItem):
             self.submit("new_host", item.link, item.timestamp, new_host_payload(item, self.root))
+        elif isinstance(item, RenderItem) and item.document_path:
+            self.submit("selenium", item.link, item.timestamp, selenium_payload(
+                item.link, item.timestamp, item.html, item.document_path, item.screenshot, item.screenshot_path))
         return item
 
     def submit(self, event: str, link: LinkMetadata, timestamp: str, payload: dict[str, Any]) -> Path:
