@@ -119,13 +119,16 @@ def test_no_onion_or_i2p_name_reaches_the_local_resolver(tor_network, tmp_path):
             [sys.executable, "-m", "scrapy", "crawl", "darkweb", "-O", f"{items}:jsonlines"], canary, tmp_path)
         result = run_crawl(
             tmp_path, "-a", f"urls={main.url},http://site.i2p/,http://canary-check.example/",
-            settings=tor_settings(tor_network, I2P_PORT=i2p_proxy.port, RETRY_TIMES=0),
+            # the render stage too: Chromium must not resolve the onion locally either
+            settings=tor_settings(tor_network, I2P_PORT=i2p_proxy.port, RETRY_TIMES=0, DARKCRAWL_RENDER=1),
             env={"DARKCRAWL_ALLOW_LOOPBACK": "0"}, command=command,
         )
         names = set(canary.names)
     assert result.returncode == 0, result.log[-3000:]
     assert "canary-check.example" in names  # the canary sees what the crawl resolves
     assert result.files(f"tor/http/{main.address}/*_raw.html")  # and the onion was crawled
+    assert result.files(f"tor/http/{main.address}/*.png")  # and rendered in Chromium through Tor
+    assert result.stats["playwright/context_count"] >= 1
     assert i2p_proxy.hits["http://other.i2p/"] == 1
     leaked = {n for n in names if n.endswith((".onion", ".i2p"))}
     assert not leaked, f"leaked to the local resolver: {leaked}"
