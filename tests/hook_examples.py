@@ -38,3 +38,12 @@ class PickyHook(SiteHook):
         if "boom" in response.url:
             raise RuntimeError("hook bug")
         return None  # default parsing
+
+
+class RevealHook(SiteHook):
+    """Render-stage actions: click the button that reveals the hidden content."""
+
+    def page_actions(self, request: Request) -> list[Any]:
+        from scrapy_playwright.page import PageMethod
+
+        return [PageMethod("click", "#reveal"), PageMethod("wait_for_selector", "#secret:not([hidden])")]

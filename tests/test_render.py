@@ -63,3 +63,23 @@ def test_renders_are_submitted_as_selenium_events(crawl):
     root = next(p for p in received if p["URL"] == f"http://127.0.0.1:{site.port}/")
     assert base64.b64decode(root["Screenshot"]["data"]).startswith(b"\x89PNG")
     assert b"made by js" in base64.b64decode(root["Document"]["data"])
+
+
+REVEAL_PAGE = (200, "text/html; charset=utf-8", b"""<html><body>
+<button id="reveal" onclick="document.getElementById('secret').hidden = false">show</button>
+<p id="secret" hidden>revealed by a click</p></body></html>""")
+
+
+def test_a_render_hook_clicks_and_the_result_is_saved(crawl):
+    import json
+
+    with FakeGateway({"/": REVEAL_PAGE}) as site:
+        result = crawl("-a", f"urls=http://127.0.0.1:{site.port}/", timeout=240, settings={
+            "DARKCRAWL_RENDER": 1,
+            "DARKCRAWL_SITE_HOOKS": json.dumps({r"127\.0\.0\.1:\d+": "tests.hook_examples.RevealHook"})})
+    assert result.returncode == 0, result.log[-3000:]
+    rendered = [p for p in result.files("clearnet/http/*/*.html") if not p.name.endswith("_raw.html")]
+    assert len(rendered) == 1
+    assert b'<p id="secret">revealed by a click</p>' in rendered[0].read_bytes()
+    raw = result.files("clearnet/http/*/*_raw.html")[0].read_bytes()
+    assert b'<p id="secret" hidden>' in raw  # the plain stage saw it hidden

@@ -65,6 +65,8 @@ RENDER_KEY = "darkcrawl_render_of"
 #: darc's SE_EMPTY: what Chromium shows for a page that did not load
 EMPTY_RENDER = "<html><head></head><body></body></html>"
 _EMPTY_PAGE = re.compile(r"\s+")
+#: Playwright's words for a browser, context or page that died under a request
+_BROWSER_GONE = re.compile(r"has been closed|Target closed|crashed|disconnected", re.IGNORECASE)
 
 
 def _now_iso() -> str:
@@ -468,13 +470,24 @@ class DarkwebSpider(Spider):
             self.stats.inc_value("darkcrawl/render/screenshot_failed")
             return None, False
 
-    async def on_render_error(self, failure: Failure) -> None:
+    async def on_render_error(self, failure: Failure) -> list[Request]:
         request: Request = failure.request  # type: ignore[attr-defined]
         page = request.meta.get("playwright_page")
         if page is not None:
-            await page.close()
+            try:
+                await page.close()
+            except Exception:  # the browser may be gone already
+                pass
         self.stats.inc_value(f"darkcrawl/render/error/{failure.type.__name__}")
         logger.info("render failed %s: %s", request.url, failure.getErrorMessage())
+        tries = request.meta.get("darkcrawl_render_try", 0)
+        if _BROWSER_GONE.search(failure.getErrorMessage()) and tries < self.render_retries:
+            # scrapy-playwright restarts a crashed browser; this page deserves another go
+            self.stats.inc_value("darkcrawl/render/crash_retry")
+            meta = {k: v for k, v in request.meta.items() if k != "playwright_page"}
+            meta["darkcrawl_render_try"] = tries + 1
+            return [request.replace(meta=meta)]
+        return []
 
     # -- site hooks -----------------------------------------------------------------
 
