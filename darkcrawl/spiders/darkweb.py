@@ -12,15 +12,12 @@ Where the cost is: deciding seen-ness on the URL string before any Request exist
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import lxml.html
 from scrapy import Request, Spider, signals
 from scrapy.downloadermiddlewares.cookies import CookiesMiddleware
 from scrapy.exceptions import CloseSpider, DontCloseSpider, StopDownload, UsageError
@@ -33,17 +30,20 @@ from twisted.internet.task import LoopingCall
 from darkcrawl import hostfiles
 from darkcrawl.config import ConfigError
 from darkcrawl.downloadermiddlewares.history import HISTORY_KEY
-from darkcrawl.downloadermiddlewares.robots import NO_ROBOTS_NETWORKS
 from darkcrawl.frontier.freshness import RevisitSchedule
-from darkcrawl.hooks.base import LinkNoReturn, SiteHook
-from darkcrawl.hooks.registry import HookRegistry
+from darkcrawl.hooks.base import LinkNoReturn
 from darkcrawl.frontier.scope import ListRule, Scope, TrapRules
-from darkcrawl.items import HostFileItem, LinkMetadata, NewHostItem, PageItem, RenderItem
+from darkcrawl.hooks.registry import HookRegistry
+from darkcrawl.items import LinkMetadata, PageItem
 from darkcrawl.links.classify import Gateways, Link, classify
 from darkcrawl.links.extract import extract_links
 from darkcrawl.links.patterns import compile_extra_patterns
 from darkcrawl.records import cookie_dict, headers_dict, jar_cookies, reason_phrase, response_cookies
 from darkcrawl.seeds import SeedError, parse_seed_lines, read_seed_file, split_inline
+from darkcrawl.spiders.bootstrap import HostBootstrap
+from darkcrawl.spiders.common import BACKREF_KEY, BOOTSTRAP_KEY, HOOK_KEY, LINK_KEY, now_iso
+from darkcrawl.spiders.hooks import SiteHooks
+from darkcrawl.spiders.render import RenderStage
 from darkcrawl.storage import paths
 
 if TYPE_CHECKING:
@@ -54,26 +54,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Bootstrap fetches (robots.txt, sitemaps) go before pages: the new_host record
-#: and the robots rules are wanted early.
-BOOTSTRAP_PRIORITY = 100
-LINK_KEY = "darkcrawl_link"
-BACKREF_KEY = "darkcrawl_backref"
-BOOTSTRAP_KEY = "darkcrawl_bootstrap"
-HOOK_KEY = "darkcrawl_hook"
-RENDER_KEY = "darkcrawl_render_of"
-#: darc's SE_EMPTY: what Chromium shows for a page that did not load
-EMPTY_RENDER = "<html><head></head><body></body></html>"
-_EMPTY_PAGE = re.compile(r"\s+")
-#: Playwright's words for a browser, context or page that died under a request
-_BROWSER_GONE = re.compile(r"has been closed|Target closed|crashed|disconnected", re.IGNORECASE)
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
-
-
-class DarkwebSpider(Spider):
+class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
     name = "darkweb"
     #: has a render stage: the download handler starts the browser for it
     renders = True
@@ -358,7 +339,7 @@ class DarkwebSpider(Spider):
         item = PageItem(
             link=LinkMetadata(url=url, network=kind, scheme=url.split(":", 1)[0].lower(), host=host,
                               backref=meta.get(BACKREF_KEY)),
-            timestamp=_now_iso(),
+            timestamp=now_iso(),
             final_url=response.url,
             method=request.method,
             status=response.status,
@@ -385,155 +366,6 @@ class DarkwebSpider(Spider):
         yield from outputs
         if self.render and is_html and response.status < 400 and not meta.get(HOOK_KEY):
             yield self._render_request(response, url, (kind, host, service), depth)
-
-    # -- render stage (darc's "selenium" stage) ---------------------------------------
-
-    def _render_request(self, response: Response, url: str, link: tuple[str, str, str], depth: int) -> Request:
-        meta: dict[str, Any] = {
-            "playwright": True,
-            "playwright_include_page": True,
-            "dont_obey_robotstxt": True,  # checked by the plain stage already
-            LINK_KEY: link,
-            BACKREF_KEY: response.meta.get(BACKREF_KEY),
-            RENDER_KEY: url,
-            "depth": depth,
-            "download_slot": f"render@{link[2]}",
-        }
-        hook = self.hooks.for_host(link[1])
-        if hook is not None:
-            try:
-                actions = hook.page_actions(response.request)  # type: ignore[arg-type]
-            except Exception:
-                self._hook_failed(hook, response.url)
-                actions = []
-            if actions:
-                meta["playwright_page_methods"] = actions
-        return Request(response.url, callback=self.parse_rendered, errback=self.on_render_error,
-                       dont_filter=True, priority=-depth, meta=meta)
-
-    async def parse_rendered(self, response: Response) -> AsyncIterator[Any]:
-        meta = response.meta
-        page = meta["playwright_page"]
-        kind, host, _service = meta[LINK_KEY]
-        url = meta[RENDER_KEY]
-        try:
-            if self.se_wait:
-                await page.wait_for_timeout(self.se_wait * 1000)
-            html = await page.content()
-            if _EMPTY_PAGE.sub("", html) == EMPTY_RENDER:
-                tries = meta.get("darkcrawl_render_try", 0)
-                if tries < self.render_retries:  # darc retried an empty render too
-                    self.stats.inc_value("darkcrawl/render/empty_retry")
-                    retry_meta = {k: v for k, v in meta.items() if k != "playwright_page"}
-                    retry_meta["darkcrawl_render_try"] = tries + 1
-                    yield response.request.replace(meta=retry_meta)  # type: ignore[union-attr]
-                    return
-                self.stats.inc_value("darkcrawl/render/empty")
-            screenshot, full_page = await self._screenshot(page)
-        finally:
-            await page.close()  # always: open pages are what freezes a long crawl
-        self.stats.inc_value("darkcrawl/render/pages")
-        yield RenderItem(
-            link=LinkMetadata(url=url, network=kind, scheme=url.split(":", 1)[0].lower(), host=host,
-                              backref=meta.get(BACKREF_KEY)),
-            timestamp=_now_iso(), final_url=response.url, html=html.encode("utf-8", "replace"),
-            screenshot=screenshot, screenshot_full_page=full_page,
-        )
-        try:
-            links = extract_links(lxml.html.document_fromstring(html or "<html></html>"), response.url,
-                                  self.extra_patterns)
-        except Exception as exc:  # lxml fails in many ways on hostile markup; it costs these links only
-            logger.info("cannot parse the rendered %s: %r", response.url, exc)
-            links = []
-        for output in self._admit(links, source=url, depth=meta.get("depth", 0) + 1, specials=[]):
-            yield output
-
-    async def _screenshot(self, page: Any) -> tuple[bytes | None, bool]:
-        """A full-page PNG, cut at the height cap; the viewport when that fails."""
-        timeout = self.screenshot_timeout_ms
-        try:
-            height = await page.evaluate(
-                "() => Math.max(document.documentElement.scrollHeight, document.body ? document.body.scrollHeight : 0)")
-            if height <= self.screenshot_max_height:
-                return await page.screenshot(full_page=True, type="png", timeout=timeout), True
-            width = (page.viewport_size or {"width": 1024})["width"]
-            self.stats.inc_value("darkcrawl/render/screenshot_capped")
-            clip = {"x": 0, "y": 0, "width": width, "height": self.screenshot_max_height}
-            return await page.screenshot(full_page=True, clip=clip, type="png", timeout=timeout), True
-        except Exception as exc:
-            logger.info("full-page screenshot failed for %s: %r; taking the viewport", page.url, exc)
-            self.stats.inc_value("darkcrawl/render/screenshot_fallback")
-        try:
-            return await page.screenshot(type="png", timeout=timeout), False
-        except Exception as exc:
-            logger.warning("no screenshot of %s: %r", page.url, exc)
-            self.stats.inc_value("darkcrawl/render/screenshot_failed")
-            return None, False
-
-    async def on_render_error(self, failure: Failure) -> list[Request]:
-        request: Request = failure.request  # type: ignore[attr-defined]
-        page = request.meta.get("playwright_page")
-        if page is not None:
-            try:
-                await page.close()
-            except Exception:  # the browser may be gone already
-                pass
-        self.stats.inc_value(f"darkcrawl/render/error/{failure.type.__name__}")
-        logger.info("render failed %s: %s", request.url, failure.getErrorMessage())
-        tries = request.meta.get("darkcrawl_render_try", 0)
-        if _BROWSER_GONE.search(failure.getErrorMessage()) and tries < self.render_retries:
-            # scrapy-playwright restarts a crashed browser; this page deserves another go
-            self.stats.inc_value("darkcrawl/render/crash_retry")
-            meta = {k: v for k, v in request.meta.items() if k != "playwright_page"}
-            meta["darkcrawl_render_try"] = tries + 1
-            return [request.replace(meta=meta)]
-        return []
-
-    # -- site hooks -----------------------------------------------------------------
-
-    def _hook_parse(self, response: Response, host: str) -> list[Any] | None:
-        """The outputs of the hook handling this page, or None for the default parsing.
-
-        A request a hook made with one of its methods as callback goes back to that
-        method; other pages of a hook's hosts go to its ``parse``."""
-        named = response.meta.get(HOOK_KEY)
-        hook = self.hooks.by_name(named[0]) if named else self.hooks.for_host(host)
-        if hook is None:
-            return None
-        try:
-            result = getattr(hook, named[1])(response) if named else hook.parse(response)
-        except Exception:
-            self._hook_failed(hook, response.url)
-            return []
-        if result is None:
-            return [] if named else None
-        return list(self._hook_outputs(hook, result, response.url))
-
-    def _hook_outputs(self, hook: SiteHook, result: Iterable[Any], where: str) -> Iterator[Any]:
-        """Items and (adopted) requests from a hook; a failure costs this page only."""
-        try:
-            for output in result:
-                yield self._adopt(hook, output) if isinstance(output, Request) else output
-        except Exception:
-            self._hook_failed(hook, where)
-
-    def _hook_failed(self, hook: SiteHook, where: str) -> None:
-        logger.exception("site hook %s failed on %s", type(hook).__name__, where)
-        self.stats.inc_value(f"darkcrawl/hooks/error/{type(hook).__name__}")
-
-    def _adopt(self, hook: SiteHook, request: Request) -> Request:
-        """A hook's request, made serialisable: a hook method as callback is stored by name."""
-        callback = request.callback
-        meta = dict(request.meta)
-        if callback is not None and getattr(callback, "__self__", None) is hook:
-            meta[HOOK_KEY] = (type(hook).__name__, callback.__name__)
-        link = classify(request.url, self.gateways)
-        if link.fetchable:
-            self.seen.add(link.url)
-            meta.setdefault(LINK_KEY, (link.kind, link.host, link.service))
-            meta.setdefault("download_slot", f"{link.kind}@{link.service}")
-        meta.setdefault("depth", 0)
-        return request.replace(callback=self.parse, errback=self.on_error, meta=meta)
 
     def _cookie_records(self, request: Request, response: Response) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         cookies = [cookie_dict(c) for c in response_cookies(request, response)]
@@ -576,130 +408,3 @@ class DarkwebSpider(Spider):
                 if isinstance(output, Request):
                     engine.crawl(output)
             self.stats.inc_value("darkcrawl/revisits")
-
-    # -- host bootstrap: robots.txt -> sitemaps -> hosts.txt -> new_host ------------
-
-    def _bootstrap_start(self, link: Link, force: bool) -> list[Any]:
-        scheme = link.url.split(":", 1)[0].lower()
-        if link.kind in NO_ROBOTS_NETWORKS:
-            root = link.url.split(link.host, 1)[0] + link.host + "/"
-        else:
-            root = f"{scheme}://{link.url.split('://', 1)[1].split('/', 1)[0]}/"
-        state: dict[str, Any] = {
-            "network": link.kind, "scheme": scheme, "host": link.host, "service": link.service,
-            "root": root, "force": force, "partial": False, "robots": None, "sitemaps": [],
-            "hosts": None, "todo": [], "visited": [], "hosts_done": link.kind != "i2p",
-            "timestamp": _now_iso(),
-        }
-        self.stats.inc_value("darkcrawl/hosts/bootstrapped")
-        if link.kind in NO_ROBOTS_NETWORKS:
-            return [self._new_host_item(state)]
-        return [self._bootstrap_request(root + "robots.txt", state, "robots")]
-
-    def _bootstrap_request(self, url: str, state: dict[str, Any], step: str) -> Request:
-        callback = {"robots": self._on_robots, "sitemap": self._on_sitemap, "hosts": self._on_hosts}[step]
-        return Request(
-            url,
-            callback=callback,
-            errback=self._on_bootstrap_error,
-            priority=BOOTSTRAP_PRIORITY,
-            dont_filter=True,
-            meta={
-                BOOTSTRAP_KEY: state,
-                "darkcrawl_step": step,
-                "dont_obey_robotstxt": True,
-                LINK_KEY: (state["network"], state["host"], state["service"]),
-                "download_slot": f"{state['network']}@{state['service']}",
-            },
-        )
-
-    def _host_file(self, kind: str, url: str, state: dict[str, Any], body: bytes) -> HostFileItem:
-        return HostFileItem(kind=kind, url=url, network=state["network"], scheme=state["scheme"],
-                            host=state["host"], timestamp=_now_iso(), body=body)
-
-    def _on_robots(self, response: Response) -> Iterator[Any]:
-        state = response.meta[BOOTSTRAP_KEY]
-        body = response.body if response.status == 200 and not hostfiles.looks_like_html(response.body) else b""
-        sitemaps: list[str] = []
-        if body:
-            item = self._host_file("robots", response.request.url, state, body)  # type: ignore[union-attr]
-            state["robots"] = str(paths.host_file_path("robots", item.url, item.network, item.scheme, item.host))
-            yield item
-            sitemaps = hostfiles.robots_sitemaps(body)
-        state["todo"] = sitemaps or [state["root"] + "sitemap.xml"]
-        yield from self._bootstrap_next(state)
-
-    def _on_sitemap(self, response: Response) -> Iterator[Any]:
-        state = response.meta[BOOTSTRAP_KEY]
-        url = response.request.url  # type: ignore[union-attr]
-        body = hostfiles.decompress_sitemap(response.body) if response.status == 200 else None
-        if body is None and response.status == 200:
-            state["partial"] = True
-            self.stats.inc_value("darkcrawl/sitemaps/broken")
-        if body:
-            kind, locations = hostfiles.parse_sitemap(body)
-            if kind == "broken":
-                self.stats.inc_value("darkcrawl/sitemaps/broken")
-            if kind != "broken" or locations:
-                item = self._host_file("sitemap", url, state, body)
-                state["sitemaps"].append(str(paths.host_file_path("sitemap", url, item.network, item.scheme, item.host)))
-                yield item
-            if kind == "index":
-                budget = self.max_sitemaps - len(state["visited"]) - len(state["todo"])
-                state["todo"].extend(loc for loc in locations[: max(0, budget)] if loc not in state["visited"])
-            else:
-                self.stats.inc_value("darkcrawl/sitemaps/urls", len(locations))
-                yield from self._admit(locations, source=url, depth=1, specials=[])
-        yield from self._bootstrap_next(state)
-
-    def _on_hosts(self, response: Response) -> Iterator[Any]:
-        state = response.meta[BOOTSTRAP_KEY]
-        if response.status == 200 and response.body:
-            url = response.request.url  # type: ignore[union-attr]
-            item = self._host_file("hosts", url, state, response.body)
-            state["hosts"] = str(paths.host_file_path("hosts", url, item.network, item.scheme, item.host))
-            yield item
-            yield from self._admit(hostfiles.parse_hosts_txt(response.body), source=url, depth=1, specials=[])
-        yield from self._bootstrap_next(state)
-
-    def _on_bootstrap_error(self, failure: Failure) -> Iterator[Any]:
-        request: Request = failure.request  # type: ignore[attr-defined]
-        state = request.meta[BOOTSTRAP_KEY]
-        state["partial"] = True
-        step = request.meta.get("darkcrawl_step")
-        self.stats.inc_value(f"darkcrawl/bootstrap_error/{step}")
-        logger.info("bootstrap %s failed for %s: %s", step, request.url, failure.getErrorMessage())
-        if step == "robots":
-            state["todo"] = [state["root"] + "sitemap.xml"]
-        yield from self._bootstrap_next(state)
-
-    def _bootstrap_next(self, state: dict[str, Any]) -> Iterator[Any]:
-        while state["todo"]:
-            url = state["todo"].pop(0)
-            if url in state["visited"] or len(state["visited"]) >= self.max_sitemaps:
-                continue
-            state["visited"].append(url)
-            link = classify(url, self.gateways)
-            if link.fetchable and self.scope.network_allowed(link.kind) and self.scope.host_allowed(link.host):
-                yield self._bootstrap_request(link.url, state, "sitemap")
-                return
-        if not state["hosts_done"]:
-            state["hosts_done"] = True
-            yield self._bootstrap_request(state["root"] + "hosts.txt", state, "hosts")
-            return
-        yield self._new_host_item(state)
-
-    def _new_host_item(self, state: dict[str, Any]) -> NewHostItem:
-        self.stats.inc_value("darkcrawl/hosts/new")
-        return NewHostItem(
-            link=LinkMetadata(url=state["root"], network=state["network"], scheme=state["scheme"], host=state["host"]),
-            timestamp=state["timestamp"],
-            url=state["root"],
-            partial=state["partial"],
-            force=state["force"],
-            robots=state["robots"],
-            sitemaps=list(state["sitemaps"]),
-            hosts=state["hosts"],
-        )
-
-

@@ -1,0 +1,152 @@
+"""The host bootstrap of the darkweb spider: robots.txt -> sitemaps (index, gzip)
+-> I2P hosts.txt -> a ``new_host`` item.  A chain of requests whose state travels
+in their meta, so it survives being queued on disk or in Redis."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from scrapy import Request
+
+from darkcrawl import hostfiles
+from darkcrawl.downloadermiddlewares.robots import NO_ROBOTS_NETWORKS
+from darkcrawl.items import HostFileItem, LinkMetadata, NewHostItem
+from darkcrawl.links.classify import Link, classify
+from darkcrawl.spiders.common import BOOTSTRAP_KEY, BOOTSTRAP_PRIORITY, LINK_KEY, now_iso
+from darkcrawl.storage import paths
+
+if TYPE_CHECKING:
+    from scrapy.http import Response
+    from twisted.python.failure import Failure
+
+logger = logging.getLogger(__name__)
+
+
+class HostBootstrap:
+    """Mixed into DarkwebSpider (uses its scope, stats and admission)."""
+
+
+    def _bootstrap_start(self, link: Link, force: bool) -> list[Any]:
+        scheme = link.url.split(":", 1)[0].lower()
+        if link.kind in NO_ROBOTS_NETWORKS:
+            root = link.url.split(link.host, 1)[0] + link.host + "/"
+        else:
+            root = f"{scheme}://{link.url.split('://', 1)[1].split('/', 1)[0]}/"
+        state: dict[str, Any] = {
+            "network": link.kind, "scheme": scheme, "host": link.host, "service": link.service,
+            "root": root, "force": force, "partial": False, "robots": None, "sitemaps": [],
+            "hosts": None, "todo": [], "visited": [], "hosts_done": link.kind != "i2p",
+            "timestamp": now_iso(),
+        }
+        self.stats.inc_value("darkcrawl/hosts/bootstrapped")
+        if link.kind in NO_ROBOTS_NETWORKS:
+            return [self._new_host_item(state)]
+        return [self._bootstrap_request(root + "robots.txt", state, "robots")]
+
+    def _bootstrap_request(self, url: str, state: dict[str, Any], step: str) -> Request:
+        callback = {"robots": self._on_robots, "sitemap": self._on_sitemap, "hosts": self._on_hosts}[step]
+        return Request(
+            url,
+            callback=callback,
+            errback=self._on_bootstrap_error,
+            priority=BOOTSTRAP_PRIORITY,
+            dont_filter=True,
+            meta={
+                BOOTSTRAP_KEY: state,
+                "darkcrawl_step": step,
+                "dont_obey_robotstxt": True,
+                LINK_KEY: (state["network"], state["host"], state["service"]),
+                "download_slot": f"{state['network']}@{state['service']}",
+            },
+        )
+
+    def _host_file(self, kind: str, url: str, state: dict[str, Any], body: bytes) -> HostFileItem:
+        return HostFileItem(kind=kind, url=url, network=state["network"], scheme=state["scheme"],
+                            host=state["host"], timestamp=now_iso(), body=body)
+
+    def _on_robots(self, response: Response) -> Iterator[Any]:
+        state = response.meta[BOOTSTRAP_KEY]
+        body = response.body if response.status == 200 and not hostfiles.looks_like_html(response.body) else b""
+        sitemaps: list[str] = []
+        if body:
+            item = self._host_file("robots", response.request.url, state, body)  # type: ignore[union-attr]
+            state["robots"] = str(paths.host_file_path("robots", item.url, item.network, item.scheme, item.host))
+            yield item
+            sitemaps = hostfiles.robots_sitemaps(body)
+        state["todo"] = sitemaps or [state["root"] + "sitemap.xml"]
+        yield from self._bootstrap_next(state)
+
+    def _on_sitemap(self, response: Response) -> Iterator[Any]:
+        state = response.meta[BOOTSTRAP_KEY]
+        url = response.request.url  # type: ignore[union-attr]
+        body = hostfiles.decompress_sitemap(response.body) if response.status == 200 else None
+        if body is None and response.status == 200:
+            state["partial"] = True
+            self.stats.inc_value("darkcrawl/sitemaps/broken")
+        if body:
+            kind, locations = hostfiles.parse_sitemap(body)
+            if kind == "broken":
+                self.stats.inc_value("darkcrawl/sitemaps/broken")
+            if kind != "broken" or locations:
+                item = self._host_file("sitemap", url, state, body)
+                state["sitemaps"].append(str(paths.host_file_path("sitemap", url, item.network, item.scheme, item.host)))
+                yield item
+            if kind == "index":
+                budget = self.max_sitemaps - len(state["visited"]) - len(state["todo"])
+                state["todo"].extend(loc for loc in locations[: max(0, budget)] if loc not in state["visited"])
+            else:
+                self.stats.inc_value("darkcrawl/sitemaps/urls", len(locations))
+                yield from self._admit(locations, source=url, depth=1, specials=[])
+        yield from self._bootstrap_next(state)
+
+    def _on_hosts(self, response: Response) -> Iterator[Any]:
+        state = response.meta[BOOTSTRAP_KEY]
+        if response.status == 200 and response.body:
+            url = response.request.url  # type: ignore[union-attr]
+            item = self._host_file("hosts", url, state, response.body)
+            state["hosts"] = str(paths.host_file_path("hosts", url, item.network, item.scheme, item.host))
+            yield item
+            yield from self._admit(hostfiles.parse_hosts_txt(response.body), source=url, depth=1, specials=[])
+        yield from self._bootstrap_next(state)
+
+    def _on_bootstrap_error(self, failure: Failure) -> Iterator[Any]:
+        request: Request = failure.request  # type: ignore[attr-defined]
+        state = request.meta[BOOTSTRAP_KEY]
+        state["partial"] = True
+        step = request.meta.get("darkcrawl_step")
+        self.stats.inc_value(f"darkcrawl/bootstrap_error/{step}")
+        logger.info("bootstrap %s failed for %s: %s", step, request.url, failure.getErrorMessage())
+        if step == "robots":
+            state["todo"] = [state["root"] + "sitemap.xml"]
+        yield from self._bootstrap_next(state)
+
+    def _bootstrap_next(self, state: dict[str, Any]) -> Iterator[Any]:
+        while state["todo"]:
+            url = state["todo"].pop(0)
+            if url in state["visited"] or len(state["visited"]) >= self.max_sitemaps:
+                continue
+            state["visited"].append(url)
+            link = classify(url, self.gateways)
+            if link.fetchable and self.scope.network_allowed(link.kind) and self.scope.host_allowed(link.host):
+                yield self._bootstrap_request(link.url, state, "sitemap")
+                return
+        if not state["hosts_done"]:
+            state["hosts_done"] = True
+            yield self._bootstrap_request(state["root"] + "hosts.txt", state, "hosts")
+            return
+        yield self._new_host_item(state)
+
+    def _new_host_item(self, state: dict[str, Any]) -> NewHostItem:
+        self.stats.inc_value("darkcrawl/hosts/new")
+        return NewHostItem(
+            link=LinkMetadata(url=state["root"], network=state["network"], scheme=state["scheme"], host=state["host"]),
+            timestamp=state["timestamp"],
+            url=state["root"],
+            partial=state["partial"],
+            force=state["force"],
+            robots=state["robots"],
+            sitemaps=list(state["sitemaps"]),
+            hosts=state["hosts"],
+        )
