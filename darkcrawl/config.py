@@ -248,6 +248,10 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_API_MAX_INFLIGHT", _int, 16, "most API POSTs at once; more stay spooled until a slot frees"),
     _opt("DARKCRAWL_API_CLOSE_TIMEOUT", _seconds, 30.0, "seconds the crawl's close waits for API deliveries"),
     _opt("DARKCRAWL_API_TIMEOUT", _seconds, 30.0, "timeout of one API POST"),
+    _opt("DARKCRAWL_SEEN_CAPACITY", _int, 10_000_000, "URLs the compact seen set is planned for"),
+    _opt("DARKCRAWL_SEEN_FP", _seconds, 1e-5, "false-positive rate of the compact seen set"),
+    _opt("DARKCRAWL_SEEN_PATH", _str, "", "file of the compact seen set (default JOBDIR/seen.filter; none without JOBDIR)"),
+    _opt("DARKCRAWL_SEEN_SAVE_INTERVAL", _seconds, 300.0, "seconds between saves of the compact seen set"),
     _opt("DARKCRAWL_SITE_HOOKS", _dict, {}, "site hooks: {host regex: class path} (JSON object)"),
     _opt("DARKCRAWL_TABLES_DB", _str, "", "SQLite file of the rows site hooks produce (default PATH_DATA/tables.sqlite)"),
 )

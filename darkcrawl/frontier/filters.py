@@ -7,12 +7,13 @@ RFPDupeFilter keeps ~90 B per URL, the exact ``MemorySeenSet`` ~160 B.
 
 Why a cuckoo filter (bits per URL for FP <= 1e-5; see bench/README.md for measurements):
 
-* Bloom filter: 1.44 * log2(1/FP) = 24.0 bits (3.0 B) and 17 bit probes per lookup;
-  that leaves no room for growth, whose tables need a tighter FP (a scalable Bloom
-  filter starting at FP/2 costs 25.4 bits, 3.2 B), and 17 probes cost ~3 us in Python.
+* Bloom filter: 1.44 * log2(1/FP) = 24.0 bits (3.0 B) and 17 bit probes per lookup:
+  no room left for growth, whose tables need a tighter FP (a scalable Bloom filter
+  starting at FP/2 costs 25.4 bits, 3.2 B), and the 17 probes of a URL already seen
+  cost 2.3 us in Python (measured).
 * Golomb-coded / Elias-Fano sorted hash sets: log2(1/FP) + ~2 bits, 19.6 bits (2.45 B)
-  at FP/2; but a lookup decodes a block of codes, tens of us in pure Python, and
-  inserts need a buffer and periodic merges.
+  at FP/2, 11% less; but a lookup decodes on average half an index block of codes
+  in a Python loop (~10 us for blocks of 64), and inserts need a buffer and merges.
 * Cuckoo filter, 4 slots per bucket, 95% load: a lookup reads 2 buckets and compares
   <= 8 fingerprints of f bits, so FP <= 8 / (2**f - 1) at any load.  f = 21 gives
   3.8e-6 (3.6e-6 at 95% load) in 21 / 0.95 = 22.1 bits = 2.76 B per URL, under the
@@ -29,25 +30,28 @@ URLs.  Fingerprint from the low 64 bits, bucket from the high 64.
 
 Growth: table 0 is sized for the plan (``DARKCRAWL_SEEN_CAPACITY`` URLs at 95% load).
 When it is full (or an eviction chain fails, which the salt makes a matter of
-chance), table t = 1, 2, ... is added for capacity * 2**t more URLs with an FP
-budget of fp_rate / 2**(t + 1), i.e. one more fingerprint bit each (22, 23, ... at
-1e-5).  The union bound keeps the total FP < fp_rate / 2 + fp_rate / 4 + ... <
-fp_rate for any number of URLs.  The price beyond the plan: a new table is
-allocated whole, so bytes per URL peak right after each growth -- 4.28 B at 2x the
-plan (table 1 half full), 2.85 B at 3x, 4.4 B at 4x, 2.9 B at 7x -- and creep up by
-~1 bit per doubling; a lookup of a new URL reads every table (+~0.4 us each, one more
-table per doubling).  Size the plan for the crawl and growth stays an emergency.
+chance), table t = 1, 2, ... is added, planned for as many URLs as all the tables
+before it, with an FP budget of fp_rate / 2**(t + 1): one more fingerprint bit each
+(22, 23, ... bits at 1e-5).  The union bound keeps the total FP below
+fp_rate / 2 + fp_rate / 4 + ... < fp_rate for any number of URLs (measured: 5.5e-6
+at 2x the plan, 5.8e-6 at 5x).  The price beyond the plan: each growth allocates a
+whole table, doubling the memory, so bytes per URL swing between ~6 right after a
+growth and ~3 when the new table is full -- 5.7 B at 1x + 1 URL, 3.8 at 1.5x, 2.83 at
+2x, 3.9 at 3x, 2.93 at 4x, 3.04 at 8x, 3.17 at 16x (+1 bit per doubling) -- and a
+lookup of a new URL reads every table: 1.5 us with 1 table, 1.7 us with 2 (2x the
+plan), 3.3 us with 4 (5x).  Size the plan for the crawl; growth keeps the FP promise
+when the plan was wrong, it is not meant to be the normal regime.
 
 ``len()`` counts the ``add`` calls that returned True: the distinct URLs minus the
-new ones wrongly taken as seen, i.e. low by <= fp_rate (14 of 10M when measured).
+new ones wrongly taken as seen, i.e. low by <= fp_rate (23 of 10M in the benchmark).
 
 Persistence: ``save()`` streams the tables (with a CRC-32) to a temporary sibling,
 fsyncs and renames it over ``DARKCRAWL_SEEN_PATH``; construction loads the file when
 it exists; ``close()`` saves.  ``add`` saves too, once ``DARKCRAWL_SEEN_SAVE_INTERVAL``
-seconds (300) have passed since the last save: ~0.1 s at 10M URLs (28 MB), taken on
-the reactor thread.  A kill -9 therefore loses the URLs added since the last save
-(at most 5 minutes' worth): after a restart they count as new and are fetched once
-more -- duplicates, never misses.  A kill during a save leaves the previous file
+seconds (300) have passed since the last save: 0.03 s at 10M URLs (28 MB, fsync
+included), taken on the reactor thread.  A kill -9 therefore loses the URLs added
+since the last save (at most 5 minutes' worth): after a restart they count as new
+and are fetched once more -- duplicates, never misses.  A kill during a save leaves the previous file
 whole (plus a stray ``.seen.filter.<pid>.<n>.tmp``).  A truncated, corrupt or
 unreadable file is logged as a warning and ignored: the set starts empty (a
 re-crawl) rather than refusing to start or trusting damaged tables.  One process
@@ -87,8 +91,8 @@ logger = logging.getLogger(__name__)
 #: with short eviction chains, and a lookup compares 2 x 4 fingerprints.
 SLOTS = 4
 #: Load at which a table counts as full (the planned capacity sits here).  Tables with
-#: 4 slots fill to ~95.5% before evictions fail; at 95% the last inserts already need
-#: chains of tens of kicks, which cost ~3 us each in Python.
+#: 4 slots fill to ~95.5% before evictions fail; between 90% and 95% an insert already
+#: takes ~8 evictions on average, ~2 us each in Python.
 LOAD = 0.95
 #: Evictions tried before an insert gives up and the table is sealed.
 MAX_KICKS = 500
@@ -331,11 +335,10 @@ class CompactSeenSet:
         path = settings.get("DARKCRAWL_SEEN_PATH")
         if not path:
             jobdir = settings.get("JOBDIR")
-            # beside Scrapy's persisted queue when there is one: the two belong together
-            if jobdir:
-                path = Path(jobdir) / "seen.filter"
-            else:
-                path = Path(settings.get("PATH_DATA") or "data") / ".seen.filter"
+            # Persisted beside Scrapy's persisted queue, or not at all: a seen set that
+            # outlives its queue would make a restarted crawl skip every URL it had
+            # queued but not fetched (the seeds included).
+            path = Path(jobdir) / "seen.filter" if jobdir else None
         return cls(
             path,
             capacity=settings.getint("DARKCRAWL_SEEN_CAPACITY", 10_000_000),
