@@ -47,3 +47,13 @@ class RevealHook(SiteHook):
         from scrapy_playwright.page import PageMethod
 
         return [PageMethod("click", "#reveal"), PageMethod("wait_for_selector", "#secret:not([hidden])")]
+
+
+class HeaderHook(SiteHook):
+    """Found through the ``darkcrawl.site_hooks`` entry point: claims its hosts itself."""
+
+    hosts = (r"127\.0\.0\.1:\d+",)
+
+    def process_request(self, request: Request, link: Any) -> Request:
+        request.headers["X-From-Entry-Point"] = "yes"
+        return request

@@ -126,3 +126,21 @@ def test_a_hook_that_cannot_be_configured_is_reported(crawl, tmp_path):
     assert "darkcrawl cannot start: site hook darkcrawl.hooks.naver_stock.NaverStockHook: NaverStockHook needs NAVER_STOCK_LIST" in result.log
     assert result.stats["finish_reason"] == "config_error"
     assert "Traceback" not in result.log
+
+
+def test_hooks_from_installed_packages_entry_points(crawl, tmp_path):
+    """An installed package declares its hook in the ``darkcrawl.site_hooks`` group."""
+    dist = tmp_path / "site" / "darkcrawl_example_hook-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: darkcrawl-example-hook\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[darkcrawl.site_hooks]\nexample = tests.hook_examples:HeaderHook\n")
+    import os
+
+    from tests.conftest import ROOT
+
+    with FakeGateway({"/": html()}) as site:
+        result = crawl("-a", f"urls=http://127.0.0.1:{site.port}/",
+                       env={"PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(ROOT)])})
+    assert result.returncode == 0, result.log[-3000:]
+    record = next(r for r in result.headers_records() if r["[metadata]"]["url"].endswith(f"{site.port}/"))
+    assert record["Request"]["X-From-Entry-Point"] == "yes"
