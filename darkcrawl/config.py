@@ -234,7 +234,7 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_MAX_SITEMAPS", _int, 50, "most sitemap files read per host"),
     _opt("DARKCRAWL_STATS_FILE", _str, "", "write the final crawl stats as JSON to this file"),
     _opt("DARKCRAWL_ALLOW_LOOPBACK", _bool, False, "allow crawling loopback/private addresses (tests, benchmarks)"),
-    _opt("DARKCRAWL_TOR_POOL", _int, 4, "SocksPorts in the Tor pool: TOR_PORT, TOR_PORT+1, ..."),
+    _opt("DARKCRAWL_TOR_POOL", _int, 4, "SocksPorts in the Tor pool: TOR_PORT upwards, skipping TOR_CTRL"),
     _opt("DARKCRAWL_TOR_CMD", _str, "tor", "the tor binary darkcrawl launches"),
     _opt("DARKCRAWL_TOR_DATA_DIR", _str, "", "DataDirectory of a launched tor (default PATH_DATA/.tor)"),
     _opt("DARKCRAWL_I2P_CMD", _str, "", "command launching I2P (default: i2prouter start, else i2pd, + I2P_ARGS)"),

@@ -146,3 +146,14 @@ def test_everything_through_tor(tor_network, darknet, crawl):
     assert result.stats["darkcrawl/transport/socks"] >= 1
     assert darknet["other"].hits["/"] == 0
     assert not result.files("clearnet/http/*/*_raw.html")
+
+
+@pytest.mark.parametrize(
+    ("first", "size", "control", "expected"),
+    [(9050, 4, 9051, [9050, 9052, 9053, 9054]), (9050, 1, 9051, [9050]), (9150, 3, 9051, [9150, 9151, 9152]),
+     (9050, 0, 9051, [9050])],
+)
+def test_the_socks_pool_skips_the_control_port(first, size, control, expected):
+    from darkcrawl.networks.tor import pool_ports
+
+    assert pool_ports(first, size, control) == expected

@@ -33,6 +33,18 @@ logger = logging.getLogger(__name__)
 NEWNYM_INTERVAL = 10.0
 
 
+def pool_ports(first: int, size: int, control_port: int) -> list[int]:
+    """``size`` SocksPorts from ``first`` upwards, skipping the control port (darc's
+    defaults put them side by side: 9050 and 9051)."""
+    ports: list[int] = []
+    port = first
+    while len(ports) < max(1, size):
+        if port != control_port:
+            ports.append(port)
+        port += 1
+    return ports
+
+
 def pinned_port(service: str, ports: list[int]) -> int:
     """The SocksPort of *service*: stable across runs and processes (not ``hash()``)."""
     digest = hashlib.blake2b(service.encode(), digest_size=8).digest()
@@ -71,12 +83,11 @@ class TorNetwork(NetworkManager):
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> TorNetwork:
         settings = crawler.settings
-        port = settings.getint("TOR_PORT")
-        pool = max(1, settings.getint("DARKCRAWL_TOR_POOL"))
+        control_port = settings.getint("TOR_CTRL")
         return cls(
             crawler,
-            socks_ports=[port + i for i in range(pool)],
-            control_port=settings.getint("TOR_CTRL"),
+            socks_ports=pool_ports(settings.getint("TOR_PORT"), settings.getint("DARKCRAWL_TOR_POOL"), control_port),
+            control_port=control_port,
             password=settings.get("TOR_PASS") or "",
             config=dict(settings.getdict("TOR_CFG")),
             launch=LaunchSpec(settings.getbool("DARC_TOR"), "tor", settings.getfloat("TOR_WAIT"),
