@@ -11,6 +11,8 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
+from scrapy.settings import get_settings_priority
+
 from darkcrawl import config
 
 if TYPE_CHECKING:
@@ -73,6 +75,7 @@ DEFAULTS = {
     # outputs per page into synchronous pipelines.
     "CONCURRENT_ITEMS": 4,
     "DARKCRAWL_SEEN_CLASS": "darkcrawl.frontier.seen.MemorySeenSet",
+    "DARKCRAWL_HOST_LEDGER_CLASS": "darkcrawl.frontier.store.StoredHostLedger",
     "DOWNLOAD_HANDLERS": {
         "http": "darkcrawl.handlers.NetworkDownloadHandler",
         "https": "darkcrawl.handlers.NetworkDownloadHandler",
@@ -129,5 +132,18 @@ class Addon:
         for warning in config.apply_environment(settings, os.environ):
             logger.warning(warning)
         config.normalise(settings)
+        self._frontier(settings)
         for name, value in playwright_settings(settings["DARKCRAWL_CHROMIUM"]).items():
             settings.set(name, value, priority="addon")
+
+    @staticmethod
+    def _frontier(settings: BaseSettings) -> None:
+        # Crash-proof by default: the frontier lives in JOBDIR (PATH_DATA/job unless
+        # set; ``-s JOBDIR=`` keeps it in memory).  A profile that picks its own
+        # scheduler (settings/distributed.py: scrapy-redis) keeps it.
+        if (settings.getpriority("SCHEDULER") or 0) > get_settings_priority("addon"):
+            return
+        if settings.get("JOBDIR") is None:
+            settings.set("JOBDIR", os.path.join(settings["PATH_DATA"], "job"), priority="addon")
+        if settings.get("JOBDIR"):
+            settings.set("SCHEDULER", "darkcrawl.frontier.scheduler.FrontierScheduler", priority="addon")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +29,7 @@ from twisted.internet.task import LoopingCall
 from darkcrawl import hostfiles
 from darkcrawl.config import ConfigError
 from darkcrawl.downloadermiddlewares.history import HISTORY_KEY
-from darkcrawl.frontier.freshness import RevisitSchedule
+from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
 from darkcrawl.hooks.base import LinkNoReturn
 from darkcrawl.frontier.scope import ListRule, Scope, TrapRules
 from darkcrawl.hooks.registry import HookRegistry
@@ -50,6 +49,7 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from twisted.python.failure import Failure
 
+    from darkcrawl.frontier.hosts import HostLedger
     from darkcrawl.frontier.seen import SeenSet
 
 logger = logging.getLogger(__name__)
@@ -114,16 +114,22 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             raise ConfigError(f"DARC_URL_PAT: {exc}") from None
         seen_cls = load_object(settings.get("DARKCRAWL_SEEN_CLASS", "darkcrawl.frontier.seen.MemorySeenSet"))
         self.seen: SeenSet = seen_cls.from_crawler(crawler)
+        store = FrontierStore.for_crawler(crawler)
+        if store is not None:
+            # after a crash: the URLs queued since the seen set was last saved
+            restored = store.attach_seen(self.seen)
+            if restored:
+                self.stats.set_value("darkcrawl/frontier/seen_restored", restored)
         self.depth_limit = settings.getint("DEPTH_LIMIT")
         self.host_page_limit = settings.getint("DARKCRAWL_HOST_PAGE_LIMIT")
         self.max_sitemaps = settings.getint("DARKCRAWL_MAX_SITEMAPS")
         self.reboot = settings.getbool("DARC_REBOOT")
         self.time_cache = settings.getfloat("TIME_CACHE")
-        self.revisits = RevisitSchedule(self.time_cache if not self.reboot else float("inf"))
+        store = FrontierStore.for_crawler(crawler)
+        self.revisits = StoredRevisitSchedule(self.time_cache if not self.reboot else float("inf"), store)
         self.poll_interval = max(1.0, min(settings.getfloat("DARC_WAIT"), self.time_cache, 60.0))
-        #: host key -> time of its last bootstrap
-        self._hosts: dict[str, float] = {}
-        self._host_pages: Counter[str] = Counter()
+        ledger_cls = load_object(settings.get("DARKCRAWL_HOST_LEDGER_CLASS", "darkcrawl.frontier.hosts.MemoryHostLedger"))
+        self.hosts: HostLedger = ledger_cls.from_crawler(crawler)
         self._cookies: CookiesMiddleware | None = None
         self.hooks = HookRegistry.from_crawler(crawler)
         self.render = settings.getbool("DARKCRAWL_RENDER")
@@ -150,8 +156,12 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         if self._poller and self._poller.running:
             self._poller.stop()
         self.stats.set_value("darkcrawl/seen_urls", len(self.seen))
-        self.stats.set_value("darkcrawl/hosts", len(self._hosts))
+        self.stats.set_value("darkcrawl/hosts", len(self.hosts))
+        store = FrontierStore.for_crawler(self.crawler)
+        if store is not None and not store.closed:
+            store.checkpoint()  # the seen set is saved after the queue's last commit
         self.seen.close()
+        self.hosts.close()
 
     def _spider_idle(self) -> None:
         # darc is a monitoring crawler: unless DARC_REBOOT, it waits for URLs to fall due.
@@ -226,7 +236,9 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
                 if refused != "depth":  # a shallower path may reach it later
                     seen.add(link.url)
                 continue
-            seen.add(link.url)
+            if not seen.add(link.url):  # a shared seen set: another worker took it meanwhile
+                duplicates += 1
+                continue
             out.extend(self._requests_for(link, depth, source))
         if duplicates:
             self.stats.inc_value("darkcrawl/links/duplicate", duplicates)
@@ -242,23 +254,18 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         trap = self.scope.traps.reason(link.url, link.service)
         if trap:
             return trap
-        if self.host_page_limit and self._host_pages[f"{link.kind}|{link.host}"] >= self.host_page_limit:
+        if self.host_page_limit and self.hosts.pages(f"{link.kind}|{link.host}") >= self.host_page_limit:
             return "host_budget"
         return None
 
     def _requests_for(self, link: Link, depth: int, source: str | None, revisit: bool = False) -> list[Any]:
         out: list[Any] = []
         key = f"{link.kind}|{link.host}"
-        bootstrapped = self._hosts.get(key)
         now = time.time()
-        if bootstrapped is None:
-            self._hosts[key] = now
-            out.extend(self._bootstrap_start(link, force=False))
-        elif revisit and now - bootstrapped >= self.time_cache:
-            self._hosts[key] = now
-            out.extend(self._bootstrap_start(link, force=True))
+        if self.hosts.claim_bootstrap(key, now, now - self.time_cache if revisit else None):
+            out.extend(self._bootstrap_start(link, force=revisit))
         if not revisit:
-            self._host_pages[key] += 1
+            self.hosts.count_page(key)
         request = self._hooked_request(self._page_request(link.url, link, depth, source), link, depth)
         if request is not None:
             out.append(request)
