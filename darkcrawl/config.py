@@ -252,6 +252,7 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_SEEN_FP", _seconds, 1e-5, "false-positive rate of the compact seen set"),
     _opt("DARKCRAWL_SEEN_PATH", _str, "", "file of the compact seen set (default JOBDIR/seen.filter; none without JOBDIR)"),
     _opt("DARKCRAWL_SEEN_SAVE_INTERVAL", _seconds, 300.0, "seconds between saves of the compact seen set"),
+    _opt("DARKCRAWL_FRONTIER_COMMIT_DELAY", _seconds, 0.05, "seconds of frontier changes grouped into one commit"),
     _opt("DARKCRAWL_SITE_HOOKS", _dict, {}, "site hooks: {host regex: class path} (JSON object)"),
     _opt("DARKCRAWL_TABLES_DB", _str, "", "SQLite file of the rows site hooks produce (default PATH_DATA/tables.sqlite)"),
 )
