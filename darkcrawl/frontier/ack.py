@@ -6,7 +6,8 @@ callback or errback has run, the items it made went through every pipeline, and
 the requests it made were queued.  Scrapy has no signal for that moment; the
 engine calls its ``_remove_request`` exactly then (Scrapy 2.13 to 2.19: after
 ``_handle_downloader_output``, which awaits the whole scrape, redirects included).
-``tests/test_frontier.py`` checks that this still holds for the pinned Scrapy.
+If a Scrapy upgrade changes that, the kill -9 test of ``tests/test_frontier.py``
+(every page fetched after a restart) fails.
 """
 
 from __future__ import annotations
