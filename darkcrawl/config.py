@@ -253,6 +253,10 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_SEEN_PATH", _str, "", "file of the compact seen set (default JOBDIR/seen.filter; none without JOBDIR)"),
     _opt("DARKCRAWL_SEEN_SAVE_INTERVAL", _seconds, 300.0, "seconds between saves of the compact seen set"),
     _opt("DARKCRAWL_FRONTIER_COMMIT_DELAY", _seconds, 0.05, "seconds of frontier changes grouped into one commit"),
+    _opt("DARKCRAWL_CONTENT_SEEN_ENABLED", _bool, True,
+         "record a 2xx page whose content another URL had first as its duplicate (no body stored, no links)"),
+    _opt("DARKCRAWL_CONTENT_SEEN_CLASS", _str, "darkcrawl.frontier.content.MemoryContentSeen",
+         "the content-seen store (digest -> first URL)"),
     _opt("DARKCRAWL_SITE_HOOKS", _dict, {}, "site hooks: {host regex: class path} (JSON object)"),
     _opt("DARKCRAWL_TABLES_DB", _str, "", "SQLite file of the rows site hooks produce (default PATH_DATA/tables.sqlite)"),
 )

@@ -59,6 +59,11 @@ class PageItem:
     #: number of links found on the page, and of those newly queued
     links_found: int = 0
     links_queued: int = 0
+    #: BLAKE2b-128 (hex) of the normalised content of a 2xx page
+    #: (darkcrawl.frontier.content), and the URL that had this content first when it
+    #: was another one: then the body is not stored again and no link was extracted
+    content_digest: str | None = None
+    duplicate_of: str | None = None
     #: filled by the storage pipeline, relative to PATH_DATA
     document_path: str | None = None
     headers_path: str | None = None

@@ -84,8 +84,11 @@ def metadata_dict(link: LinkMetadata, base: str, name: str) -> dict[str, Any]:
 
 
 def headers_record(item: PageItem, base: str, name: str) -> dict[str, Any]:
-    """The headers JSON file of one fetch (darc's ``save_headers`` content)."""
-    return {
+    """The headers JSON file of one fetch (darc's ``save_headers`` content).
+
+    A page whose content another URL had first also names that URL
+    (``Duplicate-Of``); its ``Document`` is null: the content is stored under it."""
+    record: dict[str, Any] = {
         "[metadata]": metadata_dict(item.link, base, name),
         "Timestamp": item.timestamp,
         "URL": item.final_url,
@@ -100,3 +103,6 @@ def headers_record(item: PageItem, base: str, name: str) -> dict[str, Any]:
         "History": item.history,
         "Document": item.document_path,
     }
+    if item.duplicate_of is not None:
+        record["Duplicate-Of"] = item.duplicate_of
+    return record

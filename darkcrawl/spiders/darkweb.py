@@ -29,6 +29,7 @@ from twisted.internet.task import LoopingCall
 from darkcrawl import hostfiles
 from darkcrawl.config import ConfigError
 from darkcrawl.downloadermiddlewares.history import HISTORY_KEY
+from darkcrawl.frontier.content import build_content_seen, response_digest
 from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
 from darkcrawl.hooks.base import LinkNoReturn
 from darkcrawl.frontier.scope import ListRule, Scope, TrapRules
@@ -132,6 +133,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         self.hosts: HostLedger = ledger_cls.from_crawler(crawler)
         self._cookies: CookiesMiddleware | None = None
         self.hooks = HookRegistry.from_crawler(crawler)
+        self.content_seen = build_content_seen(crawler)
         self.render = settings.getbool("DARKCRAWL_RENDER")
         self.se_wait = settings.getfloat("SE_WAIT")
         self.render_retries = settings.getint("DARKCRAWL_RENDER_RETRIES")
@@ -326,8 +328,21 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         outputs: list[Any] = []
         found = 0
         hooked = self._hook_parse(response, host)
+        digest: bytes | None = None
+        duplicate_of: str | None = None
+        if hooked is None and self.content_seen is not None and 200 <= response.status < 300 and response.body:
+            digest = response_digest(response, content_type)
+            first = self.content_seen.first_url(digest, url)
+            if first is None:
+                self.stats.inc_value("darkcrawl/content/new")
+            elif first == url:  # a revisit: the page did not change
+                self.stats.inc_value("darkcrawl/content/unchanged")
+            else:
+                duplicate_of = first
         if hooked is not None:
             outputs = hooked
+        elif duplicate_of is not None:
+            self.stats.inc_value("darkcrawl/content/duplicates")  # links: taken from its first copy
         elif is_html and isinstance(response, TextResponse):
             try:
                 links = extract_links(response.selector.root, response.url, self.extra_patterns)
@@ -362,6 +377,8 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             special_links=specials,
             links_found=found,
             links_queued=sum(1 for o in outputs if isinstance(o, Request) and o.callback == self.parse),
+            content_digest=digest.hex() if digest else None,
+            duplicate_of=duplicate_of,
         )
         self.stats.inc_value("darkcrawl/pages")
         if is_html:
@@ -371,7 +388,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         self.revisits.fetched(url, depth, time.time())
         yield item
         yield from outputs
-        if self.render and is_html and response.status < 400 and not meta.get(HOOK_KEY):
+        if self.render and is_html and response.status < 400 and not meta.get(HOOK_KEY) and duplicate_of is None:
             yield self._render_request(response, url, (kind, host, service), depth)
 
     def _cookie_records(self, request: Request, response: Response) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
