@@ -27,6 +27,7 @@ DOWNLOADER_MIDDLEWARES = {
     "darkcrawl.downloadermiddlewares.robots.DarcRobotsTxtMiddleware": 100,
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
     "darkcrawl.downloadermiddlewares.history.HistoryRedirectMiddleware": 600,
+    "darkcrawl.downloadermiddlewares.backoff.HostBackoffMiddleware": 650,  # above retry/redirect: sees every attempt
     "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
     "darkcrawl.downloadermiddlewares.cookies.OfflineCookiesMiddleware": 700,
 }

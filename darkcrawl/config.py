@@ -259,6 +259,12 @@ OPTIONS: tuple[Option, ...] = (
          "the content-seen store (digest -> first URL)"),
     _opt("DARKCRAWL_SITE_HOOKS", _dict, {}, "site hooks: {host regex: class path} (JSON object)"),
     _opt("DARKCRAWL_TABLES_DB", _str, "", "SQLite file of the rows site hooks produce (default PATH_DATA/tables.sqlite)"),
+    _opt("DARKCRAWL_BACKOFF_ENABLED", _bool, True, "back off hosts that keep failing (exponentially, bounded)"),
+    _opt("DARKCRAWL_BACKOFF_AFTER", _int, 3, "failures in a row after which a host is backed off"),
+    _opt("DARKCRAWL_BACKOFF_BASE", _seconds, 10.0, "first backoff wait (s), doubled at every further failure"),
+    _opt("DARKCRAWL_BACKOFF_MAX", _seconds, 600.0, "longest backoff wait (s); a given-up host is probed this often"),
+    _opt("DARKCRAWL_BACKOFF_GIVE_UP", _int, 10, "failures in a row after which a host's requests fail at once (0: never)"),
+    _opt("DARKCRAWL_BACKOFF_JITTER", _seconds, 0.25, "backoff waits are shortened by a random fraction up to this"),
 )
 
 OPTIONS_BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}

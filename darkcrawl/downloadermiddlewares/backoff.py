@@ -1,0 +1,497 @@
+"""Dead hosts are backed off exponentially instead of hammered (policy: darkcrawl/frontier/backoff.py).
+
+A host is a download slot (``<network>@<service>``, set by the routing middleware),
+so every subdomain of an onion service shares its fate.  A failure is an exception
+of the download (refused, timed out, SOCKS or proxy failure, DNS) or a status of
+Scrapy's ``RETRY_HTTP_CODES`` (5xx, 408, 429: the proxies' error pages among them);
+any other answer means the host is alive and ends its backoff.
+
+Where a backed-off host's requests wait: in the scheduler, as long as other hosts
+have work.  Scrapy's ``DownloaderAwarePriorityQueue`` and darkcrawl's
+``FrontierScheduler`` hand out first the requests of the download slot with the
+fewest active downloads, so until its next try the host's slot holds stand-ins
+that make it look busier than any live slot can be.  A request of such a host
+that is handed out all the same (nothing else was queued, or it was already on
+its way) waits here, in ``process_request``, counted as an active download of its
+slot; as soon as another host's request is queued while the downloader is full,
+it gives its place back (returns itself to the scheduler).  A request downloaded
+without the scheduler (``engine.download_async``: Scrapy's robots.txt requests)
+cannot give its place back, so it fails at once instead, as it would at the host;
+the robots.txt middleware then allows everything, as for any robots.txt that
+cannot be fetched.  While the crawl closes, waiting requests are let through
+rather than holding the close up.
+
+Order (``darkcrawl/addon.py``): 650, above RetryMiddleware (550) and the redirect
+middleware (600), so that every attempt's outcome is seen here before a retry or a
+redirect replaces it (a 3xx means the host is alive), and below the cookie
+middleware (700), so that a request that waited gets the cookies of the moment it
+leaves.  Retries come back through the scheduler and wait like any request.  The
+routing middleware (50) sees the same responses and exceptions as without this
+middleware (they pass through unchanged), so its NEWNYM count is not disturbed;
+the exceptions raised here (:class:`HostBackedOff`, :class:`HostGivenUp`) are
+``IgnoreRequest`` subclasses, which routing and RetryMiddleware leave alone.
+
+Render-stage (Playwright) requests are neither held nor counted: the plain stage
+has just fetched those pages, and a browser's failure says little about the host.
+
+The state of every host that was backed off goes to ``PATH_DATA/misc/hosts_backoff.json``
+(rewritten atomically a second after it changes, and when the crawl closes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from time import monotonic, time
+from typing import TYPE_CHECKING, Any
+
+from scrapy import signals
+from scrapy.exceptions import (
+    DownloadCancelledError,
+    IgnoreRequest,
+    NotConfigured,
+    NotSupported,
+    StopDownload,
+    UnsupportedURLSchemeError,
+)
+from scrapy.utils.asyncio import call_later
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.defer import Deferred
+
+from darkcrawl.config import ConfigError
+from darkcrawl.frontier.backoff import BackoffPolicy, BackoffTable, Event, Verdict
+from darkcrawl.storage.atomic import atomic_write
+
+if TYPE_CHECKING:
+    from scrapy.core.downloader import Slot
+    from scrapy.crawler import Crawler
+    from scrapy.http import Request, Response
+    from scrapy.utils.asyncio import CallLaterResult
+    from typing_extensions import Self
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["STATE_FILE", "HostBackedOff", "HostBackoffMiddleware", "HostGivenUp"]
+
+STATE_FILE = "hosts_backoff.json"
+#: meta key of a probe's token
+PROBE_KEY = "darkcrawl_backoff_probe"
+#: meta key of a request already counted in darkcrawl/backoff/delayed
+DELAYED_KEY = "darkcrawl_backoff_delayed"
+#: meta key of a request that went through the scheduler (not ``engine.download_async``)
+SCHEDULED_KEY = "darkcrawl_backoff_scheduled"
+#: A waiting request looks at least this often whether the crawl is closing...
+_POLL = 5.0
+#: ...and, in a one-round crawl, whether anything but waiting is left to do.
+_ONE_ROUND_POLL = 0.5
+#: A probe holds its host for its download timeout plus this, at most.
+_LEASE_SLACK = 15.0
+#: The lease when downloads have no timeout.
+_NO_TIMEOUT_LEASE = 300.0
+#: Changes within this many seconds go to the state file in one write.
+_SAVE_DELAY = 1.0
+#: Stand-ins in a backed-off host's slot when CONCURRENT_REQUESTS is 0 (no limit).
+_UNBOUNDED_WEIGHT = 1000
+_ERROR_CHARS = 300
+#: Exceptions that say nothing about the host: a request refused before it left, a
+#: download cut short by us (DOWNLOAD_MAXSIZE) or by the crawl's close.
+_NEUTRAL = (IgnoreRequest, DownloadCancelledError, UnsupportedURLSchemeError, NotSupported)
+
+
+class HostBackedOff(IgnoreRequest):
+    """The host is backed off, and the request cannot wait for it in the scheduler."""
+
+
+class HostGivenUp(HostBackedOff):
+    """The host failed DARKCRAWL_BACKOFF_GIVE_UP times in a row: its requests fail at once."""
+
+
+def describe(exception: BaseException) -> str:
+    text = str(exception).strip()
+    name = type(exception).__name__
+    return (f"{name}: {text}" if text else name)[:_ERROR_CHARS]
+
+
+def _utc(wall: float | None) -> str | None:
+    if wall is None:
+        return None
+    return datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _fire(waiter: Deferred[bool], give_back: bool = False) -> None:
+    if not waiter.called:
+        waiter.callback(give_back)
+
+
+class _Busy:
+    """A stand-in for a download in a backed-off host's downloader slot (see :meth:`_mark`)."""
+
+    __slots__ = ()
+
+
+@dataclass(slots=True)
+class _Mark:
+    slot: Slot
+    stand_ins: list[_Busy]
+    timer: CallLaterResult | None = None
+
+
+class HostBackoffMiddleware:
+    def __init__(self, crawler: Crawler, table: BackoffTable, failure_codes: frozenset[int],
+                 path: Path, download_timeout: float, busy_weight: int, one_round: bool) -> None:
+        self.crawler = crawler
+        self.table = table
+        self.failure_codes = failure_codes
+        self.path = path
+        self.download_timeout = download_timeout
+        self.busy_weight = busy_weight
+        self.one_round = one_round
+        self._poll = _ONE_ROUND_POLL if one_round else _POLL
+        self._waiters: dict[str, set[Deferred[bool]]] = {}
+        self._sleeping: set[Request] = set()
+        self._marks: dict[str, _Mark] = {}
+        self._save_call: CallLaterResult | None = None
+        self._open = False
+        crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(self._request_scheduled, signal=signals.request_scheduled)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        settings = crawler.settings
+        if not settings.getbool("DARKCRAWL_BACKOFF_ENABLED"):
+            raise NotConfigured
+        try:
+            policy = BackoffPolicy(
+                after=settings.getint("DARKCRAWL_BACKOFF_AFTER"),
+                base=settings.getfloat("DARKCRAWL_BACKOFF_BASE"),
+                maximum=settings.getfloat("DARKCRAWL_BACKOFF_MAX"),
+                give_up=settings.getint("DARKCRAWL_BACKOFF_GIVE_UP"),
+                jitter=settings.getfloat("DARKCRAWL_BACKOFF_JITTER"),
+            )
+        except ValueError as exc:
+            raise ConfigError(f"DARKCRAWL_BACKOFF_*: {exc}") from None
+        codes = frozenset(int(code) for code in settings.getlist("RETRY_HTTP_CODES"))
+        path = Path(settings["PATH_DATA"]) / "misc" / STATE_FILE
+        # more stand-ins than any live slot can have downloads (the crawl's total bounds them)
+        busy_weight = (settings.getint("CONCURRENT_REQUESTS") or _UNBOUNDED_WEIGHT) + 1
+        return cls(crawler, BackoffTable(policy), codes, path, settings.getfloat("DOWNLOAD_TIMEOUT"), busy_weight,
+                   settings.getbool("DARC_REBOOT"))
+
+    # -- the gate ---------------------------------------------------------------------
+
+    async def process_request(self, request: Request, spider: object = None) -> Request | None:
+        request.meta.pop(PROBE_KEY, None)  # a retry or redirect copies its parent's meta
+        if request.meta.get("playwright"):
+            return None
+        key = self._key(request)
+        if key not in self.table.hosts:
+            request.meta.pop(DELAYED_KEY, None)
+            return None
+        stats = self.crawler.stats
+        waited_since: float | None = None
+        give_back = False
+        while True:
+            now = monotonic()
+            if self.one_round and self._idle_but_for_backoff(request):
+                self._hurry(now)
+            admission = self.table.admit(key, now, self._lease(request))
+            if admission.verdict is Verdict.GO:
+                break
+            if admission.verdict is Verdict.PROBE:
+                request.meta[PROBE_KEY] = admission.token
+                stats.inc_value("darkcrawl/backoff/probes")
+                self._mark(key, request, self.table.hosts[key].probe_until)  # until its outcome
+                break
+            state = self.table.hosts[key]
+            if admission.verdict is Verdict.DROP:
+                stats.inc_value("darkcrawl/backoff/dropped")
+                self._changed()
+                raise HostGivenUp(f"{key} given up after {state.failures} failures in a row "
+                                  f"(last: {state.last_error}): {request.url}")
+            if self._closing():
+                stats.inc_value("darkcrawl/backoff/released_at_close")
+                break
+            if not request.meta.get(SCHEDULED_KEY):
+                # downloaded directly (``engine.download_async``: Scrapy's robots.txt
+                # requests), it could not give its place back, and the requests of its
+                # host that wait for it would hold theirs too: fail it, as the host would
+                stats.inc_value("darkcrawl/backoff/failed_fast")
+                raise HostBackedOff(f"{key} is backed off after {state.failures} failures in a row "
+                                    f"(last: {state.last_error}): {request.url}")
+            if waited_since is not None and (give_back or self._crowded()):
+                # other hosts' requests want this place: wait in the scheduler instead,
+                # where this host's slot looks busy (see _mark)
+                stats.inc_value("darkcrawl/backoff/requeued")
+                stats.inc_value("darkcrawl/backoff/wait_seconds", round(now - waited_since, 3))
+                return request.replace(dont_filter=True)
+            if waited_since is None:
+                waited_since = now
+                if not request.meta.get(DELAYED_KEY):  # once per request, however often it is requeued
+                    request.meta[DELAYED_KEY] = True
+                    state.delayed += 1
+                    stats.inc_value("darkcrawl/backoff/delayed")
+            give_back = await self._wait(request, key, min(admission.wait, self._poll))
+        request.meta.pop(DELAYED_KEY, None)  # its retries are new requests
+        if waited_since is not None:
+            stats.inc_value("darkcrawl/backoff/wait_seconds", round(monotonic() - waited_since, 3))
+        return None
+
+    def process_response(self, request: Request, response: Response, spider: object = None) -> Response:
+        if request.meta.get("playwright") or "cached" in response.flags:
+            return response
+        if response.status in self.failure_codes:
+            self._failed(request, f"HTTP {response.status}")
+        else:
+            self._succeeded(request)
+        return response
+
+    def process_exception(self, request: Request, exception: Exception, spider: object = None) -> None:
+        if request.meta.get("playwright"):
+            return
+        if isinstance(exception, _NEUTRAL):
+            token = request.meta.get(PROBE_KEY)
+            if token is not None:
+                key = self._key(request)
+                self.table.released(key, token)
+                self._unmark(key)
+                self._wake(key)
+            return
+        if isinstance(exception, StopDownload):  # we stopped it after the headers: the host answered
+            self._succeeded(request)
+            return
+        self._failed(request, describe(exception))
+
+    # -- outcomes ---------------------------------------------------------------------
+
+    def _succeeded(self, request: Request) -> None:
+        key = self._key(request)
+        if key not in self.table.hosts:
+            return
+        state = self.table.hosts[key]
+        failures = state.failures
+        if self.table.succeeded(key) is Event.RECOVERED:
+            self.crawler.stats.inc_value("darkcrawl/backoff/recovered")
+            logger.info("Host %s answers again after %d failures in a row: backoff ended", key, failures)
+            self._unmark(key)
+            self._changed()
+            self._wake(key)
+
+    def _failed(self, request: Request, error: str) -> None:
+        key = self._key(request)
+        events = self.table.failed(key, request.meta.get(PROBE_KEY), monotonic(), error)
+        if not events:
+            return
+        state = self.table.hosts[key]
+        stats = self.crawler.stats
+        wait = max(0.0, state.next_try - monotonic())
+        if Event.BACKOFF in events:
+            stats.inc_value("darkcrawl/backoff/entered")
+            stats.set_value("darkcrawl/backoff/hosts", sum(1 for s in self.table.hosts.values() if s.backoffs))
+            logger.info("Host %s backed off after %d failures in a row (last: %s): next try in %.1f s",
+                        key, state.failures, state.last_error, wait)
+        else:
+            logger.debug("Host %s failed again (%d in a row, last: %s): next try in %.1f s",
+                         key, state.failures, state.last_error, wait)
+        if Event.GAVE_UP in events:
+            stats.inc_value("darkcrawl/backoff/gave_up")
+            logger.warning("Host %s given up after %d failures in a row (last: %s): its requests now fail "
+                           "at once; next probe in %.1f s", key, state.failures, state.last_error, wait)
+        if state.gave_up:
+            self._unmark(key)  # its requests fail at once: the sooner they are taken, the better
+        else:
+            self._mark(key, request, state.next_try)
+        self._changed()
+        self._wake(key)
+
+    # -- waiting ----------------------------------------------------------------------
+
+    async def _wait(self, request: Request, key: str, seconds: float) -> bool:
+        """Sleep until *seconds* pass or the host's state changes; True: give the place back."""
+        waiter: Deferred[bool] = Deferred()
+        timer = call_later(seconds, _fire, waiter)
+        waiters = self._waiters.setdefault(key, set())
+        waiters.add(waiter)
+        slot = self._slot(request)
+        slot.active.add(request)
+        self._sleeping.add(request)
+        try:
+            return await maybe_deferred_to_future(waiter)
+        finally:
+            timer.cancel()
+            waiters.discard(waiter)
+            if not waiters and self._waiters.get(key) is waiters:
+                del self._waiters[key]
+            slot.active.discard(request)
+            self._sleeping.discard(request)
+
+    def _wake(self, key: str) -> None:
+        for waiter in list(self._waiters.get(key, ())):
+            _fire(waiter)
+
+    def _request_scheduled(self, request: Request) -> None:
+        """A request was queued.  If it is a live host's and the downloader is full, a
+        waiting request gives its place back, so that waiting never holds the crawl up."""
+        request.meta[SCHEDULED_KEY] = True
+        key = self._key(request)
+        if self._waiters and key not in self._marks:
+            self._make_room(for_key=key)
+
+    def _make_room(self, for_key: str) -> None:
+        if not self._waiters or not self.crawler.engine.downloader.needs_backout():
+            return
+        for key, waiters in self._waiters.items():
+            if key == for_key:
+                continue
+            for waiter in waiters:
+                if not waiter.called:
+                    _fire(waiter, give_back=True)
+                    return
+
+    def _idle_but_for_backoff(self, me: Request) -> bool:
+        """Nothing but backed-off hosts is left to do: every download under way waits here
+        or probes, the callbacks are done, and the start requests too."""
+        engine = self.crawler.engine
+        if getattr(engine, "_start", None) is not None:
+            return False
+        scraper_slot = getattr(engine.scraper, "slot", None)
+        if scraper_slot is not None and not scraper_slot.is_idle():
+            return False
+        if not engine.downloader.needs_backout():
+            # with room in the downloader, whatever is queued is on its way here (backed-off
+            # hosts' requests included): a request just made by a callback, say
+            scheduler = getattr(getattr(engine, "_slot", None), "scheduler", None)
+            if scheduler is not None and scheduler.has_pending_requests():
+                return False
+        return all(request is me or request in self._sleeping or request.meta.get(PROBE_KEY) is not None
+                   for request in engine.downloader.active)
+
+    def _hurry(self, now: float) -> None:
+        """One round (DARC_REBOOT) and nothing else to do: waiting gains nothing, so the
+        backed-off hosts are probed one request after the other until they answer or
+        are given up, and the round ends instead of waiting out their backoff."""
+        hurried = self.table.hurry(now)
+        if not hurried:
+            return
+        self.crawler.stats.inc_value("darkcrawl/backoff/hurried", len(hurried))
+        for key in hurried:
+            self._due(key)
+            self._wake(key)
+
+    def _crowded(self) -> bool:
+        engine = self.crawler.engine
+        if not engine.downloader.needs_backout():
+            return False
+        scheduler = getattr(getattr(engine, "_slot", None), "scheduler", None)
+        return scheduler is None or bool(scheduler.has_pending_requests())
+
+    def _mark(self, key: str, request: Request, until: float) -> None:
+        """Make the host's downloader slot look busy until *until* (monotonic).
+
+        Slot-aware schedulers (Scrapy's DownloaderAwarePriorityQueue, darkcrawl's
+        FrontierScheduler) hand out first the requests of the slot with the fewest
+        active downloads; stand-ins in its ``active`` set keep a backed-off host's
+        requests in the scheduler, behind every live host's, until its next try."""
+        mark = self._marks.get(key)
+        if mark is None:
+            slot = self._slot(request)
+            mark = self._marks[key] = _Mark(slot, [_Busy() for _ in range(self.busy_weight)])
+            slot.active.update(mark.stand_ins)  # type: ignore[arg-type]
+        if mark.timer is not None:
+            mark.timer.cancel()
+        mark.timer = call_later(max(0.0, until - monotonic()), self._due, key)
+
+    def _due(self, key: str) -> None:
+        """The host's wait is over: its next request, the probe, should go now."""
+        self._unmark(key)
+        if key in self._waiters:
+            return  # one of its own requests is here, and wakes now
+        self._make_room(for_key=key)
+        # the engine asks its scheduler for requests when a download ends, or every 5 s
+        nextcall = getattr(getattr(self.crawler.engine, "_slot", None), "nextcall", None)
+        if nextcall is not None:
+            nextcall.schedule()
+
+    def _unmark(self, key: str) -> None:
+        mark = self._marks.pop(key, None)
+        if mark is None:
+            return
+        if mark.timer is not None:
+            mark.timer.cancel()
+        mark.slot.active.difference_update(mark.stand_ins)  # type: ignore[arg-type]
+
+    def _slot(self, request: Request) -> Slot:
+        """The downloader slot the request will use (Scrapy has no public API to create one)."""
+        return self.crawler.engine.downloader._get_slot(request)[1]  # noqa: SLF001
+
+    def _closing(self) -> bool:
+        engine = self.crawler.engine
+        if not engine.running:
+            return True
+        slot = getattr(engine, "_slot", None)  # its ``closing`` is set when the spider closes for any reason
+        return slot is None or slot.closing is not None
+
+    def _key(self, request: Request) -> str:
+        return request.meta.get("download_slot") or urlparse_cached(request).hostname or ""
+
+    def _lease(self, request: Request) -> float:
+        timeout = request.meta.get("download_timeout", self.download_timeout)
+        return (float(timeout) if timeout else _NO_TIMEOUT_LEASE) + _LEASE_SLACK
+
+    # -- the state file ---------------------------------------------------------------
+
+    def report(self) -> dict[str, Any]:
+        """Every host that was backed off, as the state file shows it."""
+        now, wall = monotonic(), time()
+        after = self.table.policy.after
+        hosts = []
+        for key, state in sorted(self.table.hosts.items()):
+            if not state.backoffs:
+                continue
+            status = state.status(after, now)
+            waiting = state.failures >= after
+            hosts.append({
+                "host": key,
+                "state": status,
+                "failures": state.failures,
+                "last_error": state.last_error,
+                "last_failure": _utc(None if state.last_failure is None else wall - now + state.last_failure),
+                "next_try": _utc(wall - now + state.next_try) if waiting else None,
+                "backoffs": state.backoffs,
+                "probes": state.probes,
+                "delayed": state.delayed,
+                "dropped": state.dropped,
+            })
+        policy = self.table.policy
+        return {
+            "updated": _utc(wall),
+            "policy": {"after": policy.after, "base": policy.base,
+                       "max": policy.maximum if math.isfinite(policy.maximum) else None,  # JSON has no inf
+                       "give_up": policy.give_up, "jitter": policy.jitter},
+            "hosts": hosts,
+        }
+
+    def _changed(self) -> None:
+        if self._open and self._save_call is None:
+            self._save_call = call_later(_SAVE_DELAY, self._save)
+
+    def _save(self) -> None:
+        self._save_call = None
+        report = self.report()
+        if report["hosts"] or self.path.exists():  # a crawl without backoff leaves no file
+            atomic_write(self.path, json.dumps(report, indent=1).encode())
+
+    def _spider_opened(self) -> None:
+        self._open = True
+
+    def _spider_closed(self) -> None:
+        self._open = False
+        if self._save_call is not None:
+            self._save_call.cancel()
+            self._save_call = None
+        self._save()
