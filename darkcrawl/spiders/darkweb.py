@@ -210,8 +210,12 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             for output in self._hook_outputs(hook, requests, "start_requests"):
                 started += 1
                 yield output
-        if not started:
+        if not started and not self.settings.getbool("DARKCRAWL_DISTRIBUTED"):  # a worker gets its URLs from Redis
             logger.error("nothing to crawl: give -a seeds=FILE, -a urls=URL,URL, or a site hook with start requests")
+
+    def admit_seeds(self, urls: Iterable[str]) -> list[Any]:
+        """Requests (and new-host items) for seeds that arrive during the crawl (pushed into Redis)."""
+        return self._admit(urls, source=None, depth=0, specials=[])
 
     # -- admission: URL string -> Request, only for what is new and in scope --------
 
@@ -219,29 +223,48 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         self, urls: Iterable[str], source: str | None, depth: int, specials: list[tuple[str, str, str | None]]
     ) -> list[Any]:
         seen = self.seen
+        # a shared seen set (Redis) decides a page's links in one round trip: add_many
+        add_many = getattr(seen, "add_many", None)
+        known = seen.known if add_many is not None else seen.__contains__
+        batch: list[Link] = []
+        marks: list[str] = []
         out: list[Any] = []
         duplicates = 0
         for url in urls:
-            if url in seen:
+            if known(url):
                 duplicates += 1
                 continue
             link = classify(url, self.gateways)
             if not link.fetchable:
                 specials.append((link.kind, link.value, link.reason))
                 continue
-            if link.url != url and link.url in seen:
+            if link.url != url and known(link.url):
                 duplicates += 1
                 continue
             refused = self._refusal(link, depth)
             if refused:
                 self.stats.inc_value(f"darkcrawl/refused/{refused}")
                 if refused != "depth":  # a shallower path may reach it later
-                    seen.add(link.url)
+                    if add_many is None:
+                        seen.add(link.url)
+                    else:
+                        marks.append(link.url)
                 continue
-            if not seen.add(link.url):  # a shared seen set: another worker took it meanwhile
+            if add_many is not None:
+                batch.append(link)
+                continue
+            if not seen.add(link.url):
                 duplicates += 1
                 continue
             out.extend(self._requests_for(link, depth, source))
+        if add_many is not None and (batch or marks):
+            for link, new in zip(batch, add_many([link.url for link in batch], marks)):
+                if not new:  # another worker (or this page) has it
+                    duplicates += 1
+                elif self.host_page_limit and self.hosts.pages(f"{link.kind}|{link.host}") >= self.host_page_limit:
+                    self.stats.inc_value("darkcrawl/refused/host_budget")
+                else:
+                    out.extend(self._requests_for(link, depth, source))
         if duplicates:
             self.stats.inc_value("darkcrawl/links/duplicate", duplicates)
         return out

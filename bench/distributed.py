@@ -1,0 +1,338 @@
+"""Distributed benchmark: ``python -m bench.distributed`` (see bench/README.md).
+
+1. Throughput of the fleet: the synthetic web of ``bench.run`` (50 hosts x 400
+   pages, served by the same private nginx) crawled by 1, then by 2 worker
+   processes of the distributed profile (``SCRAPY_PROJECT=distributed``) sharing
+   one fresh redis-server (append-only file on, ``everysec``, as in production).
+   Same crawl settings as ``bench.run``'s darkcrawl line.  pages/s = HTML pages
+   fetched by the whole fleet / wall time from the first worker's start to the
+   last worker's exit.  The CPU seconds of every worker, of redis-server and of
+   nginx's worker are reported, to show how the cores were shared: by default the
+   kernel schedules all of them on all cores; ``--pin`` puts worker *i* on core
+   ``i mod ncpu`` (nginx and Redis float).
+2. ``--seen-memory N,N``: bytes per URL of the shared seen set in Redis at N URLs
+   (``used_memory`` before and after inserting N distinct URLs, one Lua call per
+   1000), and its measured false-positive rate on ``--probes`` URLs never inserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.nginx import NginxError, NginxServer, ensure_nginx
+from bench.run import DEFAULT_WEB_DIR, PROJECT_ROOT, _child_env, smoke_check, warm_page_cache
+from bench.statsdump import html_pages, load_stats_file
+from bench.webgen import WebInfo, WebParams, ensure_web
+
+TARGET_RATIO = 1.7
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A private redis-server in *workdir*, stopped on exit."""
+
+    def __init__(self, workdir: Path, appendonly: bool = True) -> None:
+        self.workdir = workdir
+        self.port = _free_port()
+        self.appendonly = appendonly
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> Any:
+        import redis
+
+        return redis.Redis(port=self.port, socket_timeout=60)
+
+    def __enter__(self) -> RedisServer:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server not found (apt-get install redis-server)")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
+             "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec", "--save", "",
+             "--logfile", str(self.workdir / "redis.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        client = self.client()
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                client.ping()
+                return self
+            except Exception:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.__exit__()
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cpu_seconds(self) -> float:
+        info = self.client().info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+@dataclass
+class WorkerResult:
+    returncode: int | None
+    cpu_s: float
+    pages: int | None
+    finish_reason: str | None
+    recovered: int = 0
+
+
+@dataclass
+class FleetResult:
+    workers: int
+    status: str = "failed"
+    message: str = ""
+    expected_pages: int = 0
+    pages: int = 0
+    wall_s: float = 0.0
+    pages_per_s: float | None = None
+    redis_cpu_s: float | None = None
+    nginx_cpu_s: float | None = None
+    http_requests: int | None = None
+    per_worker: list[WorkerResult] = field(default_factory=list)
+
+
+def run_fleet(n: int, tmp: Path, server: NginxServer, web: WebInfo, timeout: float, pin: bool) -> FleetResult:
+    work = tmp / f"fleet{n}"
+    result = FleetResult(workers=n, expected_pages=web.html_pages)
+    seeds = work / "seeds.txt"
+    work.mkdir(parents=True, exist_ok=True)
+    seeds.write_text(web.params.seed_url() + "\n")
+    cpus = os.cpu_count() or 1
+    with RedisServer(work / "redis") as redis:
+        procs: list[subprocess.Popen[bytes]] = []
+        dirs = [work / f"worker{i}" for i in range(n)]
+        argvs = []
+        for i, wdir in enumerate(dirs):
+            wdir.mkdir()
+            argv = [
+                sys.executable, "-m", "scrapy", "crawl", "darkweb",
+                *(["-a", f"seeds={seeds}"] if i == 0 else []),
+                "-s", f"PATH_DATA={wdir / 'data'}",
+                "-s", "DARC_REBOOT=1",
+                "-s", "CONCURRENT_REQUESTS=32",
+                "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8",
+                "-s", "DOWNLOAD_DELAY=0",
+                "-s", "DARKCRAWL_RENDER=0",
+                "-s", "LOG_LEVEL=INFO",
+                "-s", f"DARKCRAWL_STATS_FILE={wdir / 'stats.json'}",
+                "-s", f"DARKCRAWL_REDIS_URL={redis.url}",
+            ]  # fmt: skip
+            argvs.append((["taskset", "-c", str(i % cpus)] if pin else []) + argv)
+        env = _child_env({"DARKCRAWL_ALLOW_LOOPBACK": "1", "SCRAPY_PROJECT": "distributed"})
+        requests_before = server.requests_served()
+        nginx_before = server.worker_cpu_seconds()
+        redis_before = redis.cpu_seconds()
+        print(f"\n[{n} worker{'s' if n > 1 else ''}] {' '.join(argvs[0])}", flush=True)
+        started = time.perf_counter()
+        for argv, wdir in zip(argvs, dirs):
+            with (wdir / "crawl.log").open("wb") as log:
+                procs.append(subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
+                                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        usage: dict[int, tuple[int, Any]] = {}
+        deadline = started + timeout
+        try:
+            while len(usage) < n:
+                for proc in procs:
+                    if proc.pid in usage:
+                        continue
+                    pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+                    if pid:
+                        usage[proc.pid] = (status, rusage)
+                        proc.returncode = os.waitstatus_to_exitcode(status)
+                if len(usage) < n and time.perf_counter() > deadline:
+                    result.message = f"timed out after {timeout:.0f}s"
+                    for proc in procs:
+                        if proc.pid not in usage:
+                            os.killpg(proc.pid, signal.SIGTERM)
+                    deadline = float("inf")
+                time.sleep(0.05)
+        except KeyboardInterrupt:
+            for proc in procs:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+            raise
+        result.wall_s = time.perf_counter() - started
+        result.redis_cpu_s = redis.cpu_seconds() - redis_before
+    nginx_after = server.worker_cpu_seconds()
+    requests_after = server.requests_served()
+    if nginx_before is not None and nginx_after is not None:
+        result.nginx_cpu_s = nginx_after - nginx_before
+    if requests_before is not None and requests_after is not None:
+        result.http_requests = requests_after - requests_before - 1
+    for proc, wdir in zip(procs, dirs):
+        status, rusage = usage[proc.pid]
+        stats = load_stats_file(wdir / "stats.json") or {}
+        pages, _ = html_pages(stats) if stats else (None, "")
+        result.per_worker.append(WorkerResult(
+            returncode=proc.returncode, cpu_s=rusage.ru_utime + rusage.ru_stime, pages=pages,
+            finish_reason=stats.get("finish_reason"),
+            recovered=int(stats.get("darkcrawl/redis/recovered_requests", 0))))
+    result.pages = sum(w.pages or 0 for w in result.per_worker)
+    result.pages_per_s = result.pages / result.wall_s if result.wall_s else None
+    failed = [i for i, w in enumerate(result.per_worker) if w.returncode != 0 or w.finish_reason != "finished"]
+    if failed:
+        result.message += f" workers {failed} did not finish cleanly (see {work})"
+    elif result.pages < 0.99 * web.html_pages:
+        result.message += f" incomplete: {result.pages}/{web.html_pages} pages"
+    else:
+        result.status = "ok"
+        if result.pages > web.html_pages:
+            result.message += f" {result.pages - web.html_pages} pages fetched more than once"
+    return result
+
+
+def print_fleets(results: list[FleetResult], pin: bool) -> float | None:
+    header = (f"{'workers':>7} {'status':<7} {'pages':>7} {'wall s':>7} {'pages/s':>8} "
+              f"{'worker CPU s':>14} {'redis CPU s':>11} {'nginx CPU s':>11} {'http reqs':>9}")
+    print("\n" + header + "\n" + "-" * len(header))
+    for r in results:
+        cpu = "+".join(f"{w.cpu_s:.0f}" for w in r.per_worker)
+        print(f"{r.workers:>7} {r.status:<7} {r.pages:>7} {r.wall_s:>7.1f} "
+              f"{(r.pages_per_s or 0):>8.1f} {cpu:>14} {(r.redis_cpu_s or 0):>11.1f} "
+              f"{(r.nginx_cpu_s or 0):>11.1f} {r.http_requests if r.http_requests is not None else '-':>9}")
+        if r.message.strip():
+            print(f"  {r.workers} workers: {r.message.strip()}")
+    by_n = {r.workers: r for r in results if r.status == "ok" and r.pages_per_s}
+    ratio = by_n[2].pages_per_s / by_n[1].pages_per_s if 1 in by_n and 2 in by_n else None  # type: ignore[operator]
+    cores = os.cpu_count()
+    print(f"\n{cores} cores; " + ("worker i pinned to core i mod ncpu, nginx and redis-server unpinned"
+                                 if pin else "no pinning: workers, nginx and redis-server all scheduled by the kernel"))
+    if ratio is not None:
+        verdict = "meets target" if ratio >= TARGET_RATIO else "below target"
+        print(f"ratio 2 workers / 1 worker pages/s: {ratio:.2f}  target >= {TARGET_RATIO:g}  ({verdict})")
+    return ratio
+
+
+def seen_memory(counts: list[int], probes: int, capacity: int, tmp: Path) -> list[dict[str, Any]]:
+    from scrapy.settings import Settings
+
+    from darkcrawl.distributed import connection
+    from darkcrawl.distributed.frontier import RedisFrontier
+    from darkcrawl.distributed.seen import fingerprint
+
+    out = []
+    for count in counts:
+        with RedisServer(tmp / f"seen{count}", appendonly=False) as redis:
+            client = connection.from_settings(Settings({"DARKCRAWL_REDIS_URL": redis.url}))
+            frontier = RedisFrontier(client, "bench", "w", seen_capacity=capacity)
+            frontier.register(heartbeat=False)
+            bits = frontier.seen_bits
+            before = int(client.info("memory")["used_memory"])
+            started = time.perf_counter()
+            batch = 1000
+            for start in range(0, count, batch):
+                urls = [f"http://host{i % 5000}.example/{i}/page.html" for i in range(start, min(count, start + batch))]
+                frontier.seen_add((), [fingerprint(url, bits) for url in urls])
+            seconds = time.perf_counter() - started
+            after = int(client.info("memory")["used_memory"])
+            stored = int(client.get(frontier.key("seen", "n")) or 0)
+            false = 0
+            script = frontier._scripts["seen_has"]
+            for start in range(0, probes, 10_000):
+                pipe = client.pipeline(transaction=False)
+                for i in range(start, min(probes, start + 10_000)):
+                    script(args=(frontier.prefix, *fingerprint(f"http://other{i % 977}.example/q?{i}", bits)),
+                           client=pipe)
+                false += sum(int(v) for v in pipe.execute())
+            row = {
+                "urls": count, "stored": stored, "capacity": capacity, "shards": 1 << bits,
+                "bytes": after - before, "bytes_per_url": (after - before) / count,
+                "insert_s": seconds, "probes": probes, "false_positives": false,
+                "false_positive_rate": false / probes if probes else None,
+                "expected_rate": count / 2 ** (32 + bits),
+            }
+            out.append(row)
+            print(f"seen set: {count:>11,} URLs ({1 << bits} shards, planned {capacity:,}): "
+                  f"{row['bytes_per_url']:.2f} B/URL, inserted in {seconds:.1f}s, "
+                  f"{false} false positives in {probes:,} probes (expected rate {row['expected_rate']:.1e})",
+                  flush=True)
+            client.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.distributed", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hosts", type=int, default=50)
+    ap.add_argument("--pages", type=int, default=400)
+    ap.add_argument("--workers", default="1,2", help="fleet sizes to run, in order (default 1,2)")
+    ap.add_argument("--pin", action="store_true", help="pin worker i to core i mod ncpu (taskset)")
+    ap.add_argument("--timeout", type=float, default=900.0)
+    ap.add_argument("--base-port", type=int, default=18000)
+    ap.add_argument("--web-dir", type=Path, default=DEFAULT_WEB_DIR)
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, stats, data)")
+    ap.add_argument("--json", type=Path, metavar="OUT")
+    ap.add_argument("--seen-memory", metavar="N,N", help="measure the seen set at these sizes instead of crawling")
+    ap.add_argument("--seen-capacity", type=int, default=10_000_000, help="the planned size (DARKCRAWL_SEEN_CAPACITY)")
+    ap.add_argument("--probes", type=int, default=1_000_000)
+    args = ap.parse_args(argv)
+
+    tmp = Path(tempfile.mkdtemp(prefix="darkcrawl-bench-dist-"))
+    payload: dict[str, Any] = {}
+    try:
+        if args.seen_memory:
+            counts = [int(float(c)) for c in args.seen_memory.split(",")]
+            payload["seen_memory"] = seen_memory(counts, args.probes, args.seen_capacity, tmp)
+        else:
+            params = WebParams(hosts=args.hosts, pages=args.pages, base_port=args.base_port)
+            web = ensure_web(args.web_dir, params)
+            print(f"web: {args.web_dir}: {web.html_pages} HTML pages, {web.total_bytes / 2**20:.0f} MiB")
+            results: list[FleetResult] = []
+            with NginxServer(args.web_dir, params, tmp / "nginx", ensure_nginx()) as server:
+                smoke_check(params)
+                print(f"  nginx up; page cache warmed in {warm_page_cache(args.web_dir):.1f}s")
+                for n in (int(x) for x in args.workers.split(",")):
+                    result = run_fleet(n, tmp, server, web, args.timeout, args.pin)
+                    results.append(result)
+                    print(f"[{n}] {result.status}: {result.pages} pages in {result.wall_s:.1f}s", flush=True)
+            ratio = print_fleets(results, args.pin)
+            payload.update(params=asdict(params), pinned=args.pin, cores=os.cpu_count(),
+                           results=[asdict(r) for r in results], ratio=ratio, target_ratio=TARGET_RATIO)
+    except (NginxError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if args.keep:
+            print(f"kept: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

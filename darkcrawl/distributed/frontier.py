@@ -1,0 +1,389 @@
+"""One worker's handle on the frontier the fleet shares in Redis.
+
+Made once per crawl (:meth:`RedisFrontier.for_crawler`) and used by the scheduler,
+the seen set, the host ledger, the politeness middleware and the seed intake, so
+that the writes of one page (the requests it found, the URLs they were admitted
+as, the host claims, the ack of the page itself) reach Redis together, in one
+script call, in the order they were made.
+
+Crash safety (kill -9 of a worker, at any instruction):
+
+- a popped request stays in the worker's lease until the engine is completely
+  done with it (:mod:`darkcrawl.frontier.ack`), and its ack travels in the same
+  flush as the requests it produced, after them;
+- a URL the worker admitted is *marked* as its own until its request is queued; a
+  host it claimed likewise until the host's bootstrap request is queued;
+- a worker whose heartbeat stops (or whose process is gone, on the same machine)
+  is recovered by any other: its leased requests go back to the queue, its marks
+  are removed from the seen set and its host claims dropped, so the requests that
+  found those URLs find them again when they are fetched again.  Every worker
+  then drops its local caches (the ``epoch`` changes).
+
+So nothing is lost, and what is fetched twice is what was in flight.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import RedisError
+from scrapy import signals
+from twisted.internet.task import LoopingCall
+
+from darkcrawl.distributed import connection, scripts
+
+if TYPE_CHECKING:
+    import redis
+    from scrapy.crawler import Crawler
+    from scrapy.statscollectors import StatsCollector
+    from typing_extensions import Self
+
+logger = logging.getLogger(__name__)
+
+_ATTRIBUTE = "_darkcrawl_redis_frontier"
+DEFAULT_PREFIX = "darkcrawl:%(spider)s"
+#: the seen set is split in 2**bits shards of about this many URLs at the planned size
+SHARD_TARGET = 256
+
+
+@dataclass(frozen=True)
+class Status:
+    ready: int  # slots with a request that may be fetched now
+    waiting: int  # slots resting (politeness) with requests
+    seeds: int  # seed URLs not taken yet
+    leased: int  # requests and seeds taken by live (or not yet recovered) workers
+    activity: int
+    epoch: int
+    workers: int
+
+    @property
+    def empty(self) -> bool:
+        return not (self.ready or self.waiting or self.seeds or self.leased)
+
+
+def machine_id() -> str:
+    """This machine (and boot): a worker registered with it can be checked by its pid."""
+    boot = ""
+    with contextlib.suppress(OSError):
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    return f"{socket.gethostname()}/{boot}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _outage_counter(stats: StatsCollector) -> Callable[[float], None]:
+    def outage(seconds: float) -> None:
+        stats.inc_value("darkcrawl/redis/outages")
+        stats.inc_value("darkcrawl/redis/outage_seconds", round(seconds, 3))  # type: ignore[arg-type]
+
+    return outage
+
+
+class RedisFrontier:
+    def __init__(self, client: redis.Redis, prefix: str, worker: str, *, ttl: float = 30.0,
+                 stats: StatsCollector | None = None, seen_capacity: int = 10_000_000) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.worker = worker
+        self.ttl = ttl
+        self.stats = stats
+        self.seen_capacity = seen_capacity
+        self._scripts = {
+            name: client.register_script(source)
+            for name, source in (
+                ("pop", scripts.POP), ("flush", scripts.FLUSH), ("recover", scripts.RECOVER),
+                ("seen_add", scripts.SEEN_ADD), ("seen_has", scripts.SEEN_HAS),
+                ("claim_host", scripts.CLAIM_HOST), ("take_seeds", scripts.TAKE_SEEDS),
+                ("status", scripts.STATUS), ("reserve", scripts.RESERVE), ("start", scripts.START),
+            )
+        }
+        # tokens make a retried script call (its answer lost in a Redis restart) harmless
+        self._session = secrets.token_hex(4)
+        self._tokens = itertools.count(1)
+        # the buffer, flushed in one call: pushes first, then what they complete
+        self._pushes: list[Any] = []  # slot, priority, member, mark: four entries per request
+        self._acks: list[bytes] = []
+        self._marks_done: list[str] = []
+        self._hosts_done: list[str] = []
+        self._seeds_done: list[str] = []
+        self._counts: Counter[str] = Counter()
+        self.epoch: int | None = None
+        self._epoch_listeners: list[Callable[[], None]] = []
+        self._count_listeners: list[Callable[[dict[str, int]], None]] = []
+        #: non-empty slots in Redis at the last pop or flush, and when the first resting one wakes
+        self.pending_slots = 0
+        self.next_wake: float | None = None
+        #: requests this worker has written to Redis so far
+        self.pushes_flushed = 0
+        self.seen_bits = 0
+        self._heartbeat: LoopingCall | None = None
+        self._info = json.dumps({"machine": machine_id(), "pid": os.getpid(), "started": time.time()})
+        self.registered = False
+        self.closed = False
+
+    @classmethod
+    def for_crawler(cls, crawler: Crawler) -> Self:
+        """The crawl's frontier, made (and checked against Redis) on first use."""
+        frontier = getattr(crawler, _ATTRIBUTE, None)
+        if frontier is None:
+            settings = crawler.settings
+            spider = getattr(crawler.spidercls, "name", None) or "spider"
+            prefix = (settings.get("DARKCRAWL_REDIS_PREFIX") or DEFAULT_PREFIX) % {"spider": spider}
+            worker = settings.get("DARKCRAWL_WORKER_ID") or (
+                f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}")
+            connection.check(settings)
+            client = connection.from_settings(settings, on_outage=_outage_counter(crawler.stats))
+            frontier = cls(client, prefix, worker, ttl=settings.getfloat("DARKCRAWL_REDIS_WORKER_TTL", 30.0),
+                           stats=crawler.stats, seen_capacity=settings.getint("DARKCRAWL_SEEN_CAPACITY", 10_000_000))
+            setattr(crawler, _ATTRIBUTE, frontier)
+            crawler.signals.connect(frontier.close, signal=signals.engine_stopped)
+        return frontier
+
+    # -- keys, scripts, stats -------------------------------------------------------
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    def _token(self) -> str:
+        return f"{self._session}.{next(self._tokens)}"
+
+    def _run(self, name: str, *args: Any) -> Any:
+        return self._scripts[name](args=(self.prefix, *args))
+
+    def _inc(self, key: str, count: float = 1) -> None:
+        if self.stats is not None and count:
+            self.stats.inc_value(f"darkcrawl/redis/{key}", count)  # type: ignore[arg-type]  # seconds too
+
+    def on_epoch(self, callback: Callable[[], None]) -> None:
+        """*callback* runs when another worker was recovered: local caches may lie."""
+        self._epoch_listeners.append(callback)
+
+    def on_counts(self, callback: Callable[[dict[str, int]], None]) -> None:
+        self._count_listeners.append(callback)
+
+    def _saw_epoch(self, epoch: Any) -> None:
+        epoch = int(epoch)
+        if self.epoch is not None and epoch != self.epoch:
+            self._inc("epoch_changes")
+            for callback in self._epoch_listeners:
+                callback()
+        self.epoch = epoch
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def register(self, heartbeat: bool = True) -> None:
+        """Join the fleet: register, start the heartbeat, recover workers found dead."""
+        if self.registered:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(self.key("workers"), self.worker, self._info)
+        pipe.set(self.key("alive", self.worker), self._info, px=int(self.ttl * 1000))
+        pipe.set(self.key("seen", "bits"), self._plan_bits(), nx=True)
+        pipe.get(self.key("seen", "bits"))
+        pipe.get(self.key("epoch"))
+        *_, bits, epoch = pipe.execute()
+        self.seen_bits = int(bits)
+        self.epoch = int(epoch or 0)
+        self.registered = True
+        logger.info("worker %s joined the frontier %s (seen set: %d shards)", self.worker, self.prefix,
+                    1 << self.seen_bits)
+        self.recover_dead()
+        if heartbeat:
+            self._heartbeat = LoopingCall(self._beat)
+            self._heartbeat.start(max(0.5, self.ttl / 3), now=False)
+
+    def _plan_bits(self) -> int:
+        shards = max(1, self.seen_capacity // SHARD_TARGET)
+        return min(24, max(4, (shards - 1).bit_length()))
+
+    def _beat(self) -> None:
+        try:
+            self.client.set(self.key("alive", self.worker), self._info, px=int(self.ttl * 1000))
+            self.recover_dead()
+            self.flush()
+        except RedisError as exc:  # Redis gone longer than the retry budget: try again next beat
+            logger.error("heartbeat failed: %s", exc)
+
+    def recover_dead(self) -> int:
+        """Give back the requests of workers that died; returns how many were recovered."""
+        here = machine_id()
+        uptime: int | None = None
+        recovered = 0
+        for raw_id, raw_info in self.client.hgetall(self.key("workers")).items():
+            worker = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+            if worker == self.worker:
+                continue
+            try:
+                info = json.loads(raw_info)
+            except ValueError:
+                info = {}
+            force = info.get("machine") == here and not pid_alive(int(info.get("pid", 0)))
+            if not force:
+                if self.client.exists(self.key("alive", worker)):
+                    continue
+                if uptime is None:
+                    uptime = int(self.client.info("server").get("uptime_in_seconds", 0))
+                if uptime < self.ttl:
+                    continue  # Redis restarted lately: give the fleet time to check in again
+            result = self._run("recover", worker, "1" if force else "0")
+            if result == -1:
+                continue
+            requeued, unseen = int(result[0]), int(result[1])
+            recovered += 1
+            logger.warning("worker %s is gone: %d of its requests back in the queue, %d URLs it had "
+                           "not queued forgotten", worker, requeued, unseen)
+            self._inc("recovered_workers")
+            self._inc("recovered_requests", requeued)
+            self._inc("unseen", unseen)
+        return recovered
+
+    def close(self) -> None:
+        """Leave the fleet: flush, give back whatever is still leased, close the client."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._heartbeat is not None and self._heartbeat.running:
+            self._heartbeat.stop()
+        if self.registered:
+            try:
+                self.flush()
+                result = self._run("recover", self.worker, "1")
+                if result != -1 and int(result[0]):
+                    logger.info("%d unfinished requests back in the shared queue", int(result[0]))
+            except RedisError as exc:
+                logger.error("cannot leave the frontier cleanly (%s): the fleet recovers this "
+                             "worker's requests once its heartbeat expires", exc)
+        self.client.close()
+
+    # -- the buffer -----------------------------------------------------------------
+
+    def push(self, slot: str, priority: int, member: bytes, mark: str = "", host: str | None = None) -> None:
+        self._pushes += (slot, priority, member, mark)
+        if host is not None:
+            self._hosts_done.append(host)
+
+    def ack(self, member: bytes) -> None:
+        self._acks.append(member)
+
+    def unmark(self, mark: str) -> None:
+        self._marks_done.append(mark)
+
+    def seeds_queued(self, urls: Sequence[str]) -> None:
+        self._seeds_done += urls
+
+    def count_page(self, key: str, n: int = 1) -> None:
+        self._counts[key] += n
+
+    def pending_count(self, key: str) -> int:
+        return self._counts.get(key, 0)
+
+    @property
+    def unflushed_requests(self) -> bool:
+        return bool(self._pushes)
+
+    @property
+    def buffered(self) -> int:
+        return (len(self._pushes) // 4 + len(self._acks) + len(self._marks_done) + len(self._hosts_done)
+                + len(self._seeds_done) + len(self._counts))
+
+    def flush(self) -> None:
+        if not self.buffered:
+            return
+        counts = list(self._counts.items())
+        args: list[Any] = [
+            self.worker, self._token(), len(self._pushes) // 4, len(self._acks), len(self._marks_done),
+            len(self._hosts_done), len(self._seeds_done), len(counts),
+            *self._pushes, *self._acks, *self._marks_done, *self._hosts_done, *self._seeds_done,
+        ]
+        for key, n in counts:
+            args += (key, n)
+        result = self._run("flush", *args)  # raises: the buffer stays for the next try
+        self._inc("flushes")
+        self._inc("pushed", len(self._pushes) // 4)
+        self.pushes_flushed += len(self._pushes) // 4
+        self._inc("acked", len(self._acks))
+        self._pushes.clear()
+        self._acks.clear()
+        self._marks_done.clear()
+        self._hosts_done.clear()
+        self._seeds_done.clear()
+        self._counts.clear()
+        self._saw_epoch(result[0])
+        self.pending_slots = int(result[1])
+        if len(result) > 2 and self._count_listeners:
+            totals = {key: int(total) for (key, _), total in zip(counts, result[2:])}
+            for callback in self._count_listeners:
+                callback(totals)
+
+    # -- calls ----------------------------------------------------------------------
+
+    def pop(self, n: int, delay: float, skip: Sequence[str] = ()) -> list[bytes]:
+        """Up to *n* requests, one per slot, none of the slots in *skip*, leased to
+        this worker; flushes first."""
+        self.flush()
+        result = self._run("pop", self.worker, self._token(), n, int(delay * 1000), *skip)
+        self._saw_epoch(result[0])
+        self.pending_slots = int(result[1])
+        wake = int(result[2])
+        self.next_wake = None if wake < 0 else time.monotonic() + wake / 1000
+        members: list[bytes] = result[3:]
+        self._inc("pops")
+        self._inc("popped", len(members))
+        return members
+
+    def take_seeds(self, n: int) -> list[str]:
+        self.flush()
+        urls = [url.decode() for url in self._run("take_seeds", self.worker, self._token(), n)]
+        self._inc("seeds_taken", len(urls))
+        return urls
+
+    def status(self) -> Status:
+        ready, waiting, seeds, leased, activity, epoch, workers = (int(v) for v in self._run("status"))
+        self._saw_epoch(epoch)
+        return Status(ready, waiting, seeds, leased, activity, epoch, workers)
+
+    def seen_add(self, admit: Sequence[tuple[int, int]], mark: Sequence[tuple[int, int]] = ()) -> list[bool]:
+        args: list[Any] = [self.worker, len(admit), len(mark)]
+        for shard, x in itertools.chain(admit, mark):
+            args += (shard, x)
+        result = self._run("seen_add", *args)
+        self._saw_epoch(result[0])
+        self._inc("seen_calls")
+        return [bool(flag) for flag in result[1:]]
+
+    def seen_has(self, shard: int, x: int) -> bool:
+        return bool(self._run("seen_has", shard, x))
+
+    def claim_host(self, key: str, now: float, older_than: float | None) -> tuple[bool, float, int]:
+        claimed, when, pages = self._run("claim_host", self.worker, key, repr(now),
+                                         "" if older_than is None else repr(older_than))
+        return bool(claimed), float(when), int(pages)
+
+    def reserve(self, slot: str, delay: float) -> tuple[float, bool]:
+        """(seconds to wait, whether the request to *slot* may start now and has started)."""
+        wait, started = self._run("reserve", slot, int(delay * 1000))
+        return int(wait) / 1000, bool(started)
+
+    def start(self, slot: str, delay: float) -> float:
+        """After waiting: 0 if the request to *slot* starts now, else seconds still to wait."""
+        return int(self._run("start", slot, int(delay * 1000))) / 1000
