@@ -1,4 +1,4 @@
-"""Render-stage benchmark: naive scrapy-playwright vs. tuned variants.
+"""Render-stage benchmark: darkcrawl's render stage vs. a naive scrapy-playwright set-up.
 
 ``python -m bench.render`` does, in one run (see ``bench/README.md``):
 
@@ -9,7 +9,12 @@
 2. renders all of them with the **naive** set-up (a minimal Scrapy spider on
    scrapy-playwright's download handler, full-page PNG + ``page.content()`` in
    the callback, scrapy-playwright's default concurrency);
-3. renders them again with each **tuned variant**, each in its own subprocess;
+3. crawls them with **darkcrawl** (``scrapy crawl darkweb`` over the 200 URLs:
+   its plain stage, then its render stage, rendered DOM and PNG saved under
+   ``PATH_DATA``), and with the naive set-up at darkcrawl's viewport;
+   ``--only``/``--all`` add the other variants (darkcrawl with other settings,
+   and the scrapy-playwright experiments that led to darkcrawl's render stage),
+   each in its own subprocess;
 4. checks what every variant produced (the rendered DOM of every page, and
    the screenshots decoded in Chromium: CSS, images, JS-made links, footer)
    and prints one table with the speed-up of each variant over the naive one.
@@ -418,6 +423,10 @@ class Variant:
     shot_mode: str = "full"  # "full" (captureBeyondViewport) | "tallvp" (viewport = page height)
     frame_wait: bool = False  # tallvp: wait 2 animation frames after resizing
     env: dict[str, str] = field(default_factory=dict)  # extra environment (read by Playwright's driver)
+    # The real crawler instead of the bench worker: `scrapy crawl darkweb` over the
+    # same URLs (plain stage, then its render stage), with these extra `-s` settings.
+    darkcrawl: bool = False
+    settings: dict[str, str] = field(default_factory=dict)
     # /usr/bin/chromium is Debian's shell wrapper: it adds --enable-gpu-rasterization and
     # other flags from /etc/chromium.d before exec'ing /usr/lib/chromium/chromium.
     executable: str = CHROMIUM
@@ -426,14 +435,6 @@ class Variant:
 def _v(name: str, desc: str, **kw: Any) -> Variant:
     return Variant(name, desc, **kw)
 
-
-_FAST = {
-    "shot_in": "pagemethod",
-    "content": "response",
-    "unroute": True,
-    "viewport": (1280, 800),
-    "dsf": 1,
-}
 
 _FAST = {  # CDP PNG optimizeForSpeed as a PageMethod, DOM from the response, no per-request route
     "engine": "cdp",
@@ -444,8 +445,52 @@ _FAST = {  # CDP PNG optimizeForSpeed as a PageMethod, DOM from the response, no
 }
 _FAST_POOL_HS = {**_FAST, "page_pool": True, "executable": HEADLESS_SHELL}
 
+#: darkcrawl's crawl as `bench.run` runs it (no politeness delay: the naive spider has
+#: none), with the screenshot cap raised above the tallest page (26,797 px), so that
+#: it shows every page whole, as the naive set-up does.
+DARKCRAWL_BENCH_SETTINGS = {
+    "DARC_REBOOT": "1",
+    "DOWNLOAD_DELAY": "0",
+    "CONCURRENT_REQUESTS_PER_DOMAIN": "8",
+    "DARKCRAWL_RENDER": "1",
+    "DARKCRAWL_SCREENSHOT_MAX_HEIGHT": "32000",
+    "DARC_TOR": "0",
+    "DARC_I2P": "0",
+    "DARC_ZERONET": "0",
+    "DARC_FREENET": "0",
+    "LOG_LEVEL": "INFO",
+}
+
+
+def _darkcrawl_launch(*extra_args: str, executable: str = CHROMIUM) -> str:
+    """darkcrawl's PLAYWRIGHT_LAUNCH_OPTIONS with more Chromium flags, as a `-s` value."""
+    from darkcrawl.addon import DEFAULTS, playwright_settings
+
+    launch = dict(playwright_settings(executable, DEFAULTS["USER_AGENT"])["PLAYWRIGHT_LAUNCH_OPTIONS"])  # type: ignore[arg-type]
+    launch["args"] = [*launch["args"], *extra_args]
+    return json.dumps(launch)
+
+
+def _dc(name: str, desc: str, **settings: str) -> Variant:
+    return Variant(name, desc, darkcrawl=True, settings={**DARKCRAWL_BENCH_SETTINGS, **settings})
+
+
 VARIANTS: list[Variant] = [
     _v("naive", "defaults (16/8), one context, PNG + page.content() in the callback"),
+    _dc("darkcrawl", "scrapy crawl darkweb: plain stage + render stage, darkcrawl's settings "
+        "(screenshot cap raised to 32,000 px)"),
+    _v("naive-1024", "naive at darkcrawl's viewport (1024x800, device scale factor 1)",
+       viewport=(1024, 800), dsf=1),
+    _dc("darkcrawl-cap", "darkcrawl with its default cap (12,000 px: the very long pages are cut)",
+        DARKCRAWL_SCREENSHOT_MAX_HEIGHT="12000"),
+    # darkcrawl's render stage, tried with other settings
+    _dc("darkcrawl-p2", "darkcrawl, 2 pages per context", PLAYWRIGHT_MAX_PAGES_PER_CONTEXT="2"),
+    _dc("darkcrawl-p6", "darkcrawl, 6 pages per context", PLAYWRIGHT_MAX_PAGES_PER_CONTEXT="6"),
+    _dc("darkcrawl-p8", "darkcrawl, 8 pages per context", PLAYWRIGHT_MAX_PAGES_PER_CONTEXT="8"),
+    _dc("darkcrawl-rpl2", "darkcrawl + --renderer-process-limit=2",
+        PLAYWRIGHT_LAUNCH_OPTIONS=_darkcrawl_launch("--renderer-process-limit=2")),
+    replace(_dc("darkcrawl-hs", "darkcrawl on chromium-headless-shell", DARKCRAWL_CHROMIUM=HEADLESS_SHELL),
+            executable=HEADLESS_SHELL),
     # concurrency
     _v("conc2", "naive, 2 pages at a time", concurrency=2),
     _v("conc4", "naive, 4 pages at a time", concurrency=4),
@@ -500,6 +545,8 @@ VARIANTS: list[Variant] = [
        **_FAST_POOL_HS, scale=0.75),
 ]
 VARIANTS_BY_NAME = {v.name: v for v in VARIANTS}
+#: what `python -m bench.render` runs without --only/--all: the issue's comparison
+DEFAULT_VARIANTS = ("naive", "darkcrawl", "naive-1024")
 
 
 def chromium_args(v: Variant) -> list[str]:
@@ -794,6 +841,53 @@ def _worker(config_path: str) -> None:
     (out / "result.json").write_text(json.dumps(result, indent=1, default=str))
 
 
+def darkcrawl_command(v: Variant, out: Path, urls: list[str]) -> list[str]:
+    """`scrapy crawl darkweb` over ``urls``, everything it writes under ``out``."""
+    seeds = out / "seeds.txt"
+    seeds.write_text("".join(u + "\n" for u in urls))
+    settings = {**v.settings, "PATH_DATA": str(out / "data"), "DARKCRAWL_STATS_FILE": str(out / "stats.json")}
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "darkweb", "-a", f"seeds={seeds}"]
+    for name, value in settings.items():
+        cmd += ["-s", f"{name}={value}"]
+    return cmd
+
+
+def collect_darkcrawl(out: Path, urls: list[str]) -> None:
+    """Find darkcrawl's render of every URL (``<sha256(url)>_<ts>.html`` beside the
+    ``_raw.html``, and the ``.png`` of the same name) and link them as ``<n>.html`` /
+    ``<n>.png`` for the verifier; write ``result.json`` as the bench worker does."""
+    from darkcrawl.storage.paths import url_hash
+
+    stats_file = out / "stats.json"
+    stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    renders: dict[str, list[Path]] = {}
+    for f in (out / "data").glob("clearnet/http/*/*.html"):
+        if not f.name.endswith("_raw.html"):
+            renders.setdefault(f.name.split("_", 1)[0], []).append(f)
+    state: dict[str, Any] = {"ok": 0, "errors": [], "shot_bytes": 0, "html_bytes": 0, "t_start": None}
+    for i, url in enumerate(urls):
+        found = sorted(renders.get(url_hash(url), []))
+        if not found:
+            state["errors"].append(f"{url}: no rendered document")
+            continue
+        if len(found) > 1:
+            state["errors"].append(f"{url}: rendered {len(found)} times")
+        html, png = found[-1], found[-1].with_suffix(".png")
+        os.link(html, out / f"{i}.html")
+        state["html_bytes"] += html.stat().st_size
+        if not png.exists():
+            state["errors"].append(f"{url}: no screenshot")
+            continue
+        os.link(png, out / f"{i}.png")
+        state["shot_bytes"] += png.stat().st_size
+        state["ok"] += 1
+    for key, value in stats.items():
+        if key.startswith(("darkcrawl/render/error", "darkcrawl/render/screenshot_", "log_count/ERROR")):
+            state["errors"].append(f"stat {key} = {value}")
+    state["reason"] = stats.get("finish_reason")
+    (out / "result.json").write_text(json.dumps({**state, "stats": stats}, indent=1, default=str))
+
+
 # --------------------------------------------------------------------------
 # 4. Checking what a variant produced
 # --------------------------------------------------------------------------
@@ -1013,6 +1107,7 @@ class Measured:
     timed_out: bool
     server_cpu_s: float
     machine_busy_s: float  # every process on the machine, during the crawl
+    rss_quarters_mb: list[float] = field(default_factory=list)  # peak tree RSS in each quarter of the run
 
 
 def _chromium_pids() -> list[str]:
@@ -1119,6 +1214,7 @@ def run_tree(cmd: list[str], *, log: Path, timeout: float, interval: float = 0.2
     kinds: dict[int, str] = {}
     threads: dict[tuple[int, int], tuple[str, str, int]] | None = {} if per_thread else None
     peak_rss = peak_pss = peak_procs = 0
+    rss_samples: list[tuple[float, int]] = []
     timed_out = False
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **(env_extra or {})}
     with log.open("wb") as fh:
@@ -1126,38 +1222,50 @@ def run_tree(cmd: list[str], *, log: Path, timeout: float, interval: float = 0.2
         proc = subprocess.Popen(cmd, cwd=str(PROJECT_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=fh,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     n = 0
-    while proc.poll() is None:
-        table = _proc_table()
-        tree = _descendants(table, me)
-        rss = 0
-        for pid in tree:
-            # Re-read until it settles: a fresh process still shows its parent's
-            # command line (the chromium shell wrapper, the zygote) for a while.
-            if kinds.get(pid) in (None, "sh", "zygote", "?", "browser"):
-                kind = _kind(pid)
-                if kind != "?" or pid not in kinds:  # an exiting process has no command line
-                    kinds[pid] = kind
-            cpu_last[pid] = (kinds[pid], table[pid][1])
-            if threads is not None:
-                for tid, comm, ticks in _thread_ticks(pid):
-                    threads[(pid, tid)] = (kinds[pid], comm, ticks)
-            rss += table[pid][2]
-        peak_rss = max(peak_rss, rss * _PAGE_KB)
-        peak_procs = max(peak_procs, len(tree))
-        if n % 2 == 0:  # PSS is dearer to read
-            peak_pss = max(peak_pss, sum(_pss_kb(pid) for pid in tree))
-        n += 1
-        if time.perf_counter() - started > timeout and not timed_out:
-            timed_out = True
+    try:
+        while proc.poll() is None:
+            table = _proc_table()
+            tree = _descendants(table, me)
+            rss = 0
             for pid in tree:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        time.sleep(interval)
+                # Re-read until it settles: a fresh process still shows its parent's
+                # command line (the chromium shell wrapper, the zygote) for a while.
+                if kinds.get(pid) in (None, "sh", "zygote", "?", "browser"):
+                    kind = _kind(pid)
+                    if kind != "?" or pid not in kinds:  # an exiting process has no command line
+                        kinds[pid] = kind
+                cpu_last[pid] = (kinds[pid], table[pid][1])
+                if threads is not None:
+                    for tid, comm, ticks in _thread_ticks(pid):
+                        threads[(pid, tid)] = (kinds[pid], comm, ticks)
+                rss += table[pid][2]
+            peak_rss = max(peak_rss, rss * _PAGE_KB)
+            rss_samples.append((time.perf_counter() - started, rss * _PAGE_KB))
+            peak_procs = max(peak_procs, len(tree))
+            if n % 2 == 0:  # PSS is dearer to read
+                peak_pss = max(peak_pss, sum(_pss_kb(pid) for pid in tree))
+            n += 1
+            if time.perf_counter() - started > timeout and not timed_out:
+                timed_out = True
+                for pid in tree:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            time.sleep(interval)
+    except BaseException:  # Ctrl-C/SIGTERM: the crawl's tree is in its own session, take it down too
+        for pid in _descendants(_proc_table(), me):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        reap_tree(grace=0)
+        raise
     wall = time.perf_counter() - started
     busy = _cpu_busy_s() - busy_before
     leftovers = reap_tree()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     self_after = resource.getrusage(resource.RUSAGE_SELF)
+    quarters = [0] * 4
+    for t, kb in rss_samples:
+        q = min(3, int(4 * t / wall)) if wall else 0
+        quarters[q] = max(quarters[q], kb)
     by_kind: dict[str, float] = {}
     for kind, ticks in cpu_last.values():
         k = kind.split(":")[0] if kind.startswith("utility") and kind != "utility:mojom" else kind
@@ -1180,6 +1288,7 @@ def run_tree(cmd: list[str], *, log: Path, timeout: float, interval: float = 0.2
         timed_out=timed_out,
         machine_busy_s=busy,
         server_cpu_s=(self_after.ru_utime - self_before.ru_utime) + (self_after.ru_stime - self_before.ru_stime),
+        rss_quarters_mb=[round(kb / 1024) for kb in quarters],
     )
 
 
@@ -1203,15 +1312,24 @@ def run_variant(v: Variant, *, site: Site, server: _SiteServer, base_url: str, w
     cfg_file = out / "config.json"
     cfg_file.write_text(json.dumps(config))
     env_extra = dict(v.env)
+    if v.darkcrawl:
+        cmd = darkcrawl_command(v, out, config["urls"])
+        env_extra["DARKCRAWL_ALLOW_LOOPBACK"] = "1"  # the bench site is on 127.0.0.1
+    else:
+        cmd = [sys.executable, "-m", "bench.render", "--worker", str(cfg_file)]
     busy_before = round(wait_idle(wait_quiet), 2) if wait_quiet else None
     server.take_counts()
-    m = run_tree([sys.executable, "-m", "bench.render", "--worker", str(cfg_file)], log=out / "crawl.log",
-                 timeout=timeout, per_thread=per_thread, env_extra=env_extra)
+    m = run_tree(cmd, log=out / "crawl.log", timeout=timeout, per_thread=per_thread, env_extra=env_extra)
     requests = server.take_counts()
+    if v.darkcrawl:
+        collect_darkcrawl(out, config["urls"])
     result_file = out / "result.json"
     res = json.loads(result_file.read_text()) if result_file.exists() else {}
     ok = int(res.get("ok", 0))
-    crawl_s = (res["t_last_done"] - res["t_start"]) if res.get("t_last_done") else None
+    if res.get("t_last_done"):
+        crawl_s = res["t_last_done"] - res["t_start"]
+    else:  # darkcrawl: Scrapy's elapsed time, start-up excluded
+        crawl_s = res.get("stats", {}).get("elapsed_time_seconds")
     vr = subprocess.run([sys.executable, "-m", "bench.render", "--verify", str(out), "--pages-json",
                          str(work / "pages.json"), "--sample", sample], cwd=str(PROJECT_ROOT),
                         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, capture_output=True, text=True,
@@ -1253,6 +1371,7 @@ def run_variant(v: Variant, *, site: Site, server: _SiteServer, base_url: str, w
         "peak_rss_mb": round(m.peak_rss_mb, 1),
         "peak_pss_mb": round(m.peak_pss_mb, 1),
         "peak_procs": m.peak_procs,
+        "rss_quarters_mb": m.rss_quarters_mb,
         "avg_shot_kb": round(res.get("shot_bytes", 0) / ok / 1024, 1) if ok else None,
         "avg_dom_kb": round(res.get("html_bytes", 0) / ok / 1024, 1) if ok else None,
         "http_requests": requests,
@@ -1274,6 +1393,8 @@ def run_variant(v: Variant, *, site: Site, server: _SiteServer, base_url: str, w
 
 
 def fidelity(v: Variant) -> str:
+    if v.darkcrawl:
+        return f"PNG, cut at {int(v.settings['DARKCRAWL_SCREENSHOT_MAX_HEIGHT']):,} px"
     parts = []
     if v.fmt != "png":
         parts.append(f"{v.fmt.upper()} q{v.quality or 80}")
@@ -1290,19 +1411,25 @@ def _fmt_row(r: dict[str, Any], naive: float | None, total: int) -> str:
         lost.insert(0, f"only {r['pages_ok']} pages")
     ok = "yes" if r["content_ok"] else "NO: " + ", ".join(lost)
     sp = f"{r['pages_per_s'] / naive:.2f}×" if naive else "—"
-    crawl = f"{r['crawl_pages_per_s']:.2f}" if r["crawl_pages_per_s"] else "—"
-    return (f"| {r['variant']} | {r['pages_ok']} | {r['pages_per_s']:.2f} | {crawl} | {r['cpu_s']:.0f} "
-            f"| {r['cpu_ms_per_page'] or 0:.0f} | {r['peak_rss_mb']:.0f} | {r['peak_pss_mb']:.0f} "
-            f"| {r['avg_shot_kb'] or 0:.0f} | {r['fidelity']} | {ok} | {r['foreign_cpu_s']:.0f} | {sp} |")
+    return (f"| {r['variant']} | {r['pages_ok']} | {r['wall_s']:.1f} | {r['pages_per_s']:.2f} | **{sp}** "
+            f"| {r['cpu_s']:.0f} | {r['cpu_ms_per_page'] or 0:.0f} | {r['peak_rss_mb']:.0f} | {r['peak_pss_mb']:.0f} "
+            f"| {r['avg_shot_kb'] or 0:.0f} | {r['fidelity']} | {ok} | {r['foreign_cpu_s']:.0f} |")
 
 
 def print_table(rows: list[dict[str, Any]], total: int) -> None:
-    print("\n| variant | pages | pages/s | crawl p/s | CPU s | CPU ms/pg | peak RSS MB | peak PSS MB "
-          "| avg shot KB | image | content OK? | other CPU s | × naive |")
+    print("\n| variant | pages | seconds | pages/s | × naive | CPU s | CPU ms/page | peak RSS MB | peak PSS MB "
+          "| PNG KB/page | image | every page shown? | other jobs' CPU s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     naive = {r["round"]: r["pages_per_s"] for r in rows if r["variant"] == "naive"}
     for r in rows:
         print(_fmt_row(r, naive.get(r["round"]), total))
+    print("\nseconds: the crawl process from start to exit (start-up, browser launch and, for darkcrawl, its plain"
+          "\nstage included); pages/s = rendered pages ÷ seconds. CPU: the process and all its children (Python,"
+          "\nPlaywright's driver, every Chromium process). RSS: the largest sum over the tree, sampled every 0.25 s"
+          "\n(shared pages counted in each process; PSS splits them).")
+    print("\npeak RSS MB in each quarter of the run (memory that grew with the pages would climb):")
+    for r in rows:
+        print(f"  {r['variant']:24} r{r['round']}: {' / '.join(str(q) for q in r['rss_quarters_mb'])}")
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -1354,10 +1481,15 @@ def print_summary(summary: list[dict[str, Any]]) -> None:
               f"| {s['peak_pss_mb']:.0f} | {s['avg_shot_kb']:.0f} | {s['fidelity']} | {ok} |")
 
 
+def _raise_interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # the same clean-up as Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--only", action="append", help="variant to run (repeatable); naive always runs")
+    parser.add_argument("--all", action="store_true", help=f"run every variant (default: {', '.join(DEFAULT_VARIANTS)})")
     parser.add_argument("--skip", action="append", default=[], help="variant to skip (repeatable)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--json", help="write every measurement here")
@@ -1392,7 +1524,7 @@ def main(argv: list[str] | None = None) -> int:
     stray = _chromium_pids()
     if stray:
         print(f"warning: chromium already running before the benchmark: {stray}", file=sys.stderr)
-    variants = VARIANTS
+    variants = VARIANTS if args.all else [v for v in VARIANTS if v.name in DEFAULT_VARIANTS]
     if args.only:
         unknown = [n for n in args.only if n not in VARIANTS_BY_NAME]
         if unknown:
@@ -1404,6 +1536,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipping variants that need {missing} (apt-get install -y chromium-headless-shell)", file=sys.stderr)
         variants = [v for v in variants if os.access(v.executable, os.X_OK)]
     subreaper = _set_subreaper()
+    signal.signal(signal.SIGTERM, _raise_interrupt)
 
     t0 = time.perf_counter()
     site = build_site(args.pages)

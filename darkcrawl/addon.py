@@ -103,10 +103,14 @@ CHROMIUM_ARGS = [
 ]
 
 
-def playwright_settings(chromium: str) -> dict[str, object]:
+def playwright_settings(chromium: str, user_agent: str | None = None) -> dict[str, object]:
     args = list(CHROMIUM_ARGS)
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--no-sandbox")  # Chromium refuses to start as root with its sandbox
+    if user_agent:
+        # The crawl's user agent on every request of the browser and in navigator.userAgent,
+        # not only on the documents scrapy-playwright sends with Scrapy's headers.
+        args.append(f"--user-agent={user_agent}")
     return {
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
         # Debian's Chromium: playwright cannot download its own browser here
@@ -134,7 +138,7 @@ class Addon:
             logger.warning(warning)
         config.normalise(settings)
         self._frontier(settings)
-        for name, value in playwright_settings(settings["DARKCRAWL_CHROMIUM"]).items():
+        for name, value in playwright_settings(settings["DARKCRAWL_CHROMIUM"], settings["USER_AGENT"]).items():
             settings.set(name, value, priority="addon")
 
     @staticmethod

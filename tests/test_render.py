@@ -83,3 +83,111 @@ def test_a_render_hook_clicks_and_the_result_is_saved(crawl):
     assert b'<p id="secret">revealed by a click</p>' in rendered[0].read_bytes()
     raw = result.files("clearnet/http/*/*_raw.html")[0].read_bytes()
     assert b'<p id="secret" hidden>' in raw  # the plain stage saw it hidden
+
+
+class _RecordingSite:
+    """A site that records every request's headers: two pages sharing a stylesheet
+    and an image (cacheable)."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        site = self
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.lock = threading.Lock()
+        page = ('<html><head><link rel="stylesheet" href="/s.css"></head><body><img src="/i.gif">'
+                '<a href="/b.html">b</a><p>{}</p></body></html>')
+        self.files = {
+            "/": ("text/html", page.format("first").encode(), {}),
+            "/b.html": ("text/html", page.format("second").encode(), {}),
+            "/s.css": ("text/css", b"p { color: #123456 }", {"Cache-Control": "max-age=3600"}),
+            "/i.gif": ("image/gif", base64.b64decode("R0lGODlhAQABAAAAACw="), {"Cache-Control": "max-age=3600"}),
+        }
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                with site.lock:
+                    site.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+                ctype, body, extra = site.files.get(self.path, ("text/plain", b"not found", {}))
+                self.send_response(200 if self.path in site.files else 404)
+                for name, value in {"Content-Type": ctype, "Content-Length": str(len(body)), **extra}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _RecordingSite:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def browser(self, path: str) -> list[dict[str, str]]:
+        """Headers of the browser's requests for *path* (Scrapy sends no Sec-Fetch-Dest)."""
+        return [h for p, h in self.requests if p == path and "sec-fetch-dest" in h]
+
+
+def test_the_browser_sends_the_crawls_identity_and_uses_its_cache(crawl):
+    from darkcrawl.addon import DEFAULTS
+
+    with _RecordingSite() as site:
+        # one page at a time: the second render finds the first one's stylesheet in the cache
+        result = crawl("-a", f"urls=http://127.0.0.1:{site.port}/", timeout=240,
+                       settings={"DARKCRAWL_RENDER": 1, "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 1})
+        requests = list(site.requests)
+    assert result.returncode == 0, result.log[-3000:]
+    assert result.stats["darkcrawl/render/pages"] == 2
+    # every request of the browser carries the crawl's user agent, not HeadlessChrome's
+    browser = [h for _, h in requests if "sec-fetch-dest" in h]
+    assert len(browser) >= 4 and all(h["user-agent"] == DEFAULTS["USER_AGENT"] for h in browser)
+    assert len(site.browser("/")) == len(site.browser("/b.html")) == 1
+    # and its cache is on: the second page finds the first one's stylesheet and image there
+    assert len(site.browser("/s.css")) == 1 and len(site.browser("/i.gif")) == 1
+    assert all("no-cache" not in h.get("cache-control", "") for h in browser)
+
+
+def _png(rows: list[bytes], width: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, len(rows), 8, 2, 0, 0, 0)
+    raw = b"".join(b"\x00" + row for row in rows)  # filter "none"
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def test_a_capture_that_repeats_the_top_of_the_page_is_recognised():
+    import random
+
+    from darkcrawl.spiders.render import _repeated_top
+
+    rng = random.Random(4)
+    width = 64
+    page = [bytes(rng.randrange(256) for _ in range(3 * width)) for _ in range(1000)]
+    assert not _repeated_top(_png(page, width), max_period=300)
+    # Chromium's failure: a 250-row frame tiled down to the 1000 rows asked for
+    assert _repeated_top(_png([page[y % 250] for y in range(1000)], width), max_period=300)
+    # ... or only once more, under a frame taller than half the image
+    assert _repeated_top(_png([page[y % 700] for y in range(1000)], width), max_period=800)
+    # a flat page repeats itself without having lost anything
+    assert not _repeated_top(_png([b"\xff" * 3 * width] * 1000, width), max_period=300)
+    # a page with a repeated band further down, but not its top, is a page
+    band = page[:40]
+    assert not _repeated_top(_png(page[:500] + band + page[540:], width), max_period=300)
+    assert not _repeated_top(b"not a png", max_period=300)

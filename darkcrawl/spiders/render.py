@@ -3,19 +3,28 @@ scrapy-playwright, in the browser context the routing middleware picks per netwo
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
+import functools
 import logging
+import math
 import re
+import struct
+import zlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import lxml.html
 from scrapy import Request
+from scrapy.http import TextResponse
 
 from darkcrawl.items import LinkMetadata, RenderItem
 from darkcrawl.links.extract import extract_links
 from darkcrawl.spiders.common import BACKREF_KEY, LINK_KEY, RENDER_KEY, now_iso
 
 if TYPE_CHECKING:
+    from playwright.async_api import Page
     from scrapy.http import Response
     from twisted.python.failure import Failure
 
@@ -24,6 +33,9 @@ logger = logging.getLogger(__name__)
 #: darc's SE_EMPTY: what Chromium shows for a page that did not load
 EMPTY_RENDER = "<html><head></head><body></body></html>"
 _WHITESPACE = re.compile(r"\s+")
+#: A full-page capture that came back as the top of the page tiled down is taken
+#: again this many times (see _repeated_top).
+SCREENSHOT_RETAKES = 2
 #: Playwright's words for a browser, context or page that died under a request
 _BROWSER_GONE = re.compile(r"has been closed|Target closed|crashed|disconnected", re.IGNORECASE)
 
@@ -31,6 +43,12 @@ _BROWSER_GONE = re.compile(r"has been closed|Target closed|crashed|disconnected"
 class RenderStage:
     """Mixed into DarkwebSpider (uses its settings, stats, hooks and admission)."""
 
+    @functools.cached_property
+    def _page_init(self) -> str | None:
+        settings = self.settings  # type: ignore[attr-defined]
+        if settings.get("PLAYWRIGHT_ABORT_REQUEST") or "PLAYWRIGHT_PROCESS_REQUEST_HEADERS" in settings:
+            return None  # they need scrapy-playwright's route on every request
+        return "darkcrawl.spiders.render.unroute_page"
 
     def _render_request(self, response: Response, url: str, link: tuple[str, str, str], depth: int) -> Request:
         meta: dict[str, Any] = {
@@ -52,6 +70,8 @@ class RenderStage:
                 actions = []
             if actions:
                 meta["playwright_page_methods"] = actions
+        if self._page_init:
+            meta["playwright_page_init_callback"] = self._page_init
         return Request(response.url, callback=self.parse_rendered, errback=self.on_render_error,
                        dont_filter=True, priority=-depth, meta=meta)
 
@@ -63,7 +83,11 @@ class RenderStage:
         try:
             if self.se_wait:
                 await page.wait_for_timeout(self.se_wait * 1000)
-            html = await page.content()
+                html = await page.content()
+            elif isinstance(response, TextResponse):  # scrapy-playwright read the DOM after load and page actions
+                html = response.text
+            else:  # the navigation ended in a download: what the page shows now
+                html = await page.content()
             if _WHITESPACE.sub("", html) == EMPTY_RENDER:
                 tries = meta.get("darkcrawl_render_try", 0)
                 if tries < self.render_retries:  # darc retried an empty render too
@@ -94,25 +118,50 @@ class RenderStage:
 
     async def _screenshot(self, page: Any) -> tuple[bytes | None, bool]:
         """A full-page PNG, cut at the height cap; the viewport when that fails."""
-        timeout = self.screenshot_timeout_ms
         try:
-            height = await page.evaluate(
-                "() => Math.max(document.documentElement.scrollHeight, document.body ? document.body.scrollHeight : 0)")
-            if height <= self.screenshot_max_height:
-                return await page.screenshot(full_page=True, type="png", timeout=timeout), True
-            width = (page.viewport_size or {"width": 1024})["width"]
-            self.stats.inc_value("darkcrawl/render/screenshot_capped")
-            clip = {"x": 0, "y": 0, "width": width, "height": self.screenshot_max_height}
-            return await page.screenshot(full_page=True, clip=clip, type="png", timeout=timeout), True
+            return await asyncio.wait_for(self._full_page(page), self.screenshot_timeout_ms / 1000), True
         except Exception as exc:
             logger.info("full-page screenshot failed for %s: %r; taking the viewport", page.url, exc)
             self.stats.inc_value("darkcrawl/render/screenshot_fallback")
         try:
-            return await page.screenshot(type="png", timeout=timeout), False
+            return await page.screenshot(type="png", timeout=self.screenshot_timeout_ms), False
         except Exception as exc:
             logger.warning("no screenshot of %s: %r", page.url, exc)
             self.stats.inc_value("darkcrawl/render/screenshot_failed")
             return None, False
+
+    async def _full_page(self, page: Any) -> bytes:
+        # What page.screenshot(full_page=True) does (Page.captureScreenshot of the
+        # whole content, captureBeyondViewport), plus one option Playwright does not
+        # pass: optimizeForSpeed, a fast zlib level.  The PNG is ~25% larger and its
+        # encoding, in the browser's main thread, costs a quarter.
+        await page.evaluate("document.fonts.ready.then(() => 0)")  # as Playwright waits
+        viewport_height = (page.viewport_size or {"height": 800})["height"]
+        cdp = await page.context.new_cdp_session(page)
+        try:
+            size = (await cdp.send("Page.getLayoutMetrics"))["cssContentSize"]
+            width, height = max(1, math.ceil(size["width"])), max(1, math.ceil(size["height"]))
+            if height > self.screenshot_max_height:
+                self.stats.inc_value("darkcrawl/render/screenshot_capped")
+                height = self.screenshot_max_height
+            params = {
+                "format": "png",
+                "optimizeForSpeed": True,
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+            }
+            for retake in range(SCREENSHOT_RETAKES + 1):
+                png = base64.b64decode((await cdp.send("Page.captureScreenshot", params))["data"])
+                if height <= viewport_height or retake == SCREENSHOT_RETAKES:
+                    break
+                if not await asyncio.to_thread(_repeated_top, png, viewport_height):
+                    break
+                self.stats.inc_value("darkcrawl/render/screenshot_retaken")
+                logger.info("the screenshot of %s repeats the top of the page; taking it again", page.url)
+        finally:
+            with contextlib.suppress(Exception):
+                await cdp.detach()
+        return png
 
     async def on_render_error(self, failure: Failure) -> list[Request]:
         request: Request = failure.request  # type: ignore[attr-defined]
@@ -132,3 +181,67 @@ class RenderStage:
             meta["darkcrawl_render_try"] = tries + 1
             return [request.replace(meta=meta)]
         return []
+
+
+async def unroute_page(page: Page, request: Request) -> None:
+    """The render requests' ``playwright_page_init_callback``: the page's requests go
+    straight to the network, not one by one through Python.
+
+    scrapy-playwright routes every request of a page through Python, to put Scrapy's
+    headers on it, and Playwright turns Chromium's HTTP cache off for a page that
+    has a route: every render fetched the site's stylesheets, scripts, fonts and
+    images again (through Tor, for an onion).  What the route gave: Scrapy's user
+    agent, which the browser sends itself (``--user-agent``, see the add-on), and
+    Scrapy's Accept headers on the document.  Not its cookies: Chromium ignores a
+    Cookie header set on an intercepted request.
+    """
+    await page.unroute("**")  # awaited: the cache is back on before the navigation
+
+
+def _repeated_top(png: bytes, max_period: int) -> bool:
+    """Whether a PNG shows its first rows again further down, row for row.
+
+    Chromium sometimes answers a capture beyond the viewport with an older,
+    viewport-sized frame, tiled down to the size asked for (puppeteer#1576): the
+    top of the page repeated to the bottom, the rest of the page lost.  Seen here
+    once in 50 to 200 pages, Playwright's own full-page screenshots included; taking
+    the capture again gave the right one every time.  Only the first
+    ``2 * max_period`` rows are inflated (~5 ms for a 1024 px wide page).  A page
+    that truly repeats itself row for row only costs another capture.
+    """
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        return False
+    width, height, depth, color = struct.unpack(">IIBB", png[16:26])
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}.get(color)
+    if depth != 8 or channels is None:
+        return False
+    stride = 1 + width * channels  # a filter byte, then the row
+    want = min(height, 2 * max_period + 1) * stride
+    inflate = zlib.decompressobj()
+    data = bytearray()
+    pos = 8
+    try:
+        while pos + 8 <= len(png) and len(data) < want:
+            size, kind = struct.unpack(">I4s", png[pos:pos + 8])
+            if kind == b"IDAT":
+                data += inflate.decompress(png[pos + 8:pos + 8 + size], want - len(data))
+            elif kind == b"IEND":
+                break
+            pos += 12 + size
+    except zlib.error:
+        return False
+    rows = len(data) // stride
+    # The first row that is not a copy of the one above (a flat band says nothing);
+    # where the same row comes back, the candidate period starts.
+    first = next((y for y in range(2, rows) if data[y * stride:(y + 1) * stride] != data[(y - 1) * stride:y * stride]),
+                 None)
+    if first is None:
+        return False
+    needle = data[first * stride:(first + 1) * stride]
+    for y in range(first + 16, rows):
+        if data[y * stride:(y + 1) * stride] == needle:
+            period = y - first
+            n = min(period, rows - period) - 1  # rows 1..n against period+1..period+n
+            if n >= 8 and data[stride:(1 + n) * stride] == data[(1 + period) * stride:(1 + period + n) * stride]:
+                return True
+    return False
