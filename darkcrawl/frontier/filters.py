@@ -446,6 +446,12 @@ class CompactSeenSet:
 
     # -- persistence -----------------------------------------------------------------
 
+    def save_on_request_only(self) -> None:
+        """No saves of its own any more: an owner (the frontier store) calls save() when
+        the file can be written without holding URLs its queue lacks."""
+        self.save_interval = math.inf
+        self._next_save = math.inf
+
     def _autosave(self) -> None:
         try:
             self.save()

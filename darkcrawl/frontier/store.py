@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import heapq
 import logging
-import math
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -175,10 +174,8 @@ class FrontierStore:
 
         Returns how many URLs were given back."""
         self.seen = seen
-        persistent = callable(getattr(seen, "save", None)) and getattr(seen, "path", None) is not None
-        if persistent:
-            seen.save_interval = math.inf  # saved by checkpoint(), after a commit, never on its own
-            seen._next_save = math.inf
+        if self._saves(seen):
+            seen.save_on_request_only()  # saved by checkpoint(), after a commit, never on its own
             watermark = int(self._meta("seen_watermark") or 0)
         else:
             watermark = 0
@@ -193,7 +190,7 @@ class FrontierStore:
         seen = self.seen
         if self._in_tx:
             self.commit()  # calls back here only through the interval, now reset
-        if seen is None or not callable(getattr(seen, "save", None)) or getattr(seen, "path", None) is None:
+        if seen is None or not self._saves(seen):
             return
         watermark = self.db.execute("SELECT coalesce(max(id), 0) FROM queue").fetchone()[0]
         try:
@@ -206,6 +203,11 @@ class FrontierStore:
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('seen_watermark', ?)", (watermark,))
         db.execute("DELETE FROM queue WHERE state = 2 AND id <= ?", (watermark,))
         self.commit()
+
+    @staticmethod
+    def _saves(seen: Any) -> bool:
+        """Whether *seen* keeps a file of its own (the compact set with a path)."""
+        return callable(getattr(seen, "save_on_request_only", None)) and getattr(seen, "path", None) is not None
 
     def _meta(self, key: str) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

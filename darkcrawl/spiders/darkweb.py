@@ -126,7 +126,6 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         self.max_sitemaps = settings.getint("DARKCRAWL_MAX_SITEMAPS")
         self.reboot = settings.getbool("DARC_REBOOT")
         self.time_cache = settings.getfloat("TIME_CACHE")
-        store = FrontierStore.for_crawler(crawler)
         self.revisits = StoredRevisitSchedule(self.time_cache if not self.reboot else float("inf"), store)
         self.poll_interval = max(1.0, min(settings.getfloat("DARC_WAIT"), self.time_cache, 60.0))
         ledger_cls = load_object(settings.get("DARKCRAWL_HOST_LEDGER_CLASS", "darkcrawl.frontier.hosts.MemoryHostLedger"))
