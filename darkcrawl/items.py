@@ -119,3 +119,36 @@ class TableRow:
     table: str
     key: tuple[str, ...]
     row: dict[str, Any]
+
+
+@dataclass(slots=True)
+class FailureItem:
+    """A visit that gave no page, or less than the whole page, and why.
+
+    Written as one JSON line to ``PATH_DATA/misc/failures.jsonl`` (the record a
+    later catalogue reads): every failure of every stage has one, with a reason a
+    person can read.
+    """
+
+    url: str
+    timestamp: str  # ISO 8601, UTC
+    network: str  # clearnet, tor, i2p, ...
+    stage: str  # "plain" | "bootstrap" | "render"
+    reason: str  # a human sentence, never empty
+    error: str = ""  # the exception's class, or the name of the bound that cut it
+    #: the redirect chain so far, oldest first (the URL above is where it failed)
+    redirects: list[str] = field(default_factory=list)
+    #: something was still saved (a render captured at its deadline, a truncated page)
+    partial: bool = False
+
+
+@dataclass(slots=True)
+class TrapItem:
+    """A crawler trap that was hit, and what was cut: ``PATH_DATA/misc/traps.jsonl``."""
+
+    url: str  # the page (or sitemap) where the trap was seen
+    host: str
+    trap: str  # the defence that fired: "links_per_page", "query_variants", ...
+    timestamp: str
+    detail: str = ""  # a human sentence: what was cut, and how much
+    dropped: int = 0  # links or URLs not admitted because of it
