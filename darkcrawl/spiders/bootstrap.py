@@ -12,6 +12,7 @@ from scrapy import Request
 
 from darkcrawl import hostfiles
 from darkcrawl.downloadermiddlewares.robots import NO_ROBOTS_NETWORKS
+from darkcrawl.failures import Transfer, failure_item, failure_reason
 from darkcrawl.items import HostFileItem, LinkMetadata, NewHostItem
 from darkcrawl.links.classify import Link, classify
 from darkcrawl.spiders.common import BOOTSTRAP_KEY, BOOTSTRAP_PRIORITY, LINK_KEY, now_iso
@@ -117,7 +118,9 @@ class HostBootstrap:
         state["partial"] = True
         step = request.meta.get("darkcrawl_step")
         self.stats.inc_value(f"darkcrawl/bootstrap_error/{step}")
-        logger.info("bootstrap %s failed for %s: %s", step, request.url, failure.getErrorMessage())
+        reason, error = failure_reason(failure, Transfer.of(request, self.settings.getint("DOWNLOAD_MAXSIZE")))
+        logger.info("fetch failed %s: %s (bootstrap %s)", request.url, reason, step)
+        yield failure_item(request, "bootstrap", reason, error)
         if step == "robots":
             state["todo"] = [state["root"] + "sitemap.xml"]
         yield from self._bootstrap_next(state)

@@ -29,12 +29,13 @@ from twisted.internet.task import LoopingCall
 from darkcrawl import hostfiles
 from darkcrawl.config import ConfigError
 from darkcrawl.downloadermiddlewares.history import HISTORY_KEY
+from darkcrawl.failures import ROBOTS_DISALLOWED, Transfer, failure_item, failure_reason
 from darkcrawl.frontier.content import build_content_seen, response_digest
 from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
 from darkcrawl.hooks.base import LinkNoReturn
 from darkcrawl.frontier.scope import ListRule, Scope, TrapRules
 from darkcrawl.hooks.registry import HookRegistry
-from darkcrawl.items import LinkMetadata, PageItem
+from darkcrawl.items import FailureItem, LinkMetadata, PageItem
 from darkcrawl.links.classify import Gateways, Link, classify
 from darkcrawl.links.extract import extract_links
 from darkcrawl.links.patterns import compile_extra_patterns
@@ -423,11 +424,16 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
                 session = [cookie_dict(c) for c in jar_cookies(jar.jar, hostname)]
         return cookies, session
 
-    def on_error(self, failure: Failure) -> None:
+    def on_error(self, failure: Failure) -> Iterator[FailureItem]:
         request: Request = failure.request  # type: ignore[attr-defined]
         self.stats.inc_value(f"darkcrawl/fetch_error/{failure.type.__name__}")
-        logger.info("fetch failed %s: %s", request.url, failure.getErrorMessage())
+        reason, error = failure_reason(failure, Transfer.of(request, self.settings.getint("DOWNLOAD_MAXSIZE")))
+        if error == ROBOTS_DISALLOWED:  # a skip, recorded all the same
+            logger.info("skipped %s: %s", request.url, reason)
+        else:
+            logger.info("fetch failed %s: %s", request.url, reason)
         self.revisits.fetched(request.url, request.meta.get("depth", 0), time.time())
+        yield failure_item(request, "plain", reason, error)
 
     def _headers_received(self, headers: Any, body_length: int, request: Request, spider: Spider) -> None:
         if request.meta.get(BOOTSTRAP_KEY):

@@ -19,6 +19,7 @@ import lxml.html
 from scrapy import Request
 from scrapy.http import TextResponse
 
+from darkcrawl.failures import failure_item, failure_reason
 from darkcrawl.items import LinkMetadata, RenderItem
 from darkcrawl.links.extract import extract_links
 from darkcrawl.spiders.common import BACKREF_KEY, LINK_KEY, RENDER_KEY, now_iso
@@ -163,7 +164,7 @@ class RenderStage:
                 await cdp.detach()
         return png
 
-    async def on_render_error(self, failure: Failure) -> list[Request]:
+    async def on_render_error(self, failure: Failure) -> list[Any]:
         request: Request = failure.request  # type: ignore[attr-defined]
         page = request.meta.get("playwright_page")
         if page is not None:
@@ -172,7 +173,8 @@ class RenderStage:
             except Exception:  # the browser may be gone already
                 pass
         self.stats.inc_value(f"darkcrawl/render/error/{failure.type.__name__}")
-        logger.info("render failed %s: %s", request.url, failure.getErrorMessage())
+        reason, error = failure_reason(failure)
+        logger.info("render failed %s: %s", request.url, reason)
         tries = request.meta.get("darkcrawl_render_try", 0)
         if _BROWSER_GONE.search(failure.getErrorMessage()) and tries < self.render_retries:
             # scrapy-playwright restarts a crashed browser; this page deserves another go
@@ -180,7 +182,7 @@ class RenderStage:
             meta = {k: v for k, v in request.meta.items() if k != "playwright_page"}
             meta["darkcrawl_render_try"] = tries + 1
             return [request.replace(meta=meta)]
-        return []
+        return [failure_item(request, "render", reason, error)]
 
 
 async def unroute_page(page: Page, request: Request) -> None:
