@@ -20,8 +20,11 @@ A body's byte counts are not in the exceptions: :class:`Transfer` carries what t
 
 from __future__ import annotations
 
+import builtins
 import logging
 import re
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +70,7 @@ TWISTED_MAX_LINE = 16384
 _MAXSIZE_MESSAGE = re.compile(r"(Expected to receive|Received) (\d+) bytes which is larger than download max size \((\d+)\)")
 _DECOMPRESSED = re.compile(r"\((\d+) B compressed, (\d+) B decompressed so far\) exceeded DOWNLOAD_MAXSIZE \((\d+) B\)")
 _TOOK_LONGER = re.compile(r"took longer than ([\d.]+) seconds")
+_ERRNO = re.compile(r"^\[Errno -?\d+\]\s*")
 _HTTPX_TRUNCATED = re.compile(r"received (\d+) bytes, expected (\d+)")
 #: how deep a chain of causes and wrapped reasons is followed
 _MAX_DEPTH = 8
@@ -180,6 +184,8 @@ def _explain(exc: BaseException, transfer: Transfer, depth: int) -> tuple[str, s
 
     # -- timeouts ----------------------------------------------------------------------
     if isinstance(exc, DownloadTimeoutError):
+        if isinstance(exc.__cause__, tx_error.TimeoutError):  # Twisted's connect timeout
+            return "connection attempt timed out (no answer from the host)", "ConnectTimeout"
         cause = _httpx_name(exc.__cause__)
         match = _TOOK_LONGER.search(text)
         after = f" after {float(match[1]):g} s" if match else ""
@@ -191,7 +197,7 @@ def _explain(exc: BaseException, transfer: Transfer, depth: int) -> tuple[str, s
     if isinstance(exc, tx_error.TCPTimedOutError):
         return "TCP connection timed out (no answer from the host)", "ConnectTimeout"
     if isinstance(exc, tx_error.TimeoutError):
-        return "connection attempt timed out", "ConnectTimeout"
+        return "connection attempt timed out (no answer from the host)", "ConnectTimeout"
 
     # -- names and connections ---------------------------------------------------------
     if isinstance(exc, (CannotResolveHostError, tx_error.DNSLookupError)):
@@ -200,16 +206,23 @@ def _explain(exc: BaseException, transfer: Transfer, depth: int) -> tuple[str, s
             text = str(inner).strip()
         if "refused: " in text:  # darkcrawl.dns: the name points back inside
             return text[text.index("refused: "):].rstrip("."), "AddressRefused"
-        detail = text.removeprefix("DNS lookup failed:").strip().rstrip(".")
+        detail = _ERRNO.sub("", text.removeprefix("DNS lookup failed:").strip()).rstrip(".")
         detail = detail.replace("no results for hostname lookup:", "no address for")
         return f"DNS lookup failed: {detail or 'no address'}", "DNSLookupError"
     if isinstance(exc, (DownloadConnectionRefusedError, tx_error.ConnectionRefusedError)):
         cause = exc.__cause__
         if cause is not None and _httpx_name(cause) == "ProxyError":
             return f"proxy refused the connection: {str(cause).strip() or type(cause).__name__}", "ProxyError"
-        if isinstance(cause, tx_error.ConnectionRefusedError) or isinstance(exc, tx_error.ConnectionRefusedError):
+        if _refused(exc):
             return "connection refused (nothing listens on that port)", "ConnectionRefused"
         return f"connection failed: {text or 'refused'}", "ConnectionRefused"
+    # the standard library's, under httpx/anyio (and in plain sockets)
+    if isinstance(exc, builtins.ConnectionRefusedError):
+        return "connection refused (nothing listens on that port)", "ConnectionRefused"
+    if isinstance(exc, builtins.ConnectionResetError):
+        return f"connection reset by the server{_of(transfer)}", "ConnectionReset"
+    if isinstance(exc, socket.gaierror):
+        return f"DNS lookup failed: {exc.strerror or text}", "DNSLookupError"
     if isinstance(exc, tx_error.NoRouteError):
         return "no route to the host", "NoRoute"
     if isinstance(exc, tx_error.SSLError) or type(exc).__module__.startswith(("OpenSSL", "ssl")):
@@ -249,7 +262,35 @@ def _explain(exc: BaseException, transfer: Transfer, depth: int) -> tuple[str, s
             return f"download failed: {text}", "DownloadFailed"
     if isinstance(exc, (UnsupportedURLSchemeError, NotSupported)):
         return (text or "unsupported URL scheme"), type(exc).__name__
+    if isinstance(exc, TypeError) and _raised_in(exc, "_build_base_response_args"):
+        # Scrapy's httpx handler reads the peer address after the headers; a reset
+        # socket has none, and it fails with "'NoneType' object is not subscriptable"
+        return "connection reset by the server right after the response headers", "ConnectionReset"
     return None
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """*exc* and what it was raised from or during, nearest first."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) <= _MAX_DEPTH:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _refused(exc: BaseException) -> bool:
+    """A connection refused somewhere down the chain (anyio says "All connection attempts failed")."""
+    return any(isinstance(e, (builtins.ConnectionRefusedError, tx_error.ConnectionRefusedError)) for e in _causes(exc))
+
+
+def _raised_in(exc: BaseException, function: str) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == function:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _wrapped(exc: BaseException, transfer: Transfer, depth: int) -> tuple[str, str] | None:
@@ -309,14 +350,15 @@ def _first_reason(reasons: list[Any], transfer: Transfer, depth: int) -> tuple[s
     return "; ".join(sentences), explained[0][1]
 
 
-_HTTPX_MODULES = ("httpx", "httpcore", "h11", "socksio")
+#: httpx and httpcore as Scrapy 2.19 installs them (httpx2, httpcore2) or not
+_HTTPX_MODULES = frozenset({"httpx", "httpx2", "httpcore", "httpcore2", "h11", "socksio"})
 
 
 def _httpx_name(exc: BaseException | None) -> str | None:
     """The class name of an httpx/httpcore/h11/socksio exception (any version), else None."""
     if exc is None:
         return None
-    if type(exc).__module__.split(".", 1)[0].rstrip("0123456789_") in _HTTPX_MODULES:
+    if type(exc).__module__.split(".", 1)[0] in _HTTPX_MODULES:
         return type(exc).__name__
     return None
 
@@ -335,7 +377,7 @@ def _explain_httpx(name: str, text: str, exc: BaseException, transfer: Transfer)
             return f"response headers too long: {text}", "HeadersTooLong"
         return f"protocol error from the server: {text or name}", "ProtocolError"
     if name == "LocalProtocolError":
-        if module.startswith("h11") and ("too long" in text.lower() or "line" in text.lower()):
+        if "too long" in text.lower():
             return f"response headers too long: {text}", "HeadersTooLong"
         return f"the request could not be sent: {text or name}", "LocalProtocolError"
     if name in ("ReadError", "WriteError"):
@@ -349,6 +391,8 @@ def _explain_httpx(name: str, text: str, exc: BaseException, transfer: Transfer)
     if name == "PoolTimeout":
         return "timed out waiting for a free connection", "DownloadTimeout"
     if name == "ConnectError":
+        if _refused(exc):
+            return "connection refused (nothing listens on that port)", "ConnectionRefused"
         return f"connection failed: {text or 'refused'}", "ConnectionRefused"
     if name == "ProxyError" or module.startswith("socksio"):
         return f"SOCKS proxy error: {text or name}", "ProxyError"
