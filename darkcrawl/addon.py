@@ -28,9 +28,6 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
     "darkcrawl.downloadermiddlewares.history.HistoryRedirectMiddleware": 600,
     "darkcrawl.downloadermiddlewares.backoff.HostBackoffMiddleware": 650,  # above retry/redirect: sees every attempt
-    # Scrapy's, with the failure's reason in "Gave up retrying" (not an empty string)
-    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-    "darkcrawl.downloadermiddlewares.retry.ReasonRetryMiddleware": 550,
     "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
     "darkcrawl.downloadermiddlewares.cookies.OfflineCookiesMiddleware": 700,
 }
@@ -53,6 +50,7 @@ EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
     "darkcrawl.extensions.statsfile.StatsFile": 900,
     "darkcrawl.extensions.transfer.TransferMeter": 500,  # body byte counts for failure reasons
+    "darkcrawl.extensions.reasonlog.ReasonLog": 510,  # those reasons in Scrapy's own log lines
 }
 
 #: Scrapy defaults that do not fit a dark-web crawler.

@@ -21,7 +21,6 @@ A body's byte counts are not in the exceptions: :class:`Transfer` carries what t
 from __future__ import annotations
 
 import builtins
-import logging
 import re
 import socket
 from collections.abc import Iterator
@@ -398,27 +397,3 @@ def _explain_httpx(name: str, text: str, exc: BaseException, transfer: Transfer)
         return f"SOCKS proxy error: {text or name}", "ProxyError"
     return f"{name}: {text}" if text else f"{name} ({exc!r})", name
 
-
-class RobotsErrorFilter(logging.Filter):
-    """Scrapy's robots.txt middleware logs a robots.txt it could not download as an
-    ERROR with a traceback (``Error downloading <GET ...>``).  A dead host is no
-    error of the crawl, and the host bootstrap records the failure already: one
-    INFO line with the reason instead."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.msg, str) and record.msg.startswith("Error downloading"):
-            exc = record.exc_info[1]
-            args = record.args if isinstance(record.args, dict) else {}
-            if exc is not None:
-                reason, _error = failure_reason(exc)
-                record.msg = "robots.txt not fetched for %(request)s: %(reason)s"
-                record.args = {"request": args.get("request"), "reason": reason}
-                record.exc_info = record.exc_text = None
-                record.levelno, record.levelname = logging.INFO, "INFO"
-        return True
-
-    @classmethod
-    def install(cls, logger: logging.Logger) -> None:
-        """Once per logger, however many crawlers a process runs."""
-        if not any(isinstance(f, cls) for f in logger.filters):
-            logger.addFilter(cls())

@@ -383,6 +383,8 @@ def test_crawl_records_every_failure_with_its_reason(tmp_path: Path, transport: 
         if "fetch failed " in line or "Gave up retrying" in line:
             assert not line.rstrip().endswith(":"), line
             assert re.search(r": \S.*$", line.split("> (failed", 1)[-1]), line
+    # a robots.txt Scrapy could not fetch: one line with the reason, not an ERROR and a traceback
+    assert "robots.txt not fetched for <GET http://no-such-host.invalid/>: DNS lookup failed: " in result.log
     assert "Gave up retrying" in result.log  # retried failures reached the give-up line...
     assert result.stats["retry/reason_count/scrapy.exceptions.ResponseDataLossError"] >= 1  # ...keeping Scrapy's stats keys
     assert result.stats["darkcrawl/failures/plain"] == len(urls)

@@ -15,17 +15,12 @@ is still fetched and saved.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
-from scrapy.downloadermiddlewares import robotstxt
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.utils.httpobj import urlparse_cached
 
-from darkcrawl.failures import RobotsErrorFilter
-
 if TYPE_CHECKING:
-    from scrapy.crawler import Crawler
     from scrapy.http import Request, Response
     from scrapy.robotstxt import RobotParser
 
@@ -34,11 +29,6 @@ NO_ROBOTS_NETWORKS = frozenset({"zeronet", "freenet"})
 
 
 class DarcRobotsTxtMiddleware(RobotsTxtMiddleware):
-    def __init__(self, crawler: Crawler) -> None:
-        super().__init__(crawler)
-        # a robots.txt that cannot be fetched: one line with the reason, no traceback
-        RobotsErrorFilter.install(logging.getLogger(robotstxt.__name__))
-
     async def process_request(self, request: Request, spider: object = None) -> None:
         link = request.meta.get("darkcrawl_link")
         if link and link[0] in NO_ROBOTS_NETWORKS:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 class TransferMeter:
     def __init__(self, crawler: Crawler) -> None:
+        crawler.signals.connect(self._attempt, signal=signals.request_reached_downloader)
         crawler.signals.connect(self._headers_received, signal=signals.headers_received)
         crawler.signals.connect(self._bytes_received, signal=signals.bytes_received)
 
@@ -32,8 +33,13 @@ class TransferMeter:
         return cls(crawler)
 
     @staticmethod
+    def _attempt(request: Request, spider: Any = None) -> None:
+        # every attempt starts here: a retry's copied meta must not carry the last try's count
+        request.meta.pop(RECEIVED_KEY, None)
+        request.meta.pop(EXPECTED_KEY, None)
+
+    @staticmethod
     def _headers_received(headers: Any, body_length: Any, request: Request, spider: Any = None) -> None:
-        # every attempt starts here: a retry's copied meta must not add to the last try's count
         meta = request.meta
         meta[RECEIVED_KEY] = 0
         # Twisted's UNKNOWN_LENGTH is not an int; httpx says -1
