@@ -393,3 +393,53 @@ def test_crawl_records_every_failure_with_its_reason(tmp_path: Path, transport: 
     # the feed export carries the records as well
     fed = [item for item in result.items if "reason" in item and "stage" in item]
     assert len(fed) == len(records)
+
+
+def test_every_pipeline_passes_failure_and_trap_records_through(tmp_path: Path) -> None:
+    """Only the failures pipeline writes a FailureItem; nothing is submitted to the API
+    (darc has no such payload) and nothing else lands in PATH_DATA."""
+    from scrapy.utils.misc import build_from_crawler, load_object
+
+    from darkcrawl.addon import ITEM_PIPELINES
+    from darkcrawl.items import TrapItem
+
+    crawler = get_crawler(settings_dict={"ADDONS": {"darkcrawl.addon.Addon": 0}, "PATH_DATA": str(tmp_path),
+                                         "JOBDIR": ""})
+    crawler._apply_settings()
+    crawler.stats.open_spider()
+    failure = FailureItem(url="http://x.example/", timestamp="2026-01-01T00:00:00+00:00", network="clearnet",
+                          stage="plain", reason="connection refused (nothing listens on that port)",
+                          error="ConnectionRefused", redirects=["http://x.example/"])
+    trap = TrapItem(url="http://x.example/cal", host="x.example", trap="query_variants",
+                    timestamp="2026-01-01T00:00:00+00:00", detail="100 variants", dropped=3)
+    for path in sorted(ITEM_PIPELINES, key=ITEM_PIPELINES.__getitem__):
+        pipeline = build_from_crawler(load_object(path), crawler)
+        if path.endswith("LinkCsvPipeline"):
+            pipeline.open_spider()
+        for item in (failure, trap):
+            assert pipeline.process_item(item) is item, path
+        if hasattr(pipeline, "close_spider") and not path.endswith("SubmitPipeline"):
+            pipeline.close_spider()
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert "misc/failures.jsonl" in written
+    assert not [p for p in written if p not in ("misc/failures.jsonl", "link.csv")], written
+    assert not any(key.startswith("darkcrawl/api/") for key in crawler.stats.get_stats())
+
+
+def test_render_errback_records_the_failure() -> None:
+    import asyncio
+
+    from darkcrawl.spiders.darkweb import DarkwebSpider
+
+    crawler = get_crawler(DarkwebSpider, settings_dict={"ADDONS": {"darkcrawl.addon.Addon": 0}})
+    crawler._apply_settings()
+    crawler.stats.open_spider()
+    spider = DarkwebSpider.from_crawler(crawler)
+    spider.render_retries = 0  # set when the spider opens
+    request = Request("http://x.example/", meta={"playwright": True, LINK_KEY: ("clearnet", "x.example", "x.example:80")})
+    failure = Failure(PlaywrightTimeoutError("Page.goto: Timeout 60000ms exceeded.\nCall log:\n  - navigating"))
+    failure.request = request  # type: ignore[attr-defined]
+    [item] = asyncio.run(spider.on_render_error(failure))
+    assert isinstance(item, FailureItem)
+    assert (item.stage, item.reason, item.error) == ("render", "browser: Page.goto: Timeout 60000ms exceeded.",
+                                                     "TimeoutError")
