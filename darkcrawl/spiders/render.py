@@ -174,7 +174,7 @@ class RenderStage:
                 pass
         self.stats.inc_value(f"darkcrawl/render/error/{failure.type.__name__}")
         reason, error = failure_reason(failure)
-        logger.info("render failed %s: %s", request.url, reason)
+        logger.info("fetch failed %s: %s (render)", request.url, reason)
         tries = request.meta.get("darkcrawl_render_try", 0)
         if _BROWSER_GONE.search(failure.getErrorMessage()) and tries < self.render_retries:
             # scrapy-playwright restarts a crashed browser; this page deserves another go
