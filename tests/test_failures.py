@@ -443,3 +443,35 @@ def test_render_errback_records_the_failure() -> None:
     assert isinstance(item, FailureItem)
     assert (item.stage, item.reason, item.error) == ("render", "browser: Page.goto: Timeout 60000ms exceeded.",
                                                      "TimeoutError")
+
+
+def test_scrapy_log_lines_get_the_reason(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from scrapy import Spider
+    from scrapy.downloadermiddlewares.retry import get_retry_request
+
+    from darkcrawl.extensions.reasonlog import ReasonLog
+    from darkcrawl.failures import EXPECTED_KEY, RECEIVED_KEY
+
+    ReasonLog(maxsize=8 * MiB)
+    ReasonLog(maxsize=8 * MiB)  # a second crawler in the process: still one filter per logger
+    assert sum(type(f).__name__ == "RetryReasonFilter" for f in logging.getLogger("scrapy.downloadermiddlewares.retry").filters) == 1
+    crawler = get_crawler(Spider, {"RETRY_TIMES": 0})
+    crawler.stats.open_spider()
+    spider = Spider.from_crawler(crawler, name="s")
+    request = Request("http://x.example/", meta={RECEIVED_KEY: 1000, EXPECTED_KEY: 5000})
+    with caplog.at_level(logging.INFO):
+        assert get_retry_request(request, spider=spider, reason=data_loss(ConnectionDone(), _DataLoss())) is None
+        robots_logger = logging.getLogger("scrapy.downloadermiddlewares.robotstxt")
+        try:
+            raise twisted(DNSLookupError("no results for hostname lookup: x.invalid"))
+        except Exception as exc:
+            robots_logger.error("Error downloading %(request)s: %(f_exception)s",
+                                {"request": request, "f_exception": exc}, exc_info=True)
+    assert "Gave up retrying <GET http://x.example/> (failed 1 times): body truncated: 1,000 of 5,000 bytes" in caplog.text
+    robots = [r for r in caplog.records if r.name == "scrapy.downloadermiddlewares.robotstxt"]
+    assert [(r.levelname, r.getMessage(), r.exc_info) for r in robots] == [
+        ("INFO", "robots.txt not fetched for <GET http://x.example/>: DNS lookup failed: no address for x.invalid", None)]
+    # Scrapy's stats keys are kept
+    assert crawler.stats.get_value("retry/max_reached") == 1
