@@ -48,6 +48,9 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
     "darkcrawl.extensions.statsfile.StatsFile": 900,
+    # its periodic line counts renders as pages: the report's line replaces it
+    "scrapy.extensions.logstats.LogStats": None,
+    "darkcrawl.extensions.report.CrawlReport": 800,  # before StatsFile: it adds the exit code
 }
 
 #: Scrapy defaults that do not fit a dark-web crawler.
@@ -71,6 +74,9 @@ DEFAULTS = {
     "METAREFRESH_ENABLED": False,
     "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.DownloaderAwarePriorityQueue",
     "LOG_LEVEL": "INFO",
+    # the crawl report's summary replaces Scrapy's 75-key dump at the end
+    # (DARKCRAWL_STATS_FILE keeps every stat as JSON; -s STATS_DUMP=1 brings the dump back)
+    "STATS_DUMP": False,
     # Scrapy starts CONCURRENT_ITEMS worker tasks for *every* callback's output
     # (100 by default): most of a page's CPU here, for a spider that yields a few
     # outputs per page into synchronous pipelines.

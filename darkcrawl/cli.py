@@ -18,7 +18,9 @@ from scrapy.utils.conf import closest_scrapy_cfg
 from scrapy.utils.project import get_project_settings
 
 from darkcrawl import __version__
+from darkcrawl.commands.crawl import crawl_exit_code
 from darkcrawl.config import ConfigError
+from darkcrawl.report.outcome import ExitCode
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,12 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.link:
         kwargs["urls"] = ",".join(args.link)
     try:
-        process.crawl(DarkwebSpider, **kwargs)
+        crawler = process.create_crawler(DarkwebSpider)
+        process.crawl(crawler, **kwargs)
         process.start()
     except ConfigError as exc:
         print(f"darkcrawl: configuration error: {exc}", file=sys.stderr)
-        return 2
-    return 1 if getattr(process, "bootstrap_failed", False) else 0
+        return int(ExitCode.CONFIG_ERROR)
+    return crawl_exit_code(crawler, getattr(process, "bootstrap_failed", False))
 
 
 def _readable(path: str) -> bool:

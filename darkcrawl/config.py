@@ -233,6 +233,8 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_MAX_SUBDOMAINS", _int, 6, "a host name with more labels than this is a trap (0: off)"),
     _opt("DARKCRAWL_MAX_SITEMAPS", _int, 50, "most sitemap files read per host"),
     _opt("DARKCRAWL_STATS_FILE", _str, "", "write the final crawl stats as JSON to this file"),
+    _opt("DARKCRAWL_SUMMARY_FILE", _str, "", "the end-of-crawl summary as JSON (default PATH_DATA/crawl-summary.json; 'none': not written)"),
+    _opt("DARKCRAWL_PROGRESS_INTERVAL", _seconds, 60.0, "seconds between progress lines (0: none)"),
     _opt("DARKCRAWL_ALLOW_LOOPBACK", _bool, False, "allow crawling loopback/private addresses (tests, benchmarks)"),
     _opt("DARKCRAWL_TOR_POOL", _int, 4, "SocksPorts in the Tor pool: TOR_PORT upwards, skipping TOR_CTRL"),
     _opt("DARKCRAWL_TOR_CMD", _str, "tor", "the tor binary darkcrawl launches"),
