@@ -129,6 +129,10 @@ def playwright_settings(chromium: str, user_agent: str | None = None) -> dict[st
 
 
 class Addon:
+    def __init__(self, quiet: bool = False) -> None:
+        #: a trial run (darkcrawl.preflight) does not repeat the warnings
+        self.quiet = quiet
+
     def update_settings(self, settings: BaseSettings) -> None:
         for name, value in DEFAULTS.items():
             settings.set(name, value, priority="addon")
@@ -141,7 +145,8 @@ class Addon:
             for path, order in components.items():
                 settings[setting].set(path, order, priority="addon")
         for warning in config.apply_environment(settings, os.environ):
-            logger.warning(warning)
+            if not self.quiet:
+                logger.warning(warning)
         config.normalise(settings)
         self._frontier(settings)
         for name, value in playwright_settings(settings["DARKCRAWL_CHROMIUM"], settings["USER_AGENT"]).items():

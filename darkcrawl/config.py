@@ -45,14 +45,20 @@ def _bool(value: Any) -> bool:
 
 
 def _int(value: Any) -> int:
+    """A count or a limit: every integer option of darc's and darkcrawl's is one, and a
+    negative one (``DARKCRAWL_HOST_PAGE_LIMIT=-5``) silently refused every page."""
     if isinstance(value, bool):
-        raise ValueError("expected an integer")
+        raise ValueError("expected a whole number (0 or more)")
     if isinstance(value, int):
-        return value
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise ValueError("expected an integer") from None
+        number = value
+    else:
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ValueError("expected a whole number (0 or more)") from None
+    if number < 0:
+        raise ValueError("expected a whole number (0 or more), not a negative one")
+    return number
 
 
 def _port(value: Any) -> int:
@@ -93,6 +99,11 @@ def _json(value: Any) -> Any:
 
 
 def _str_list(value: Any) -> list[str]:
+    if isinstance(value, str) and not value.strip():
+        return []  # an empty variable: no list
+    if isinstance(value, str) and value.strip() and value.strip()[0] != "[":
+        # the commonest slip: a bare pattern where darc wants a JSON list of them
+        raise ValueError(f'expected a JSON list of strings, e.g. {json.dumps([value.strip()])}')
     value = _json(value)
     if value is None:
         return []

@@ -7,12 +7,15 @@ fetched, 2 configuration error, 3 a network unavailable, 4 interrupted.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
+from darkcrawl.config import ConfigError
 from darkcrawl.extensions.report import EXIT_CODE_KEY
+from darkcrawl.preflight import check_settings
 from darkcrawl.report.outcome import ExitCode
 
 if TYPE_CHECKING:
@@ -22,12 +25,18 @@ if TYPE_CHECKING:
 
 
 def crawl_exit_code(crawler: Crawler, bootstrap_failed: bool) -> int:
-    """The exit code a finished crawler reported; a crawler that never ran is a
-    configuration error when it said so, else Scrapy's 1."""
-    code = crawler.stats.get_value(EXIT_CODE_KEY) if crawler.stats is not None else None
+    """The exit code a finished crawler reported; one that never started is Scrapy's 1."""
+    try:
+        code = crawler.stats.get_value(EXIT_CODE_KEY)
+    except RuntimeError:  # the crawl never started: no stats
+        code = None
     if code is not None:
         return int(code)
     return int(ExitCode.NOTHING_FETCHED) if bootstrap_failed else 0
+
+
+def config_error_line(exc: ConfigError) -> str:
+    return f"darkcrawl: configuration error: {exc}"
 
 
 class Command(ScrapyCrawlCommand):
@@ -36,7 +45,13 @@ class Command(ScrapyCrawlCommand):
             raise UsageError
         if len(args) > 1:
             raise UsageError("running 'scrapy crawl' with more than one spider is not supported")
-        assert self.crawler_process
+        assert self.crawler_process and self.settings is not None
+        try:
+            check_settings(self.settings)
+        except ConfigError as exc:
+            print(config_error_line(exc), file=sys.stderr)
+            self.exitcode = int(ExitCode.CONFIG_ERROR)
+            return
         crawler = self._create_crawler(args[0])
         self.crawler_process.crawl(crawler, **opts.spargs)
         self.crawler_process.start()
