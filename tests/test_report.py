@@ -27,6 +27,7 @@ from darkcrawl.report.tally import CrawlTally
     ({"darkcrawl/network/unavailable_seeds/i2p": 1}, "finished", ExitCode.NETWORK_UNAVAILABLE),
     ({"darkcrawl/pages": 1, "darkcrawl/network/unavailable/tor": 0}, "finished", ExitCode.OK),
     ({"darkcrawl/pages": 1}, "closespider_pagecount", ExitCode.OK),
+    ({"darkcrawl/seeds/not_due": 3}, "finished", ExitCode.OK),
 ])
 def test_exit_code_table(stats, reason, expected):
     assert exit_code(stats, reason) is expected
@@ -129,3 +130,23 @@ def test_darkcrawl_command_has_the_same_exit_codes(crawl):
     result = crawl(f"http://127.0.0.1:{_closed_port()}/", settings={"RETRY_TIMES": 0},
                    command=[sys.executable, "-m", "darkcrawl"])
     assert result.returncode == ExitCode.NOTHING_FETCHED, result.log[-3000:]
+
+
+# -- "nothing to crawl" only when nothing was given ----------------------------------
+
+
+def test_seeds_all_fetched_already_say_so(darknet, crawl, tmp_path):
+    seed = darknet.url("other", "/o1.html")
+    first = crawl("-a", f"urls={seed}", settings={"DARKCRAWL_HOST_PAGE_LIMIT": 3, "TIME_CACHE": 3600})
+    assert first.returncode == 0, first.log[-3000:]
+    again = crawl("-a", f"urls={seed}", settings={"DARKCRAWL_HOST_PAGE_LIMIT": 3, "TIME_CACHE": 3600})
+    assert "nothing to crawl: give" not in again.log
+    assert "1 seeds were fetched already by this job (DARC_REBOOT=1)" in again.log, again.log[-3000:]
+    assert again.returncode == 0  # nothing was due: not a failure
+
+
+def test_seeds_refused_by_a_list_say_which(darknet, crawl):
+    result = crawl("-a", f"urls={darknet.url('other', '/')}", settings={"LINK_BLACK_LIST": '["127\\\\.0\\\\.0\\\\.1.*"]'})
+    assert "nothing to crawl: give" not in result.log
+    assert "1 seeds refused: 1 by LINK_WHITE_LIST/LINK_BLACK_LIST" in result.log, result.log[-3000:]
+    assert result.returncode == 1

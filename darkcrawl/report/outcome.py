@@ -21,7 +21,7 @@ class ExitCode(IntEnum):
 
 #: What each code means, for the README table, the summary and ``--help`` texts.
 MEANINGS: Mapping[ExitCode, str] = {
-    ExitCode.OK: "the crawl ran and fetched at least one page",
+    ExitCode.OK: "the crawl ran and fetched at least one page (or every seed was fetched recently: none was due)",
     ExitCode.NOTHING_FETCHED: "nothing was fetched: every seed failed or was refused, or there was nothing to crawl",
     ExitCode.CONFIG_ERROR: "configuration or usage error: nothing was crawled",
     ExitCode.NETWORK_UNAVAILABLE: "a network the seeds need (Tor, I2P, a gateway) was unavailable",
@@ -62,6 +62,6 @@ def exit_code(stats: Mapping[str, Any], finish_reason: str | None) -> ExitCode:
         return ExitCode.INTERRUPTED
     if missing_networks(stats):
         return ExitCode.NETWORK_UNAVAILABLE
-    if not pages_fetched(stats):
+    if not pages_fetched(stats) and not stats.get("darkcrawl/seeds/not_due"):
         return ExitCode.NOTHING_FETCHED
     return ExitCode.OK
