@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from scrapy.settings import BaseSettings
+from scrapy.utils.misc import load_object
 
 from darkcrawl.config import ConfigError
 
@@ -96,14 +97,25 @@ def check_writable_folder(name: str, path: str) -> None:
         raise ConfigError(f"{name}={path!r}: {probe} is not writable by this user")
 
 
+def effective_settings(settings: BaseSettings) -> BaseSettings:
+    """A copy of *settings* as a crawl will have them: every add-on of the profile
+    applied in order (darc's environment variables with them).  Raises
+    :class:`ConfigError` as the add-ons do."""
+    from darkcrawl.addon import Addon
+
+    trial = settings.copy()
+    for path, _priority in sorted(trial.getdict("ADDONS").items(), key=lambda entry: entry[1]):
+        cls = load_object(path) if isinstance(path, str) else path
+        addon = cls(quiet=True) if cls is Addon else cls()
+        addon.update_settings(trial)
+    return trial
+
+
 def check_settings(settings: BaseSettings) -> None:
     """Raise :class:`ConfigError` with a one-line reason for the first setting that
     cannot work: darkcrawl's options (environment applied, as the add-on does), the
     Scrapy settings it relies on, and the output folder."""
-    from darkcrawl.addon import Addon
-
-    trial = settings.copy()
-    Addon(quiet=True).update_settings(trial)
+    trial = effective_settings(settings)
     check_scrapy_settings(trial)
     check_writable_folder("PATH_DATA", trial["PATH_DATA"])
     if trial.get("JOBDIR"):

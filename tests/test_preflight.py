@@ -4,6 +4,8 @@ expected; no traceback; exit code 2 — through the real ``scrapy crawl`` and
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
 import pytest
@@ -11,6 +13,7 @@ from scrapy.settings import Settings
 
 from darkcrawl.config import ConfigError
 from darkcrawl.preflight import check_scrapy_settings, check_writable_folder
+from tests.conftest import ROOT
 
 
 @pytest.mark.parametrize(("name", "value", "message"), [
@@ -71,3 +74,29 @@ def test_path_data_that_cannot_be_a_folder(crawl, tmp_path):
     assert result.returncode == 2, result.log[-2000:]
     assert "darkcrawl: configuration error: PATH_DATA=" in result.log and "is a file" in result.log
     assert "Traceback" not in result.log
+
+
+def _settings_get(name: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "scrapy", "settings", "--get", name], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize(("name", "env", "expected"), [
+    ("DOWNLOAD_DELAY", {}, "0.5"),  # the add-on's, not Scrapy's 0
+    ("ROBOTSTXT_OBEY", {}, "True"),
+    ("ROBOTSTXT_OBEY", {"DARC_FORCE": "1"}, "False"),
+    ("PATH_DATA", {"PATH_DATA": "/srv/evidence"}, "/srv/evidence"),
+    ("TIME_CACHE", {"TIME_CACHE": "inf"}, "inf"),
+    ("USER_AGENT", {}, "Mozilla/5.0 (Windows NT 10.0; rv:128.0) Gecko/20100101 Firefox/128.0"),
+    ("SCHEDULER", {"SCRAPY_PROJECT": "distributed"}, "darkcrawl.distributed.scheduler.DistributedScheduler"),
+])
+def test_scrapy_settings_shows_what_a_crawl_uses(name, env, expected):
+    result = _settings_get(name, env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+def test_scrapy_settings_with_a_bad_variable_is_one_line():
+    result = _settings_get("TIME_CACHE", {"TIME_CACHE": "soon"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == "darkcrawl: configuration error: TIME_CACHE='soon': expected a number of seconds or 'inf'"
