@@ -260,6 +260,8 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_SUBMIT_ENABLED", _bool, True, "build, spool and submit darc's API payloads"),
     _opt("DARKCRAWL_API_MAX_INFLIGHT", _int, 16, "most API POSTs at once; more stay spooled until a slot frees"),
     _opt("DARKCRAWL_API_CLOSE_TIMEOUT", _seconds, 30.0, "seconds the crawl's close waits for API deliveries"),
+    _opt("DARKCRAWL_SPOOL_WITHOUT_API", _bool, True,
+         "keep the payloads of an event with no API URL in PATH_DATA/api (darc did: a second copy of the crawl)"),
     _opt("DARKCRAWL_API_TIMEOUT", _seconds, 30.0, "timeout of one API POST"),
     _opt("DARKCRAWL_SEEN_CAPACITY", _int, 10_000_000, "URLs the compact seen set is planned for"),
     _opt("DARKCRAWL_SEEN_FP", _seconds, 1e-5, "false-positive rate of the compact seen set"),
