@@ -53,6 +53,14 @@ EXTENSIONS = {
     "darkcrawl.extensions.report.CrawlReport": 800,  # before StatsFile: it adds the exit code
 }
 
+#: ``scrapy shell`` (darkcrawl.commands.shell) saves nothing and reports at once.
+SHELL_EXTENSIONS = {"scrapy.extensions.telnet.TelnetConsole": None}
+SHELL_DEFAULTS = {
+    "JOBDIR": "",  # no frontier under PATH_DATA
+    "RETRY_TIMES": 0,
+    "DARKCRAWL_BACKOFF_ENABLED": False,
+}
+
 #: Scrapy defaults that do not fit a dark-web crawler.
 DEFAULTS = {
     "TELNETCONSOLE_ENABLED": False,
@@ -136,14 +144,18 @@ class Addon:
     def update_settings(self, settings: BaseSettings) -> None:
         for name, value in DEFAULTS.items():
             settings.set(name, value, priority="addon")
+        shell = settings.getbool("DARKCRAWL_SHELL")
         for setting, components in (
             ("DOWNLOADER_MIDDLEWARES", DOWNLOADER_MIDDLEWARES),
             ("SPIDER_MIDDLEWARES", SPIDER_MIDDLEWARES),
-            ("ITEM_PIPELINES", ITEM_PIPELINES),
-            ("EXTENSIONS", EXTENSIONS),
+            ("ITEM_PIPELINES", {} if shell else ITEM_PIPELINES),
+            ("EXTENSIONS", SHELL_EXTENSIONS if shell else EXTENSIONS),
         ):
             for path, order in components.items():
                 settings[setting].set(path, order, priority="addon")
+        if shell:
+            for name, value in SHELL_DEFAULTS.items():
+                settings.set(name, value, priority="addon")
         for warning in config.apply_environment(settings, os.environ):
             if not self.quiet:
                 logger.warning(warning)

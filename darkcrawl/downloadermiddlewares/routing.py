@@ -131,7 +131,8 @@ class NetworkRoutingMiddleware:
             reason = refused_address(urlparse_cached(request).hostname or "")
             if reason:
                 stats.inc_value(f"darkcrawl/network/refused/{reason}")
-                raise IgnoreRequest(f"refused: {request.url} points at a {reason} address")
+                raise IgnoreRequest(f"refused: {request.url} points at a {reason} address "
+                                    "(DARKCRAWL_ALLOW_LOOPBACK=1 allows it, for tests and local services)")
         manager = self.networks.get(link.kind)
         proxy = None
         if manager is None and link.kind in ANONYMOUS_NETWORKS:  # unreachable by construction; fail closed anyway
