@@ -2,6 +2,10 @@
 # fresh machine first (Debian packages + .venv), see scripts/setup.sh.
 VENV := .venv/bin
 SEEDS ?= seeds.txt
+# one round by default (a newcomer's first crawl ends by itself); REBOOT=0: darc's
+# continuous monitoring mode
+REBOOT ?= 1
+PATH_DATA ?= data
 
 .PHONY: setup crawl test bench clean
 
@@ -9,7 +13,7 @@ setup:
 	./scripts/setup.sh
 
 crawl: setup
-	$(VENV)/scrapy crawl darkweb -a seeds=$(SEEDS)
+	DARC_REBOOT=$(REBOOT) PATH_DATA=$(PATH_DATA) $(VENV)/scrapy crawl darkweb -a seeds=$(SEEDS)
 
 test: setup
 	$(VENV)/python -m pytest -q

@@ -51,6 +51,21 @@ EXTENSIONS = {
     "darkcrawl.extensions.statsfile.StatsFile": 900,
     "darkcrawl.extensions.transfer.TransferMeter": 500,  # body byte counts for failure reasons
     "darkcrawl.extensions.reasonlog.ReasonLog": 510,  # those reasons in Scrapy's own log lines
+    # its periodic line counts renders as pages: the report's line replaces it
+    "scrapy.extensions.logstats.LogStats": None,
+    "darkcrawl.extensions.report.CrawlReport": 800,  # before StatsFile: it adds the exit code
+}
+
+#: ``scrapy shell`` (darkcrawl.commands.shell) saves nothing and reports at once.
+SHELL_EXTENSIONS = {
+    "scrapy.extensions.telnet.TelnetConsole": None,
+    "darkcrawl.extensions.transfer.TransferMeter": 500,
+    "darkcrawl.extensions.reasonlog.ReasonLog": 510,
+}
+SHELL_DEFAULTS = {
+    "JOBDIR": "",  # no frontier under PATH_DATA
+    "RETRY_TIMES": 0,
+    "DARKCRAWL_BACKOFF_ENABLED": False,
 }
 
 #: Scrapy defaults that do not fit a dark-web crawler.
@@ -74,6 +89,9 @@ DEFAULTS = {
     "METAREFRESH_ENABLED": False,
     "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.DownloaderAwarePriorityQueue",
     "LOG_LEVEL": "INFO",
+    # the crawl report's summary replaces Scrapy's 75-key dump at the end
+    # (DARKCRAWL_STATS_FILE keeps every stat as JSON; -s STATS_DUMP=1 brings the dump back)
+    "STATS_DUMP": False,
     # Scrapy starts CONCURRENT_ITEMS worker tasks for *every* callback's output
     # (100 by default): most of a page's CPU here, for a spider that yields a few
     # outputs per page into synchronous pipelines.
@@ -126,19 +144,28 @@ def playwright_settings(chromium: str, user_agent: str | None = None) -> dict[st
 
 
 class Addon:
+    def __init__(self, quiet: bool = False) -> None:
+        #: a trial run (darkcrawl.preflight) does not repeat the warnings
+        self.quiet = quiet
+
     def update_settings(self, settings: BaseSettings) -> None:
         for name, value in DEFAULTS.items():
             settings.set(name, value, priority="addon")
+        shell = settings.getbool("DARKCRAWL_SHELL")
         for setting, components in (
             ("DOWNLOADER_MIDDLEWARES", DOWNLOADER_MIDDLEWARES),
             ("SPIDER_MIDDLEWARES", SPIDER_MIDDLEWARES),
-            ("ITEM_PIPELINES", ITEM_PIPELINES),
-            ("EXTENSIONS", EXTENSIONS),
+            ("ITEM_PIPELINES", {} if shell else ITEM_PIPELINES),
+            ("EXTENSIONS", SHELL_EXTENSIONS if shell else EXTENSIONS),
         ):
             for path, order in components.items():
                 settings[setting].set(path, order, priority="addon")
+        if shell:
+            for name, value in SHELL_DEFAULTS.items():
+                settings.set(name, value, priority="addon")
         for warning in config.apply_environment(settings, os.environ):
-            logger.warning(warning)
+            if not self.quiet:
+                logger.warning(warning)
         config.normalise(settings)
         self._frontier(settings)
         for name, value in playwright_settings(settings["DARKCRAWL_CHROMIUM"], settings["USER_AGENT"]).items():

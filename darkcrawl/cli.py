@@ -18,7 +18,10 @@ from scrapy.utils.conf import closest_scrapy_cfg
 from scrapy.utils.project import get_project_settings
 
 from darkcrawl import __version__
+from darkcrawl.commands.crawl import config_error_line, crawl_exit_code
 from darkcrawl.config import ConfigError
+from darkcrawl.preflight import check_settings
+from darkcrawl.report.outcome import ExitCode
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = crawl_settings(args.set)
     except ValueError as exc:
         parser.error(str(exc))
+    try:
+        check_settings(settings)
+    except ConfigError as exc:
+        print(config_error_line(exc), file=sys.stderr)
+        return int(ExitCode.CONFIG_ERROR)
     from darkcrawl.spiders.darkweb import DarkwebSpider
 
     process = CrawlerProcess(settings)
@@ -76,12 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.link:
         kwargs["urls"] = ",".join(args.link)
     try:
-        process.crawl(DarkwebSpider, **kwargs)
+        crawler = process.create_crawler(DarkwebSpider)
+        process.crawl(crawler, **kwargs)
         process.start()
     except ConfigError as exc:
-        print(f"darkcrawl: configuration error: {exc}", file=sys.stderr)
-        return 2
-    return 1 if getattr(process, "bootstrap_failed", False) else 0
+        print(config_error_line(exc), file=sys.stderr)
+        return int(ExitCode.CONFIG_ERROR)
+    return crawl_exit_code(crawler, getattr(process, "bootstrap_failed", False))
 
 
 def _readable(path: str) -> bool:

@@ -45,14 +45,20 @@ def _bool(value: Any) -> bool:
 
 
 def _int(value: Any) -> int:
+    """A count or a limit: every integer option of darc's and darkcrawl's is one, and a
+    negative one (``DARKCRAWL_HOST_PAGE_LIMIT=-5``) silently refused every page."""
     if isinstance(value, bool):
-        raise ValueError("expected an integer")
+        raise ValueError("expected a whole number (0 or more)")
     if isinstance(value, int):
-        return value
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise ValueError("expected an integer") from None
+        number = value
+    else:
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ValueError("expected a whole number (0 or more)") from None
+    if number < 0:
+        raise ValueError("expected a whole number (0 or more), not a negative one")
+    return number
 
 
 def _port(value: Any) -> int:
@@ -93,6 +99,11 @@ def _json(value: Any) -> Any:
 
 
 def _str_list(value: Any) -> list[str]:
+    if isinstance(value, str) and not value.strip():
+        return []  # an empty variable: no list
+    if isinstance(value, str) and value.strip() and value.strip()[0] != "[":
+        # the commonest slip: a bare pattern where darc wants a JSON list of them
+        raise ValueError(f'expected a JSON list of strings, e.g. {json.dumps([value.strip()])}')
     value = _json(value)
     if value is None:
         return []
@@ -233,6 +244,8 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_MAX_SUBDOMAINS", _int, 6, "a host name with more labels than this is a trap (0: off)"),
     _opt("DARKCRAWL_MAX_SITEMAPS", _int, 50, "most sitemap files read per host"),
     _opt("DARKCRAWL_STATS_FILE", _str, "", "write the final crawl stats as JSON to this file"),
+    _opt("DARKCRAWL_SUMMARY_FILE", _str, "", "the end-of-crawl summary as JSON (default PATH_DATA/crawl-summary.json; 'none': not written)"),
+    _opt("DARKCRAWL_PROGRESS_INTERVAL", _seconds, 60.0, "seconds between progress lines (0: none)"),
     _opt("DARKCRAWL_ALLOW_LOOPBACK", _bool, False, "allow crawling loopback/private addresses (tests, benchmarks)"),
     _opt("DARKCRAWL_TOR_POOL", _int, 4, "SocksPorts in the Tor pool: TOR_PORT upwards, skipping TOR_CTRL"),
     _opt("DARKCRAWL_TOR_CMD", _str, "tor", "the tor binary darkcrawl launches"),
@@ -247,6 +260,8 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_SUBMIT_ENABLED", _bool, True, "build, spool and submit darc's API payloads"),
     _opt("DARKCRAWL_API_MAX_INFLIGHT", _int, 16, "most API POSTs at once; more stay spooled until a slot frees"),
     _opt("DARKCRAWL_API_CLOSE_TIMEOUT", _seconds, 30.0, "seconds the crawl's close waits for API deliveries"),
+    _opt("DARKCRAWL_SPOOL_WITHOUT_API", _bool, True,
+         "keep the payloads of an event with no API URL in PATH_DATA/api (darc did: a second copy of the crawl)"),
     _opt("DARKCRAWL_API_TIMEOUT", _seconds, 30.0, "timeout of one API POST"),
     _opt("DARKCRAWL_SEEN_CAPACITY", _int, 10_000_000, "URLs the compact seen set is planned for"),
     _opt("DARKCRAWL_SEEN_FP", _seconds, 1e-5, "false-positive rate of the compact seen set"),

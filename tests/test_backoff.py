@@ -281,7 +281,7 @@ def test_settings(tmp_path, monkeypatch):
         middleware(tmp_path, DARKCRAWL_BACKOFF_ENABLED="0")
     with pytest.raises(ConfigError, match="DARKCRAWL_BACKOFF_.*give_up=1"):
         middleware(tmp_path, DARKCRAWL_BACKOFF_GIVE_UP=1)
-    with pytest.raises(ConfigError, match="DARKCRAWL_BACKOFF_AFTER='x': expected an integer"):
+    with pytest.raises(ConfigError, match="DARKCRAWL_BACKOFF_AFTER='x': expected a whole number"):
         middleware(tmp_path, DARKCRAWL_BACKOFF_AFTER="x")
 
 

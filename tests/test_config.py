@@ -55,7 +55,9 @@ def test_environment_maps_onto_settings(env, name, expected):
         ({"TOR_PORT": "70000"}, "TOR_PORT='70000': expected a TCP port"),
         ({"TOR_CFG": "[1]"}, "TOR_CFG='[1]': expected a JSON object"),
         ({"DARC_URL_PAT": '[["x", "no-group", 0]]'}, "the regex needs a named group 'url'"),
-        ({"API_RETRY": "three"}, "API_RETRY='three': expected an integer"),
+        ({"API_RETRY": "three"}, "API_RETRY='three': expected a whole number"),
+        ({"DARKCRAWL_HOST_PAGE_LIMIT": "-5"}, "DARKCRAWL_HOST_PAGE_LIMIT='-5': expected a whole number (0 or more)"),
+        ({"LINK_BLACK_LIST": r".*\.onion"}, "LINK_BLACK_LIST='.*\\\\.onion': expected a JSON list of strings, e.g. "),
     ],
 )
 def test_malformed_values_name_the_variable(env, message):

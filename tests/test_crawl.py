@@ -53,8 +53,15 @@ def test_pages_are_fetched_once(main_crawl):
     for site, paths in sites.EXPECTED_FETCHED_ONCE.items():
         for path in paths:
             assert hits[site][path] == 1, f"{site}{path} fetched {hits[site][path]} times"
-    repeated = {p: n for p, n in hits["main"].items() if n > 1 and p not in ("/robots.txt", "/error")}
+    repeated = {p: n for p, n in hits["main"].items() if n > 1 and p != "/error"}
     assert not repeated
+
+
+def test_robots_txt_is_fetched_once_per_host(main_crawl):
+    # the rules come from the bootstrap's fetch, which saves it too: one request per host
+    _, hits = main_crawl
+    fetched = {site: hits[site]["/robots.txt"] for site in sites.SITE_NAMES if hits[site]["/robots.txt"]}
+    assert fetched and set(fetched.values()) == {1}, fetched
 
 
 def test_sitemaps_from_robots_index_and_gzip(main_crawl, darknet):

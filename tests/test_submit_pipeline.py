@@ -142,6 +142,17 @@ def test_without_api_urls_payloads_stay_spooled(tmp_path: Path, darknet: Any) ->
                                                "Document", "History"}
 
 
+def test_no_spool_without_api_when_asked(tmp_path: Path, darknet: Any, api: ApiServer) -> None:
+    # only API_REQUESTS is set: requests payloads are spooled and sent, the others not kept
+    result = crawl(tmp_path, darknet, {"DARKCRAWL_HOST_PAGE_LIMIT": 20, "DARKCRAWL_SPOOL_WITHOUT_API": 0,
+                                       "API_REQUESTS": api.url("requests")})
+    assert result.returncode == 0, result.log[-3000:]
+    assert "new_host" not in spooled_keys(result.data)
+    assert result.stats["darkcrawl/api/new_host/not_spooled"] >= 1
+    assert "darkcrawl/api/new_host/spooled" not in result.stats
+    assert result.stats["darkcrawl/api/requests/delivered"] == len(page_keys(result.data))
+
+
 def test_api_back_during_the_crawl(tmp_path: Path, darknet: Any, api: ApiServer) -> None:
     """Down when the crawl starts, up a little later: the backlog goes out in the same run."""
     api.down()

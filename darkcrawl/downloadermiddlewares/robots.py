@@ -10,26 +10,45 @@ Differences from Scrapy's ``RobotsTxtMiddleware``:
 
 Saving robots.txt and following its sitemaps is the spider's host bootstrap, not
 this middleware's job: with ``DARC_FORCE=1`` this middleware is off but robots.txt
-is still fetched and saved.
+is still fetched and saved.  The rules are read from that same fetch (Scrapy's
+middleware fetched robots.txt a second time: one more request per host, and one
+more timeout per dead host); a fetch of its own is only for a host without a
+bootstrap in flight.  A robots.txt that cannot be fetched means "no rules", said in
+one line rather than Scrapy's ERROR with a traceback.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Request
+from scrapy.http.request import NO_CALLBACK
+from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.defer import Deferred
 
 if TYPE_CHECKING:
-    from scrapy.http import Request, Response
+    from scrapy.http import Response
     from scrapy.robotstxt import RobotParser
+
+logger = logging.getLogger(__name__)
 
 #: Networks reached through a shared local gateway: no per-site robots.txt.
 NO_ROBOTS_NETWORKS = frozenset({"zeronet", "freenet"})
+#: The bootstrap step whose response holds a host's robots.txt (spiders/bootstrap.py).
+ROBOTS_STEP = "robots"
+#: On a bootstrap robots.txt request: the netloc whose rules it brings (kept through redirects).
+ROBOTS_FOR_KEY = "darkcrawl_robots_for"
 
 
 class DarcRobotsTxtMiddleware(RobotsTxtMiddleware):
     async def process_request(self, request: Request, spider: object = None) -> None:
+        if request.meta.get("darkcrawl_step") == ROBOTS_STEP:
+            self._adopt(request)
+            return
         link = request.meta.get("darkcrawl_link")
         if link and link[0] in NO_ROBOTS_NETWORKS:
             return
@@ -45,3 +64,75 @@ class DarcRobotsTxtMiddleware(RobotsTxtMiddleware):
         if response.status >= 400:
             response = response.replace(body=b"")
         await super()._parse_robots(response, netloc, request)
+
+    # -- the rules from the bootstrap's own robots.txt fetch ---------------------------
+
+    def _adopt(self, request: Request) -> None:
+        if ROBOTS_FOR_KEY in request.meta:
+            return  # a redirect or retry of a robots.txt request already adopted
+        netloc = urlparse_cached(request).netloc
+        if netloc not in self._parsers:  # pages of this host now wait for this response
+            request.meta[ROBOTS_FOR_KEY] = netloc
+            self._parsers[netloc] = Deferred()
+            self._stats.inc_value("robotstxt/request_count")
+            # That request goes back through the scheduler for its retries and
+            # redirects (and may wait out a backoff): the host's pages must not wait
+            # on it for ever.
+            from twisted.internet import reactor
+
+            reactor.callLater(self._adopt_deadline(), self._expire, netloc)
+
+    def _adopt_deadline(self) -> float:
+        settings = self.crawler.settings
+        attempts = 1 + settings.getint("RETRY_TIMES") + settings.getint("REDIRECT_MAX_TIMES")
+        return attempts * settings.getfloat("DOWNLOAD_TIMEOUT") + settings.getfloat("DARKCRAWL_BACKOFF_MAX", 600.0)
+
+    def _expire(self, netloc: str) -> None:
+        if isinstance(self._parsers.get(netloc), Deferred):
+            self._stats.inc_value("robotstxt/expired")
+            self._no_rules(netloc, TimeoutError("its robots.txt fetch did not finish in time"))
+
+    def _waiting(self, request: Request) -> str | None:
+        """The netloc whose rules *request* (a bootstrap robots.txt fetch) still owes."""
+        netloc = request.meta.get(ROBOTS_FOR_KEY)
+        return netloc if netloc and isinstance(self._parsers.get(netloc), Deferred) else None
+
+    async def process_response(self, request: Request, response: Response, spider: object = None) -> Response:
+        netloc = self._waiting(request)
+        if netloc is not None and not 300 <= response.status < 400:  # a redirect comes back as a new request
+            await self._parse_robots(response, netloc, request)
+        return response
+
+    def process_exception(self, request: Request, exception: Exception, spider: object = None) -> None:
+        netloc = self._waiting(request)
+        if netloc is not None:
+            self._no_rules(netloc, exception)
+
+    def _no_rules(self, netloc: str, exception: Exception) -> None:
+        if not isinstance(exception, IgnoreRequest):
+            logger.info("robots.txt of %s not read (%s): no rules apply to it",
+                        netloc, str(exception) or type(exception).__name__)
+        self._robots_error(exception, netloc)
+
+    async def robot_parser(self, request: Request) -> RobotParser | None:
+        # Scrapy's, but a robots.txt that cannot be fetched is one INFO line, not an
+        # ERROR with a traceback: most dead hosts have no robots.txt to give.
+        url = urlparse_cached(request)
+        netloc = url.netloc
+        if netloc not in self._parsers:
+            self._parsers[netloc] = Deferred()
+            meta: dict[str, object] = {"dont_obey_robotstxt": True}
+            if request.meta.get("download_slot"):
+                meta["download_slot"] = request.meta["download_slot"]  # the host's politeness
+            robots = Request(f"{url.scheme}://{netloc}/robots.txt", priority=self.DOWNLOAD_PRIORITY,
+                             meta=meta, callback=NO_CALLBACK)
+            try:
+                response = await self.crawler.engine.download_async(robots)
+                await self._parse_robots(response, netloc, request)
+            except Exception as exc:
+                self._no_rules(netloc, exc)
+            self._stats.inc_value("robotstxt/request_count")
+        parser = self._parsers[netloc]
+        if isinstance(parser, Deferred):
+            return await maybe_deferred_to_future(parser)
+        return parser

@@ -32,6 +32,7 @@ from darkcrawl.networks.base import NetworkManager, NetworkUnavailable
 from darkcrawl.networks.registry import build_networks
 from darkcrawl.networks.socks import reply_reason, socks5_reply_code
 from darkcrawl.networks.tor import TorNetwork
+from darkcrawl.spiders.common import BOOTSTRAP_KEY
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -130,17 +131,18 @@ class NetworkRoutingMiddleware:
             reason = refused_address(urlparse_cached(request).hostname or "")
             if reason:
                 stats.inc_value(f"darkcrawl/network/refused/{reason}")
-                raise IgnoreRequest(f"refused: {request.url} points at a {reason} address")
+                raise IgnoreRequest(f"refused: {request.url} points at a {reason} address "
+                                    "(DARKCRAWL_ALLOW_LOOPBACK=1 allows it, for tests and local services)")
         manager = self.networks.get(link.kind)
         proxy = None
         if manager is None and link.kind in ANONYMOUS_NETWORKS:  # unreachable by construction; fail closed anyway
-            stats.inc_value(f"darkcrawl/network/unavailable/{link.kind}")
+            self._unavailable(request, link.kind)
             raise NetworkUnavailable(f"no route to the {link.kind} network for {request.url}")
         if manager is not None:
             try:
                 await manager.ensure_ready()
             except NetworkUnavailable:
-                stats.inc_value(f"darkcrawl/network/unavailable/{manager.name}")
+                self._unavailable(request, manager.name)
                 raise
             proxy = manager.proxy_for(link.service)
         if request.meta.get("playwright"):
@@ -154,6 +156,12 @@ class NetworkRoutingMiddleware:
             request.meta.pop("proxy", None)
         request.meta["darkcrawl_network"] = link.kind
         request.meta.setdefault("download_slot", f"{link.kind}@{link.service}")
+
+    def _unavailable(self, request: Request, network: str) -> None:
+        stats = self.crawler.stats
+        stats.inc_value(f"darkcrawl/network/unavailable/{network}")
+        if request.meta.get("depth") == 0 and BOOTSTRAP_KEY not in request.meta:  # a seed: the exit code says so
+            stats.inc_value(f"darkcrawl/network/unavailable_seeds/{network}")
 
     def process_response(self, request: Request, response: Response, spider: object = None) -> Response:
         network = request.meta.get("darkcrawl_network")

@@ -39,6 +39,10 @@ class RevisitSchedule:
                 ready.append((url, depth))
         return ready
 
+    def due(self, url: str) -> float | None:
+        """When *url* falls due again (None: not waiting)."""
+        return self._due.get(url)
+
     def next_due(self) -> float | None:
         return self._heap[0][0] if self._heap else None
 

@@ -59,6 +59,10 @@ COOLDOWN_START = 5.0
 COOLDOWN_MAX = 60.0
 
 
+#: The API event each item type makes.
+EVENT_OF: dict[type, str] = {PageItem: "requests", NewHostItem: "new_host", RenderItem: "selenium"}
+
+
 class SubmitPipeline:
     def __init__(
         self,
@@ -72,11 +76,16 @@ class SubmitPipeline:
         timeout: float = 30.0,
         backoff: float = 0.5,
         backoff_cap: float = 8.0,
+        spool_without_api: bool = True,
     ) -> None:
         self.stats = crawler.stats
         self.root = root
         self.spool = Spool(root)
         self.urls = {event: url for event, url in urls.items() if url}
+        #: darc kept every payload of an event with no API URL on disk: a second full
+        #: copy of the crawl (base64 documents and screenshots), on by default for
+        #: darc's users, who collect it later.
+        self.spool_without_api = spool_without_api
         self.retries = retries
         self.max_inflight = max(1, max_inflight)
         self.close_timeout = close_timeout
@@ -110,6 +119,7 @@ class SubmitPipeline:
             max_inflight=settings.getint("DARKCRAWL_API_MAX_INFLIGHT", 16),
             close_timeout=settings.getfloat("DARKCRAWL_API_CLOSE_TIMEOUT", 30.0),
             timeout=settings.getfloat("DARKCRAWL_API_TIMEOUT", 30.0),
+            spool_without_api=settings.getbool("DARKCRAWL_SPOOL_WITHOUT_API", True),
         )
 
     # -- lifecycle ----------------------------------------------------------------
@@ -171,6 +181,11 @@ class SubmitPipeline:
     # -- items --------------------------------------------------------------------
 
     def process_item(self, item: Any) -> Any:
+        event = EVENT_OF.get(type(item))
+        if event is None or (event not in self.urls and not self.spool_without_api):
+            if event is not None:
+                self.stats.inc_value(f"darkcrawl/api/{event}/not_spooled")
+            return item
         if isinstance(item, PageItem):
             self.submit("requests", item.link, item.timestamp, requests_payload(item, self.root))
         elif isinstance(item, NewHostItem):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timezone
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,17 @@ if TYPE_CHECKING:
     from darkcrawl.frontier.seen import SeenSet
 
 logger = logging.getLogger(__name__)
+
+#: The setting behind each admission refusal, for a message a person can act on.
+REFUSAL_SETTINGS = {
+    "network": "PROXY_WHITE_LIST/PROXY_BLACK_LIST",
+    "host": "LINK_WHITE_LIST/LINK_BLACK_LIST",
+    "depth": "DEPTH_LIMIT",
+    "host_budget": "the host page budget (DARKCRAWL_HOST_PAGE_LIMIT)",
+    "url_too_long": "URLLENGTH_LIMIT",
+    "too_many_subdomains": "DARKCRAWL_MAX_SUBDOMAINS",
+    "repeated_path_segment": "DARKCRAWL_MAX_SEGMENT_REPEAT",
+}
 
 class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
     name = "darkweb"
@@ -198,9 +210,13 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         if self.config_error:
             raise CloseSpider("config_error")
         started = 0
-        for output in self._admit(self._load_seeds(), source=None, depth=0, specials=[]):
+        seeds = self._load_seeds()
+        before = dict(self.stats.get_stats())
+        for output in self._admit(seeds, source=None, depth=0, specials=[]):
             started += 1
             yield output
+        if seeds and not started:
+            self._log_seeds_not_queued(seeds, before)
         for hook in self.hooks.hooks:
             try:
                 requests = hook.start_requests()
@@ -210,8 +226,38 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             for output in self._hook_outputs(hook, requests, "start_requests"):
                 started += 1
                 yield output
-        if not started and not self.settings.getbool("DARKCRAWL_DISTRIBUTED"):  # a worker gets its URLs from Redis
+        if started or self.settings.getbool("DARKCRAWL_DISTRIBUTED"):  # a worker gets its URLs from Redis
+            return
+        resumed = self.stats.get_value("darkcrawl/frontier/resumed", 0)
+        if resumed:
+            logger.info("resumed: %d requests pending from the last run", resumed)
+        elif not seeds:
             logger.error("nothing to crawl: give -a seeds=FILE, -a urls=URL,URL, or a site hook with start requests")
+
+    def _log_seeds_not_queued(self, seeds: list[str], before: dict[str, Any]) -> None:
+        """Why seeds that were given queued nothing: said plainly, not "nothing to crawl"."""
+        after = self.stats.get_stats()
+
+        def delta(key: str) -> int:
+            return int(after.get(key, 0) or 0) - int(before.get(key, 0) or 0)
+
+        seen = delta("darkcrawl/links/duplicate")
+        if seen:
+            self.stats.set_value("darkcrawl/seeds/not_due", seen)  # fresh, not failed: exit code 0
+            due = [d for d in (self.revisits.due(url) for url in seeds) if d is not None]
+            if due:
+                when = datetime.fromtimestamp(min(due), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+                logger.info("%d seeds were fetched less than TIME_CACHE (%g s) ago: next due at %s",
+                            seen, self.time_cache, when)
+            else:
+                logger.info("%d seeds were fetched already by this job (%s): nothing is due; a new PATH_DATA "
+                            "or JOBDIR starts afresh", seen,
+                            "DARC_REBOOT=1" if self.reboot else f"TIME_CACHE={self.time_cache:g}")
+        refused = {key.rsplit("/", 1)[-1]: delta(key) for key in after
+                   if key.startswith("darkcrawl/refused/") and delta(key) > 0}
+        if refused:
+            logger.warning("%d seeds refused: %s", sum(refused.values()),
+                           ", ".join(f"{n} by {REFUSAL_SETTINGS.get(why, why)}" for why, n in sorted(refused.items())))
 
     def admit_seeds(self, urls: Iterable[str]) -> list[Any]:
         """Requests (and new-host items) for seeds that arrive during the crawl (pushed into Redis)."""

@@ -1,0 +1,38 @@
+"""``scrapy settings``, showing what a crawl really uses.
+
+Scrapy's command prints the profile's values before add-ons run, so it showed
+Scrapy's defaults (``DOWNLOAD_DELAY 0``, ``ROBOTSTXT_OBEY False``, a Scrapy user
+agent) and ignored darc's environment variables.  This one applies darkcrawl's
+add-on (and so the environment) first, as a crawl does.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from scrapy.commands.settings import Command as ScrapySettingsCommand
+
+from darkcrawl.commands.crawl import config_error_line
+from darkcrawl.config import ConfigError
+from darkcrawl.preflight import effective_settings
+from darkcrawl.report.outcome import ExitCode
+
+if TYPE_CHECKING:
+    import argparse
+
+
+class Command(ScrapySettingsCommand):
+    def short_desc(self) -> str:
+        return "Get settings values, as a crawl uses them (the profile's add-ons and darc's environment applied)"
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None
+        try:
+            effective = effective_settings(self.settings)
+        except ConfigError as exc:
+            print(config_error_line(exc), file=sys.stderr)
+            self.exitcode = int(ExitCode.CONFIG_ERROR)
+            return
+        self.settings = effective
+        super().run(args, opts)

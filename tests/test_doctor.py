@@ -1,0 +1,115 @@
+"""``scrapy doctor``: each check against the real thing (a SOCKS5 greeting server,
+Debian's Chromium, a real redis-server, folders), and the command's exit codes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from darkcrawl.doctor import socks5_answers, tcp_answers
+from tests.conftest import ROOT
+from tests.redisserver import RedisServer, free_port
+
+
+@contextmanager
+def greeting_server(reply: bytes) -> Iterator[int]:
+    """A loopback server answering every connection's first bytes with *reply*."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    conn.recv(16)
+                    conn.sendall(reply)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+def test_socks5_probe():
+    with greeting_server(b"\x05\x00") as port:
+        assert socks5_answers("127.0.0.1", port) is None
+    with greeting_server(b"HTTP/1.0 400 Bad\r\n\r\n") as port:
+        assert "not as a SOCKS5 proxy" in socks5_answers("127.0.0.1", port)
+    closed = free_port()
+    assert "nothing answers" in socks5_answers("127.0.0.1", closed)
+    assert "nothing answers" in tcp_answers("127.0.0.1", closed)
+
+
+def doctor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "scrapy", "doctor"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **env})
+
+
+def _line(out: str, name: str) -> str:
+    return next(line for line in out.splitlines() if line.split()[1:2] == [name])
+
+
+def test_everything_answers(tmp_path):
+    with greeting_server(b"\x05\x00") as tor, greeting_server(b"") as i2p:
+        result = doctor({"PATH_DATA": str(tmp_path), "TOR_PORT": str(tor), "I2P_PORT": str(i2p),
+                         "DARC_ZERONET": "0", "DARC_FREENET": "0"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _line(result.stdout, "tor").startswith("ok")
+    assert _line(result.stdout, "i2p").startswith("ok")
+    assert _line(result.stdout, "chromium").startswith("ok") and "Chromium" in _line(result.stdout, "chromium")
+    assert _line(result.stdout, "PATH_DATA").startswith("ok") and "writable" in _line(result.stdout, "PATH_DATA")
+    assert _line(result.stdout, "zeronet").startswith("warn") and "DARC_ZERONET=0" in result.stdout
+    assert list(tmp_path.iterdir()) == []  # the doctor leaves nothing behind
+
+
+def test_failures_name_the_fix(tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = doctor({"PATH_DATA": str(tmp_path / "file" / "data"), "TOR_PORT": str(free_port()), "DARC_TOR": "0",
+                     "DARKCRAWL_CHROMIUM": str(tmp_path / "no-chromium")})
+    assert result.returncode == 1
+    assert _line(result.stdout, "tor").startswith("FAIL") and "DARC_TOR=0" in _line(result.stdout, "tor")
+    assert "apt-get install chromium" in _line(result.stdout, "chromium")
+    assert _line(result.stdout, "PATH_DATA").startswith("FAIL")
+    assert "3 check(s) failed: PATH_DATA, tor, chromium" in result.stdout
+
+
+def test_api_url_that_does_not_answer_is_a_warning(tmp_path):
+    result = doctor({"PATH_DATA": str(tmp_path), "API_REQUESTS": f"http://127.0.0.1:{free_port()}/requests"})
+    assert "nothing answers" in _line(result.stdout, "API_REQUESTS")
+    assert _line(result.stdout, "API_REQUESTS").startswith("warn")
+
+
+def test_redis_of_a_fleet(tmp_path):
+    with RedisServer(tmp_path / "redis") as redis_server:
+        result = doctor({"PATH_DATA": str(tmp_path), "SCRAPY_PROJECT": "distributed",
+                         "DARKCRAWL_REDIS_URL": redis_server.url})
+        assert _line(result.stdout, "redis").startswith("ok"), result.stdout
+    down = doctor({"PATH_DATA": str(tmp_path), "SCRAPY_PROJECT": "distributed",
+                   "DARKCRAWL_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    assert _line(down.stdout, "redis").startswith("FAIL")
+    assert down.returncode == 1
+
+
+def test_config_error_is_one_line():
+    result = doctor({"TIME_CACHE": "later"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == "darkcrawl: configuration error: TIME_CACHE='later': expected a number of seconds or 'inf'"
