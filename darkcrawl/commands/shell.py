@@ -19,6 +19,8 @@ import scrapy.commands.shell as scrapy_shell_command
 from scrapy.exceptions import IgnoreRequest
 from scrapy.shell import Shell
 
+from darkcrawl.failures import Transfer, failure_reason
+
 if TYPE_CHECKING:
     from argparse import Namespace
 
@@ -34,8 +36,9 @@ class DarkcrawlShell(Shell):
             print(f"darkcrawl: not fetched: {exc or type(exc).__name__}", file=sys.stderr)
             raise
         except Exception as exc:  # a dead host, DNS, TLS: one line, then the shell goes on
-            print(f"darkcrawl: fetch failed {request.url}: {exc or type(exc).__name__}", file=sys.stderr)
-            raise IgnoreRequest(str(exc)) from exc
+            reason, _error = failure_reason(exc, Transfer.of(request))
+            print(f"darkcrawl: fetch failed {request.url}: {reason}", file=sys.stderr)
+            raise IgnoreRequest(reason) from exc
 
 
 @contextlib.contextmanager

@@ -30,6 +30,8 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
+from darkcrawl.failures import Transfer, failure_reason
+
 if TYPE_CHECKING:
     from scrapy.http import Response
     from scrapy.robotstxt import RobotParser
@@ -90,7 +92,8 @@ class DarcRobotsTxtMiddleware(RobotsTxtMiddleware):
     def _expire(self, netloc: str) -> None:
         if isinstance(self._parsers.get(netloc), Deferred):
             self._stats.inc_value("robotstxt/expired")
-            self._no_rules(netloc, TimeoutError("its robots.txt fetch did not finish in time"))
+            self._no_rules(netloc, TimeoutError("its robots.txt fetch did not finish in time"),
+                           Request(f"http://{netloc}/robots.txt"))
 
     def _waiting(self, request: Request) -> str | None:
         """The netloc whose rules *request* (a bootstrap robots.txt fetch) still owes."""
@@ -106,12 +109,12 @@ class DarcRobotsTxtMiddleware(RobotsTxtMiddleware):
     def process_exception(self, request: Request, exception: Exception, spider: object = None) -> None:
         netloc = self._waiting(request)
         if netloc is not None:
-            self._no_rules(netloc, exception)
+            self._no_rules(netloc, exception, request)
 
-    def _no_rules(self, netloc: str, exception: Exception) -> None:
+    def _no_rules(self, netloc: str, exception: Exception, request: Request) -> None:
         if not isinstance(exception, IgnoreRequest):
-            logger.info("robots.txt of %s not read (%s): no rules apply to it",
-                        netloc, str(exception) or type(exception).__name__)
+            reason, _error = failure_reason(exception, Transfer.of(request, self.crawler.settings.getint("DOWNLOAD_MAXSIZE")))
+            logger.info("robots.txt not fetched for %s: %s (no rules apply to %s)", request, reason, netloc)
         self._robots_error(exception, netloc)
 
     async def robot_parser(self, request: Request) -> RobotParser | None:
@@ -130,7 +133,7 @@ class DarcRobotsTxtMiddleware(RobotsTxtMiddleware):
                 response = await self.crawler.engine.download_async(robots)
                 await self._parse_robots(response, netloc, request)
             except Exception as exc:
-                self._no_rules(netloc, exc)
+                self._no_rules(netloc, exc, request)
             self._stats.inc_value("robotstxt/request_count")
         parser = self._parsers[netloc]
         if isinstance(parser, Deferred):
