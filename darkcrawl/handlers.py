@@ -45,6 +45,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import build_from_crawler
 
 from darkcrawl.config import ConfigError
+from darkcrawl.downloadermiddlewares.backoff import HostBackoffMiddleware
 from darkcrawl.transfer import (
     ConnectTimeoutError,
     NoResponseError,
@@ -136,6 +137,8 @@ class NetworkDownloadHandler(BaseDownloadHandler):
         except ValueError as exc:
             raise ConfigError(f"DARKCRAWL_MIN_RATE*: {exc}") from None
         self._watches: dict[Request, RateWatch] = {}
+        self._backoff: HostBackoffMiddleware | None = None
+        self._backoff_found = False  # looked up once the engine exists
         crawler.signals.connect(self._headers_received, signal=signals.headers_received)
         crawler.signals.connect(self._bytes_received, signal=signals.bytes_received)
         self._direct = build_from_crawler(DirectDownloadHandler, crawler)
@@ -158,6 +161,9 @@ class NetworkDownloadHandler(BaseDownloadHandler):
             if self._browser is None:
                 raise NotConfigured("the render stage is off (DARKCRAWL_RENDER=0)")
             return await self._browser.download_request(request)
+        refusal = self._refusal(request)
+        if refusal is not None:
+            raise refusal
         proxy = request.meta.get("proxy")
         if proxy and proxy.startswith(("socks5://", "socks5h://", "socks4://", "socks4a://")):
             self.crawler.stats.inc_value("darkcrawl/transport/socks")
@@ -169,6 +175,15 @@ class NetworkDownloadHandler(BaseDownloadHandler):
         if not is_asyncio_available():
             return await handler.download_request(request)
         return await self._bounded(request, handler)
+
+    def _refusal(self, request: Request) -> Exception | None:
+        """A request queued in its slot while its host was given up fails at its turn."""
+        if not self._backoff_found:
+            self._backoff_found = True
+            downloader = getattr(getattr(self.crawler, "engine", None), "downloader", None)
+            middlewares = getattr(getattr(downloader, "middleware", None), "middlewares", ())
+            self._backoff = next((m for m in middlewares if isinstance(m, HostBackoffMiddleware)), None)
+        return None if self._backoff is None else self._backoff.refusal(request)
 
     # -- the overall deadline and the minimum rate --------------------------------------
 
@@ -228,8 +243,13 @@ class NetworkDownloadHandler(BaseDownloadHandler):
             return DownloadTimeoutError(f"Getting {request.url} took longer than DOWNLOAD_TIMEOUT ({overall:g} s)")
         if watch.headers_at is None:
             stats.inc_value("darkcrawl/transfer/connect_timeout")
-            via = request.meta.get("proxy")
-            through = f" through {via.split('://', 1)[0]} (its handshake included)" if via else ""
+            proxy = request.meta.get("proxy")
+            if proxy and isinstance(exc.__cause__, httpx.ReadTimeout):
+                # the SOCKS reply is read under the read timeout: Tor sends it once the circuit is built
+                return ConnectTimeoutError(
+                    f"no answer from {netloc} through the {proxy.split('://', 1)[0]} proxy within {connect:g} s "
+                    f"(a circuit that was not built, or a server that did not answer): {request.url}")
+            through = f" through the {proxy.split('://', 1)[0]} proxy" if proxy else ""
             return ConnectTimeoutError(f"no connection to {netloc}{through} within {connect:g} s: {request.url}")
         stats.inc_value("darkcrawl/transfer/stalled")
         return DownloadTimeoutError(f"nothing received for {connect:g} s in the middle of the body: {request.url}")

@@ -13,7 +13,10 @@ reach the host at all (refused, connect or download timed out, name unresolvable
 SOCKS/proxy could not connect: :func:`unreachable`) counts towards
 DARKCRAWL_BACKOFF_DEAD_AFTER too: that many in a row and the host is given up at
 once, so that a dead host's queued requests (and the retries of its failed ones)
-fail at once with the reason instead of each timing out again.
+fail at once with the reason instead of each timing out again.  Requests already
+past this gate and queued in the host's downloader slot (all of a host's requests
+wait there together for its robots.txt, say) are stopped too: the download
+handler asks :meth:`HostBackoffMiddleware.refusal` when their turn comes.
 
 Where a backed-off host's requests wait: in the scheduler, as long as other hosts
 have work.  Scrapy's ``DownloaderAwarePriorityQueue`` and darkcrawl's
@@ -273,6 +276,25 @@ class HostBackoffMiddleware:
         if waited_since is not None:
             stats.inc_value("darkcrawl/backoff/wait_seconds", round(monotonic() - waited_since, 3))
         return None
+
+    def refusal(self, request: Request) -> HostGivenUp | None:
+        """At the start of a transfer (the download handler asks): the reason the request
+        must fail at once, its host having been given up since it passed the gate."""
+        if request.meta.get("playwright"):
+            return None
+        key = self._key(request)
+        state = self.table.hosts.get(key)
+        if state is None or not state.gave_up:
+            return None
+        token = request.meta.get(PROBE_KEY)
+        if token is not None and token == state.probe:
+            return None
+        state.dropped += 1
+        self.crawler.stats.inc_value("darkcrawl/backoff/dropped")
+        self.crawler.stats.inc_value("darkcrawl/backoff/dropped_queued")
+        self._changed()
+        return HostGivenUp(f"{key} given up after {self._failures_text(state)} "
+                           f"(last: {state.last_error}): {request.url}")
 
     def process_response(self, request: Request, response: Response, spider: object = None) -> Response:
         if request.meta.get("playwright") or "cached" in response.flags:
