@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from scrapy.exceptions import DownloadTimeoutError
 
 __all__ = [
-    "DARKNETS", "ConnectTimeoutError", "NoResponseError", "RateRule", "RateWatch", "SlowDownloadError", "TransferBounds",
+    "DARKNETS",
+    "ConnectTimeoutError",
+    "NoResponseError",
+    "RateRule",
+    "RateWatch",
+    "SlowDownloadError",
+    "TransferBounds",
 ]
 
 #: Networks whose connections go through an overlay (a circuit or tunnel to build first).
