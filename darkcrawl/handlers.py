@@ -47,6 +47,7 @@ from scrapy.utils.misc import build_from_crawler
 from darkcrawl.config import ConfigError
 from darkcrawl.downloadermiddlewares.backoff import HostBackoffMiddleware
 from darkcrawl.transfer import (
+    BodyTimeoutError,
     ConnectTimeoutError,
     NoResponseError,
     RateRule,
@@ -226,6 +227,8 @@ class NetworkDownloadHandler(BaseDownloadHandler):
         stats = self.crawler.stats
         if reason.startswith("took longer"):
             stats.inc_value("darkcrawl/transfer/timeout")
+            if watch.headers_at is not None:
+                return BodyTimeoutError(f"Getting {request.url} {reason}: {watch.received} bytes of the body received")
             return DownloadTimeoutError(f"Getting {request.url} {reason}")
         if watch.headers_at is None:
             stats.inc_value("darkcrawl/transfer/no_response")
@@ -240,7 +243,10 @@ class NetworkDownloadHandler(BaseDownloadHandler):
         stats = self.crawler.stats
         if elapsed >= overall - _EARLY:
             stats.inc_value("darkcrawl/transfer/timeout")
-            return DownloadTimeoutError(f"Getting {request.url} took longer than DOWNLOAD_TIMEOUT ({overall:g} s)")
+            message = f"Getting {request.url} took longer than DOWNLOAD_TIMEOUT ({overall:g} s)"
+            if watch.headers_at is not None:
+                return BodyTimeoutError(f"{message}: {watch.received} bytes of the body received")
+            return DownloadTimeoutError(message)
         if watch.headers_at is None:
             stats.inc_value("darkcrawl/transfer/connect_timeout")
             proxy = request.meta.get("proxy")
@@ -252,7 +258,8 @@ class NetworkDownloadHandler(BaseDownloadHandler):
             through = f" through the {proxy.split('://', 1)[0]} proxy" if proxy else ""
             return ConnectTimeoutError(f"no connection to {netloc}{through} within {connect:g} s: {request.url}")
         stats.inc_value("darkcrawl/transfer/stalled")
-        return DownloadTimeoutError(f"nothing received for {connect:g} s in the middle of the body: {request.url}")
+        return BodyTimeoutError(f"nothing received for {connect:g} s in the middle of the body "
+                                f"({watch.received} bytes received): {request.url}")
 
     def _headers_received(self, request: Request, **_: Any) -> None:
         watch = self._watches.get(request)

@@ -24,6 +24,7 @@ from scrapy.exceptions import DownloadTimeoutError
 
 __all__ = [
     "DARKNETS",
+    "BodyTimeoutError",
     "ConnectTimeoutError",
     "NoResponseError",
     "RateRule",
@@ -49,6 +50,10 @@ class NoResponseError(SlowDownloadError):
 
 class ConnectTimeoutError(DownloadTimeoutError):
     """No connection within the connect deadline (retried, and counted as a dead host's failure)."""
+
+
+class BodyTimeoutError(DownloadTimeoutError):
+    """The host answered, but its body did not arrive in time (retried; the host is alive)."""
 
 
 @dataclass(frozen=True, slots=True)

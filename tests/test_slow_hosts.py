@@ -35,6 +35,7 @@ from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
 from darkcrawl.downloadermiddlewares.backoff import STATE_FILE, unreachable
 from darkcrawl.frontier.backoff import BackoffPolicy, BackoffTable, Event, Verdict
 from darkcrawl.transfer import (
+    BodyTimeoutError,
     ConnectTimeoutError,
     NoResponseError,
     RateRule,
@@ -140,6 +141,7 @@ def test_connect_timeout_per_network(network, timeout):
         (DownloadTimeoutError("took longer than 90 s"), True),
         (ConnectTimeoutError("no connection within 15 s"), True),
         (NoResponseError("no response in 45 s"), True),
+        (BodyTimeoutError("took longer than DOWNLOAD_TIMEOUT (90 s): 5000000 bytes of the body received"), False),
         (TxConnectionRefusedError(), True),
         (DownloadFailedError("Malformed reply"), True),  # httpx: Tor could not open the stream
         (DownloadFailedError("Connection was closed cleanly"), False),

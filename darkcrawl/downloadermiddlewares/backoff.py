@@ -83,7 +83,7 @@ from twisted.internet.error import TimeoutError as TxTimeoutError
 from darkcrawl.config import ConfigError
 from darkcrawl.frontier.backoff import BackoffPolicy, BackoffTable, Event, HostState, Verdict
 from darkcrawl.storage.atomic import atomic_write
-from darkcrawl.transfer import NoResponseError
+from darkcrawl.transfer import BodyTimeoutError, NoResponseError
 
 if TYPE_CHECKING:
     from scrapy.core.downloader import Slot
@@ -120,8 +120,9 @@ _ERROR_CHARS = 300
 #: download cut short by us (DOWNLOAD_MAXSIZE) or by the crawl's close.
 _NEUTRAL = (IgnoreRequest, DownloadCancelledError, UnsupportedURLSchemeError, NotSupported)
 #: Exceptions that say the host could not be reached at all (Twisted's own, for a
-#: handler that does not wrap them).  A timeout of a whole download counts: the dead
-#: host that accepts connections and never answers is the one that costs most.
+#: handler that does not wrap them).  A timeout of a whole download counts, unless the
+#: response had begun (BodyTimeoutError): the dead host that accepts connections and
+#: never answers is the one that costs most.
 _UNREACHABLE = (DownloadConnectionRefusedError, CannotResolveHostError, DownloadTimeoutError,
                 NoResponseError, ConnectError, TxTimeoutError)
 #: What the SOCKS client (httpx) says when Tor could not open the stream: it is
@@ -139,6 +140,8 @@ class HostGivenUp(HostBackedOff):
 
 def unreachable(exception: BaseException) -> bool:
     """Did the download fail because the host could not be reached at all?"""
+    if isinstance(exception, BodyTimeoutError):  # it answered: too big or too slow a body, a live host
+        return False
     if isinstance(exception, _UNREACHABLE):
         return True
     text = str(exception)
