@@ -280,6 +280,16 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_BACKOFF_MAX", _seconds, 600.0, "longest backoff wait (s); a given-up host is probed this often"),
     _opt("DARKCRAWL_BACKOFF_GIVE_UP", _int, 10, "failures in a row after which a host's requests fail at once (0: never)"),
     _opt("DARKCRAWL_BACKOFF_JITTER", _seconds, 0.25, "backoff waits are shortened by a random fraction up to this"),
+    # hostile web: slow and dead hosts
+    _opt("DARKCRAWL_CONNECT_TIMEOUT", _seconds, 15.0,
+         "clear web: seconds to open a connection (TCP, or an HTTP proxy's tunnel); DOWNLOAD_TIMEOUT bounds the whole download"),
+    _opt("DARKCRAWL_CONNECT_TIMEOUT_DARKNET", _seconds, 60.0,
+         "Tor, I2P, ZeroNet, Freenet: seconds to open a connection, the SOCKS handshake (a Tor circuit build) included"),
+    _opt("DARKCRAWL_MIN_RATE", _int, 512,
+         "bytes/s a download must average over DARKCRAWL_MIN_RATE_WINDOW once connected, else it is cut (0: no minimum)"),
+    _opt("DARKCRAWL_MIN_RATE_WINDOW", _seconds, 30.0, "seconds over which DARKCRAWL_MIN_RATE is averaged"),
+    _opt("DARKCRAWL_BACKOFF_DEAD_AFTER", _int, 3,
+         "connection failures (refused, timed out, unresolvable) in a row after which a host is given up at once (0: off)"),
 )
 
 OPTIONS_BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import re
 import socket
 import threading
 import time
@@ -275,7 +276,8 @@ def test_wired_between_retry_and_cookies():
 def test_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("DARKCRAWL_BACKOFF_BASE", "2.5")
     mw = middleware(tmp_path, DARKCRAWL_BACKOFF_MAX="inf", DARKCRAWL_BACKOFF_JITTER=0)
-    assert mw.table.policy == BackoffPolicy(after=2, base=2.5, maximum=float("inf"), give_up=3, jitter=0)
+    assert mw.table.policy == BackoffPolicy(after=2, base=2.5, maximum=float("inf"), give_up=3, jitter=0,
+                                            dead_after=3)
     assert mw.busy_weight == 5  # more than CONCURRENT_REQUESTS
     with pytest.raises(NotConfigured):
         middleware(tmp_path, DARKCRAWL_BACKOFF_ENABLED="0")
@@ -494,7 +496,9 @@ def closed_port(address: str) -> int:
 
 
 BACKOFF = {"DARKCRAWL_BACKOFF_AFTER": 2, "DARKCRAWL_BACKOFF_BASE": 1, "DARKCRAWL_BACKOFF_MAX": 3,
-           "DARKCRAWL_BACKOFF_GIVE_UP": 6, "DARKCRAWL_BACKOFF_JITTER": 0}
+           "DARKCRAWL_BACKOFF_GIVE_UP": 6, "DARKCRAWL_BACKOFF_JITTER": 0,
+           # the schedule itself, for refused hosts too (test_slow_hosts.py: dead hosts given up sooner)
+           "DARKCRAWL_BACKOFF_DEAD_AFTER": 0}
 #: waits after failures 2, 3, 4, 5 in a row (the 6th gives up)
 EXPECTED_WAITS = [1.0, 2.0, 3.0, 3.0]
 #: hosts whose port is closed (all of 127/8 is loopback on Linux; the test web is on 127.0.0.1)
@@ -529,8 +533,9 @@ def test_crawl_finishes_and_says_why(backoff_crawl):
     assert result.stats["finish_reason"] == "finished"
     assert "backoff.py" not in result.log  # in no traceback
     for host in ("clearnet@127.0.0.3", *(f"clearnet@{address}" for address in DEAD_ADDRESSES)):
-        assert f"Host {host} backed off after 2 failures in a row" in result.log
-        assert f"Host {host} given up after 6 failures in a row" in result.log
+        # a host is its network location: address and port
+        assert re.search(rf"Host {re.escape(host)}:\d+ backed off after 2 failures in a row", result.log)
+        assert re.search(rf"Host {re.escape(host)}:\d+ given up after 6 failures in a row", result.log)
     stats = result.stats
     assert stats["darkcrawl/backoff/hosts"] == stats["darkcrawl/backoff/gave_up"] == 1 + len(DEAD_ADDRESSES)
     assert stats["darkcrawl/backoff/probes"] >= (1 + len(DEAD_ADDRESSES)) * len(EXPECTED_WAITS)
@@ -552,7 +557,7 @@ def test_waits_between_attempts_grow_to_the_cap(backoff_crawl):
 def test_state_file_shows_the_dead_hosts(backoff_crawl):
     result, _, _ = backoff_crawl
     report = json.loads((result.data / "misc" / STATE_FILE).read_text())
-    rows = {row["host"]: row for row in report["hosts"]}
+    rows = {row["host"].rpartition(":")[0]: row for row in report["hosts"]}  # without the port
     dead = [f"clearnet@{address}" for address in DEAD_ADDRESSES]
     assert set(rows) == {"clearnet@127.0.0.3", *dead}  # the live hosts are not there
     assert rows["clearnet@127.0.0.3"]["last_error"] == "HTTP 503"
@@ -589,7 +594,7 @@ def test_a_one_round_crawl_does_not_wait_out_the_backoff(tmp_path):
     result = run_crawl(
         tmp_path, "-a", "urls=" + ",".join(f"{dead}/d{i}.html" for i in range(6)), timeout=90,
         settings={"DARKCRAWL_BACKOFF_AFTER": 2, "DARKCRAWL_BACKOFF_BASE": 60, "DARKCRAWL_BACKOFF_MAX": 600,
-                  "DARKCRAWL_BACKOFF_GIVE_UP": 4},
+                  "DARKCRAWL_BACKOFF_GIVE_UP": 4, "DARKCRAWL_BACKOFF_DEAD_AFTER": 0},
     )
     took = time.monotonic() - started
     assert result.returncode == 0, result.log[-3000:]

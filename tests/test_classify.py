@@ -41,9 +41,9 @@ CASES = [
     # --- clearnet normalisation
     net("HTTP://ExAmple.COM:80/a#frag", "clearnet", "http://example.com/a", "example.com", "example.com"),
     net("https://x.com:443", "clearnet", "https://x.com/", "x.com", "x.com"),
-    net("http://x.com:8080/", "clearnet", "http://x.com:8080/", "x.com:8080", "x.com"),
-    net("https://x.com:80/", "clearnet", "https://x.com:80/", "x.com:80", "x.com"),
-    net("http://x.com:443/", "clearnet", "http://x.com:443/", "x.com:443", "x.com"),
+    net("http://x.com:8080/", "clearnet", "http://x.com:8080/", "x.com:8080", "x.com:8080"),  # a port is another server
+    net("https://x.com:80/", "clearnet", "https://x.com:80/", "x.com:80", "x.com:80"),
+    net("http://x.com:443/", "clearnet", "http://x.com:443/", "x.com:443", "x.com:443"),
     net("http://x.com:080/", "clearnet", "http://x.com/", "x.com", "x.com"),
     net("http://x.com:/a", "clearnet", "http://x.com/a", "x.com", "x.com"),
     net("http://example.com./", "clearnet", "http://example.com/", "example.com", "example.com"),
@@ -57,7 +57,7 @@ CASES = [
     ),
     net("https://x.com/a%2Fb/../c?", "clearnet", "https://x.com/a%2Fb/../c", "x.com", "x.com"),
     net("  http://x.com/a b\n", "clearnet", "http://x.com/a b", "x.com", "x.com"),
-    net("http://[::1]:8080/a", "clearnet", "http://[::1]:8080/a", "[::1]:8080", "[::1]"),
+    net("http://[::1]:8080/a", "clearnet", "http://[::1]:8080/a", "[::1]:8080", "[::1]:8080"),
     net("http://[2001:DB8::1]/", "clearnet", "http://[2001:db8::1]/", "[2001:db8::1]", "[2001:db8::1]"),
     # --- tor
     net(f"http://{ONION}", "tor", f"http://{ONION}/", ONION, ONION),
@@ -75,7 +75,7 @@ CASES = [
         net(f"https://{ONION}{s}/a", "tor2web", f"https://{ONION}{s}/a", f"{ONION}{s}", f"{ONION}{s}")
         for s in (".sh", ".ly", ".ws", ".pet", ".to", ".dog")
     ),
-    net("http://x.onion.sh:81/", "tor2web", "http://x.onion.sh:81/", "x.onion.sh:81", "x.onion.sh"),
+    net("http://x.onion.sh:81/", "tor2web", "http://x.onion.sh:81/", "x.onion.sh:81", "x.onion.sh:81"),
     # --- i2p
     net("http://Forum.I2P/", "i2p", "http://forum.i2p/", "forum.i2p", "forum.i2p"),
     net(f"http://{B32}.b32.i2p/x", "i2p", f"http://{B32}.b32.i2p/x", f"{B32}.b32.i2p", f"{B32}.b32.i2p"),
@@ -113,14 +113,14 @@ CASES = [
         "USK@abc~x,def",
     ),
     # the gateway root is the gateway's own UI: clearnet, as in darc
-    net("http://127.0.0.1:43110/", "clearnet", "http://127.0.0.1:43110/", "127.0.0.1:43110", "127.0.0.1"),
-    net("http://127.0.0.1:43110", "clearnet", "http://127.0.0.1:43110/", "127.0.0.1:43110", "127.0.0.1"),
+    net("http://127.0.0.1:43110/", "clearnet", "http://127.0.0.1:43110/", "127.0.0.1:43110", "127.0.0.1:43110"),
+    net("http://127.0.0.1:43110", "clearnet", "http://127.0.0.1:43110/", "127.0.0.1:43110", "127.0.0.1:43110"),
     net(
         "http://localhost:8888/?x=1",
         "clearnet",
         "http://localhost:8888/?x=1",
         "localhost:8888",
-        "localhost",
+        "localhost:8888",
     ),
     # other hosts or ports are not the gateway
     net(
@@ -128,14 +128,14 @@ CASES = [
         "clearnet",
         f"http://127.0.0.1:8080/{ZERO_SITE}/",
         "127.0.0.1:8080",
-        "127.0.0.1",
+        "127.0.0.1:8080",
     ),
     net(
         f"http://example.com:43110/{ZERO_SITE}/",
         "clearnet",
         f"http://example.com:43110/{ZERO_SITE}/",
         "example.com:43110",
-        "example.com",
+        "example.com:43110",
     ),
     # custom gateway ports
     net(
@@ -159,7 +159,7 @@ CASES = [
         "clearnet",
         f"http://127.0.0.1:43110/{ZERO_SITE}/",
         "127.0.0.1:43110",
-        "127.0.0.1",
+        "127.0.0.1:43110",
         CUSTOM,
     ),
     net(

@@ -1,10 +1,22 @@
 """Dead hosts are backed off exponentially instead of hammered (policy: darkcrawl/frontier/backoff.py).
 
 A host is a download slot (``<network>@<service>``, set by the routing middleware),
-so every subdomain of an onion service shares its fate.  A failure is an exception
+so every subdomain of an onion service shares its fate, and two ports of one
+clear-web host do not (the service of a clear-web link is its ``host:port``).  After
+a redirect the routing middleware gives the request the slot of the host it now
+goes to, so a redirect target's failures are charged to it, not to the host that
+redirected.  A failure is an exception
 of the download (refused, timed out, SOCKS or proxy failure, DNS) or a status of
 Scrapy's ``RETRY_HTTP_CODES`` (5xx, 408, 429: the proxies' error pages among them);
-any other answer means the host is alive and ends its backoff.
+any other answer means the host is alive and ends its backoff.  A failure to
+reach the host at all (refused, connect or download timed out, name unresolvable,
+SOCKS/proxy could not connect: :func:`unreachable`) counts towards
+DARKCRAWL_BACKOFF_DEAD_AFTER too: that many in a row and the host is given up at
+once, so that a dead host's queued requests (and the retries of its failed ones)
+fail at once with the reason instead of each timing out again.  Requests already
+past this gate and queued in the host's downloader slot (all of a host's requests
+wait there together for its robots.txt, say) are stopped too: the download
+handler asks :meth:`HostBackoffMiddleware.refusal` when their turn comes.
 
 Where a backed-off host's requests wait: in the scheduler, as long as other hosts
 have work.  Scrapy's ``DownloaderAwarePriorityQueue`` and darkcrawl's
@@ -51,7 +63,10 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.exceptions import (
+    CannotResolveHostError,
     DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
     IgnoreRequest,
     NotConfigured,
     NotSupported,
@@ -62,10 +77,13 @@ from scrapy.utils.asyncio import call_later
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectError
+from twisted.internet.error import TimeoutError as TxTimeoutError
 
 from darkcrawl.config import ConfigError
-from darkcrawl.frontier.backoff import BackoffPolicy, BackoffTable, Event, Verdict
+from darkcrawl.frontier.backoff import BackoffPolicy, BackoffTable, Event, HostState, Verdict
 from darkcrawl.storage.atomic import atomic_write
+from darkcrawl.transfer import BodyTimeoutError, NoResponseError
 
 if TYPE_CHECKING:
     from scrapy.core.downloader import Slot
@@ -76,7 +94,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["STATE_FILE", "HostBackedOff", "HostBackoffMiddleware", "HostGivenUp"]
+__all__ = ["STATE_FILE", "HostBackedOff", "HostBackoffMiddleware", "HostGivenUp", "unreachable"]
 
 STATE_FILE = "hosts_backoff.json"
 #: meta key of a probe's token
@@ -101,6 +119,15 @@ _ERROR_CHARS = 300
 #: Exceptions that say nothing about the host: a request refused before it left, a
 #: download cut short by us (DOWNLOAD_MAXSIZE) or by the crawl's close.
 _NEUTRAL = (IgnoreRequest, DownloadCancelledError, UnsupportedURLSchemeError, NotSupported)
+#: Exceptions that say the host could not be reached at all (Twisted's own, for a
+#: handler that does not wrap them).  A timeout of a whole download counts, unless the
+#: response had begun (BodyTimeoutError): the dead host that accepts connections and
+#: never answers is the one that costs most.
+_UNREACHABLE = (DownloadConnectionRefusedError, CannotResolveHostError, DownloadTimeoutError,
+                NoResponseError, ConnectError, TxTimeoutError)
+#: What the SOCKS client (httpx) says when Tor could not open the stream: it is
+#: a DownloadFailedError like any broken download, so it is told by its message.
+_SOCKS_UNREACHABLE = ("Malformed reply", "SOCKS", "Proxy")
 
 
 class HostBackedOff(IgnoreRequest):
@@ -109,6 +136,16 @@ class HostBackedOff(IgnoreRequest):
 
 class HostGivenUp(HostBackedOff):
     """The host failed DARKCRAWL_BACKOFF_GIVE_UP times in a row: its requests fail at once."""
+
+
+def unreachable(exception: BaseException) -> bool:
+    """Did the download fail because the host could not be reached at all?"""
+    if isinstance(exception, BodyTimeoutError):  # it answered: too big or too slow a body, a live host
+        return False
+    if isinstance(exception, _UNREACHABLE):
+        return True
+    text = str(exception)
+    return type(exception).__name__ == "DownloadFailedError" and any(m in text for m in _SOCKS_UNREACHABLE)
 
 
 def describe(exception: BaseException) -> str:
@@ -173,6 +210,7 @@ class HostBackoffMiddleware:
                 maximum=settings.getfloat("DARKCRAWL_BACKOFF_MAX"),
                 give_up=settings.getint("DARKCRAWL_BACKOFF_GIVE_UP"),
                 jitter=settings.getfloat("DARKCRAWL_BACKOFF_JITTER"),
+                dead_after=settings.getint("DARKCRAWL_BACKOFF_DEAD_AFTER"),
             )
         except ValueError as exc:
             raise ConfigError(f"DARKCRAWL_BACKOFF_*: {exc}") from None
@@ -212,7 +250,7 @@ class HostBackoffMiddleware:
             if admission.verdict is Verdict.DROP:
                 stats.inc_value("darkcrawl/backoff/dropped")
                 self._changed()
-                raise HostGivenUp(f"{key} given up after {state.failures} failures in a row "
+                raise HostGivenUp(f"{key} given up after {self._failures_text(state)} "
                                   f"(last: {state.last_error}): {request.url}")
             if self._closing():
                 stats.inc_value("darkcrawl/backoff/released_at_close")
@@ -242,6 +280,25 @@ class HostBackoffMiddleware:
             stats.inc_value("darkcrawl/backoff/wait_seconds", round(monotonic() - waited_since, 3))
         return None
 
+    def refusal(self, request: Request) -> HostGivenUp | None:
+        """At the start of a transfer (the download handler asks): the reason the request
+        must fail at once, its host having been given up since it passed the gate."""
+        if request.meta.get("playwright"):
+            return None
+        key = self._key(request)
+        state = self.table.hosts.get(key)
+        if state is None or not state.gave_up:
+            return None
+        token = request.meta.get(PROBE_KEY)
+        if token is not None and token == state.probe:
+            return None
+        state.dropped += 1
+        self.crawler.stats.inc_value("darkcrawl/backoff/dropped")
+        self.crawler.stats.inc_value("darkcrawl/backoff/dropped_queued")
+        self._changed()
+        return HostGivenUp(f"{key} given up after {self._failures_text(state)} "
+                           f"(last: {state.last_error}): {request.url}")
+
     def process_response(self, request: Request, response: Response, spider: object = None) -> Response:
         if request.meta.get("playwright") or "cached" in response.flags:
             return response
@@ -265,7 +322,7 @@ class HostBackoffMiddleware:
         if isinstance(exception, StopDownload):  # we stopped it after the headers: the host answered
             self._succeeded(request)
             return
-        self._failed(request, describe(exception))
+        self._failed(request, describe(exception), unreachable(exception))
 
     # -- outcomes ---------------------------------------------------------------------
 
@@ -282,9 +339,11 @@ class HostBackoffMiddleware:
             self._changed()
             self._wake(key)
 
-    def _failed(self, request: Request, error: str) -> None:
+    def _failed(self, request: Request, error: str, unreachable: bool = False) -> None:
         key = self._key(request)
-        events = self.table.failed(key, request.meta.get(PROBE_KEY), monotonic(), error)
+        if unreachable:
+            self.crawler.stats.inc_value("darkcrawl/backoff/unreachable")
+        events = self.table.failed(key, request.meta.get(PROBE_KEY), monotonic(), error, unreachable)
         if not events:
             return
         state = self.table.hosts[key]
@@ -300,8 +359,11 @@ class HostBackoffMiddleware:
                          key, state.failures, state.last_error, wait)
         if Event.GAVE_UP in events:
             stats.inc_value("darkcrawl/backoff/gave_up")
-            logger.warning("Host %s given up after %d failures in a row (last: %s): its requests now fail "
-                           "at once; next probe in %.1f s", key, state.failures, state.last_error, wait)
+            dead = self._dead(state)
+            if dead:
+                stats.inc_value("darkcrawl/backoff/dead")
+            logger.warning("Host %s given up after %s (last: %s): its requests now fail "
+                           "at once; next probe in %.1f s", key, self._failures_text(state), state.last_error, wait)
         if state.gave_up:
             self._unmark(key)  # its requests fail at once: the sooner they are taken, the better
         else:
@@ -436,8 +498,18 @@ class HostBackoffMiddleware:
         slot = getattr(engine, "_slot", None)  # its ``closing`` is set when the spider closes for any reason
         return slot is None or slot.closing is not None
 
+    def _dead(self, state: HostState) -> bool:
+        dead_after = self.table.policy.dead_after
+        return bool(dead_after) and state.unreachable >= dead_after
+
+    def _failures_text(self, state: HostState) -> str:
+        if self._dead(state):
+            return f"{state.failures} failures in a row, {state.unreachable} of them unreachable (a dead host)"
+        return f"{state.failures} failures in a row"
+
     def _key(self, request: Request) -> str:
-        return request.meta.get("download_slot") or urlparse_cached(request).hostname or ""
+        # the network location: a dead port must not back off the live one next to it
+        return request.meta.get("download_slot") or urlparse_cached(request).netloc.lower()
 
     def _lease(self, request: Request) -> float:
         timeout = request.meta.get("download_timeout", self.download_timeout)
@@ -459,6 +531,7 @@ class HostBackoffMiddleware:
                 "host": key,
                 "state": status,
                 "failures": state.failures,
+                "unreachable": state.unreachable,
                 "last_error": state.last_error,
                 "last_failure": _utc(None if state.last_failure is None else wall - now + state.last_failure),
                 "next_try": _utc(wall - now + state.next_try) if waiting else None,
@@ -472,7 +545,7 @@ class HostBackoffMiddleware:
             "updated": _utc(wall),
             "policy": {"after": policy.after, "base": policy.base,
                        "max": policy.maximum if math.isfinite(policy.maximum) else None,  # JSON has no inf
-                       "give_up": policy.give_up, "jitter": policy.jitter},
+                       "give_up": policy.give_up, "jitter": policy.jitter, "dead_after": policy.dead_after},
             "hosts": hosts,
         }
 

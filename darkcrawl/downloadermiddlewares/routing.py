@@ -155,7 +155,12 @@ class NetworkRoutingMiddleware:
         else:
             request.meta.pop("proxy", None)
         request.meta["darkcrawl_network"] = link.kind
-        request.meta.setdefault("download_slot", f"{link.kind}@{link.service}")
+        if request.meta.get("redirect_urls") and not request.meta.get("playwright"):
+            # a redirect keeps the meta of the request it replaces: politeness and
+            # backoff must follow the host it goes to now, not the one that redirected
+            request.meta["download_slot"] = f"{link.kind}@{link.service}"
+        else:
+            request.meta.setdefault("download_slot", f"{link.kind}@{link.service}")
 
     def _unavailable(self, request: Request, network: str) -> None:
         stats = self.crawler.stats

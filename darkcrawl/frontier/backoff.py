@@ -11,7 +11,12 @@ tell nothing new, so they do not double it.
 
 After ``give_up`` failures in a row (0: never) the host is given up: its requests
 fail at once instead of waiting, and one probe every ``maximum`` seconds still
-checks whether it came back.
+checks whether it came back.  A host that could not even be reached ``dead_after``
+times in a row (connection refused or timed out, name unresolvable: the caller
+says which failures are such) is given up then, sooner: a dead host's queued
+requests would otherwise each wait for a probe that times out like the ones before.
+In a one-round crawl the backed-off hosts are probed at once when nothing else is
+left (:meth:`BackoffTable.hurry`), but a given-up host is not: its requests fail.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class BackoffPolicy:
     maximum: float = 600.0
     give_up: int = 10
     jitter: float = 0.25
+    dead_after: int = 0
 
     def __post_init__(self) -> None:
         if self.after < 1:
@@ -43,6 +49,8 @@ class BackoffPolicy:
             raise ValueError(f"base={self.base}, maximum={self.maximum}: expected 0 < base <= maximum")
         if self.give_up and self.give_up < self.after:
             raise ValueError(f"give_up={self.give_up}: expected 0 (never) or at least after={self.after}")
+        if self.dead_after and self.dead_after < self.after:
+            raise ValueError(f"dead_after={self.dead_after}: expected 0 (off) or at least after={self.after}")
         if not 0 <= self.jitter <= 1:
             raise ValueError(f"jitter={self.jitter}: expected a fraction between 0 and 1")
 
@@ -79,6 +87,7 @@ class Event(Enum):
 @dataclass(slots=True)
 class HostState:
     failures: int = 0  # in a row
+    unreachable: int = 0  # in a row, of those: the host could not be reached at all
     last_error: str = ""
     last_failure: float | None = None
     next_try: float = 0.0
@@ -148,16 +157,20 @@ class BackoffTable:
             del self.hosts[key]  # a few failures, never backed off: nothing worth keeping
             return None
         state.failures = 0
+        state.unreachable = 0
         state.gave_up = False
         state.probe = None
         state.next_try = 0.0
         return Event.RECOVERED if was_backed_off else None
 
     def hurry(self, now: float) -> list[str]:
-        """Let every backed-off host be probed now (nothing else is left to do); returns them."""
+        """Let every backed-off host be probed now (nothing else is left to do); returns them.
+
+        Given-up hosts are left out: their requests fail at once anyway, and a probe
+        of a dead host would only hold the end of the round for one more timeout."""
         hurried = []
         for key, state in self.hosts.items():
-            if self.backed_off(state) and state.next_try > now:
+            if self.backed_off(state) and not state.gave_up and state.next_try > now:
                 state.next_try = now
                 hurried.append(key)
         return hurried
@@ -168,8 +181,10 @@ class BackoffTable:
         if state is not None and token is not None and state.probe == token:
             state.probe = None
 
-    def failed(self, key: str, token: int | None, now: float, error: str) -> tuple[Event, ...]:
-        """A request to *key* failed; *token* is the probe's, None for any other request.
+    def failed(self, key: str, token: int | None, now: float, error: str,
+               unreachable: bool = False) -> tuple[Event, ...]:
+        """A request to *key* failed; *token* is the probe's, None for any other request;
+        *unreachable*: the host could not be reached at all (refused, timed out, no name).
 
         Returns what changed: nothing, BACKOFF or ESCALATED, possibly followed by GAVE_UP."""
         state = self.hosts.setdefault(key, HostState())
@@ -180,6 +195,7 @@ class BackoffTable:
                 return ()  # sent before the backoff began (or a probe whose lease ran out)
             state.probe = None
         state.failures += 1
+        state.unreachable = state.unreachable + 1 if unreachable else 0
         policy = self.policy
         if state.failures < policy.after:
             return ()
@@ -189,7 +205,8 @@ class BackoffTable:
             events: tuple[Event, ...] = (Event.BACKOFF,)
         else:
             events = (Event.ESCALATED,)
-        if policy.give_up and state.failures >= policy.give_up and not state.gave_up:
+        dead = policy.dead_after and state.unreachable >= policy.dead_after
+        if (dead or (policy.give_up and state.failures >= policy.give_up)) and not state.gave_up:
             state.gave_up = True
             events += (Event.GAVE_UP,)
         return events

@@ -78,7 +78,10 @@ class Link:
 
     ``host`` keys storage (it keeps a non-default port, or is the site key for
     ZeroNet/Freenet, or a pseudo-host such as ``(bitcoin)``); ``service`` keys
-    politeness and identity (an onion service is the same whatever its subdomain).
+    politeness, backoff and identity: the network location, ``host[:port]`` on the
+    clear web and I2P (two ports of one host are two servers: one can be dead while
+    the other answers), the onion service for Tor (the same whatever its subdomain
+    or port: one descriptor, one circuit), the site key for ZeroNet/Freenet.
     """
 
     url: str
@@ -151,7 +154,7 @@ def _classify_http(url: str, scheme: str, gateways: Gateways) -> Link:
         normalised = f"{normalised}?{query}"
 
     kind = "clearnet"
-    service = hostname
+    service = host  # the network location (a non-default port kept)
     if hostname.endswith(".onion"):
         identity, reason = onion_identity(hostname)
         if identity is None:
