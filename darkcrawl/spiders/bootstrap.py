@@ -12,6 +12,7 @@ from scrapy import Request
 
 from darkcrawl import hostfiles
 from darkcrawl.downloadermiddlewares.robots import NO_ROBOTS_NETWORKS
+from darkcrawl.downloadermiddlewares.routing import AddressRefused
 from darkcrawl.items import HostFileItem, LinkMetadata, NewHostItem
 from darkcrawl.links.classify import Link, classify
 from darkcrawl.spiders.common import BOOTSTRAP_KEY, BOOTSTRAP_PRIORITY, LINK_KEY, now_iso
@@ -118,6 +119,10 @@ class HostBootstrap:
         step = request.meta.get("darkcrawl_step")
         self.stats.inc_value(f"darkcrawl/bootstrap_error/{step}")
         logger.info("bootstrap %s failed for %s: %s", step, request.url, failure.getErrorMessage())
+        if step == "robots" and failure.check(AddressRefused):
+            # the host itself points inside: every request to it is refused, so it is no new host
+            self.stats.inc_value("darkcrawl/hosts/refused")
+            return
         if step == "robots":
             state["todo"] = [state["root"] + "sitemap.xml"]
         yield from self._bootstrap_next(state)

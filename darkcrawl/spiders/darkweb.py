@@ -29,6 +29,7 @@ from twisted.internet.task import LoopingCall
 from darkcrawl import hostfiles
 from darkcrawl.config import ConfigError
 from darkcrawl.downloadermiddlewares.history import HISTORY_KEY
+from darkcrawl.downloadermiddlewares.routing import address_refusal
 from darkcrawl.frontier.content import build_content_seen, response_digest
 from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
 from darkcrawl.hooks.base import LinkNoReturn
@@ -122,6 +123,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             if restored:
                 self.stats.set_value("darkcrawl/frontier/seen_restored", restored)
         self.depth_limit = settings.getint("DEPTH_LIMIT")
+        self.allow_private = settings.getbool("DARKCRAWL_ALLOW_LOOPBACK")
         self.host_page_limit = settings.getint("DARKCRAWL_HOST_PAGE_LIMIT")
         self.max_sitemaps = settings.getint("DARKCRAWL_MAX_SITEMAPS")
         self.reboot = settings.getbool("DARC_REBOOT")
@@ -269,6 +271,8 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         return out
 
     def _refusal(self, link: Link, depth: int) -> str | None:
+        if address := address_refusal(link, self.allow_private):  # hostile web: inside addresses, any spelling
+            return address
         if not self.scope.network_allowed(link.kind):
             return "network"
         if not self.scope.host_allowed(link.host):
