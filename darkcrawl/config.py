@@ -265,6 +265,15 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_BACKOFF_MAX", _seconds, 600.0, "longest backoff wait (s); a given-up host is probed this often"),
     _opt("DARKCRAWL_BACKOFF_GIVE_UP", _int, 10, "failures in a row after which a host's requests fail at once (0: never)"),
     _opt("DARKCRAWL_BACKOFF_JITTER", _seconds, 0.25, "backoff waits are shortened by a random fraction up to this"),
+    # hostile web: cookie and header bombs
+    _opt("DARKCRAWL_COOKIES_PER_HOST", _int, 180, "most cookies kept per cookie domain (Chromium's 180); the least recently set go first (0: no cap)"),
+    _opt("DARKCRAWL_COOKIES_TOTAL", _int, 3000, "most cookies kept in a cookie jar; the least recently set go first (0: no cap)"),
+    _opt("DARKCRAWL_COOKIE_MAX_SIZE", _int, 4096, "a cookie whose name + value is longer (bytes) is dropped, as browsers do (0: no cap)"),
+    _opt("DARKCRAWL_COOKIE_HEADER_MAX", _int, 8192, "longest Cookie: header sent (bytes); cookies past it are left out (0: no cap)"),
+    _opt("DARKCRAWL_RECORD_MAX_HEADERS", _int, 100, "header lines kept per request/response in a headers record and API payload (0: no cap)"),
+    _opt("DARKCRAWL_RECORD_MAX_HEADER_VALUE", _int, 8192, "longest header value (characters) kept in a headers record (0: no cap)"),
+    _opt("DARKCRAWL_RECORD_MAX_COOKIES", _int, 180, "cookies listed per list (Cookies, Session, a hop's Cookies) in a headers record (0: no cap)"),
+    _opt("DARKCRAWL_MAX_HEADERS_RECORD", _int, 262144, "largest headers record / requests payload without its document (bytes, JSON) (0: no cap)"),
 )
 
 OPTIONS_BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}
