@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from scrapy import Request
     from scrapy.crawler import Crawler
+    from scrapy.http import Response
     from scrapy.http.cookies import CookieJar
     from scrapy.settings import BaseSettings
     from typing_extensions import Self
@@ -115,6 +116,18 @@ class OfflineCookiesMiddleware(CookiesMiddleware):
             self.crawler.stats.inc_value("darkcrawl/cookies/header_cut")
             self.crawler.stats.inc_value("darkcrawl/cookies/left_out", left_out)
 
+    def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
+        cap = self.limits.per_host
+        lines = response.headers.getlist(b"Set-Cookie") if cap else []
+        if len(lines) > cap and not request.meta.get("dont_merge_cookies", False):
+            # Parsing is what costs (10,000 cookies: seconds of a blocked event loop), and
+            # taking them one by one would evict all but the last ones anyway.
+            self.crawler.stats.inc_value("darkcrawl/cookies/dropped/per_host", len(lines) - cap)
+            logger.info("%s set %d cookies: the last %d kept", request.url, len(lines), cap)
+            super().process_response(request, response.replace(headers={b"Set-Cookie": lines[-cap:]}))
+            return response
+        return super().process_response(request, response)
+
     def _process_cookies(self, cookies: Iterable[Cookie], *, jar: CookieJar, request: Request) -> None:
         stats = self.crawler.stats
         wanted: list[Cookie] = []
@@ -123,11 +136,8 @@ class OfflineCookiesMiddleware(CookiesMiddleware):
                 stats.inc_value("darkcrawl/cookies/dropped/too_large")
             else:
                 wanted.append(cookie)
-        if self.limits.per_host and len(wanted) > self.limits.per_host:
-            # One response setting more than a host may keep: taking them one by one
-            # would evict all but the last ones anyway.
+        if self.limits.per_host and len(wanted) > self.limits.per_host:  # Request.cookies, say
             stats.inc_value("darkcrawl/cookies/dropped/per_host", len(wanted) - self.limits.per_host)
-            logger.info("%s set %d cookies: the last %d kept", request.url, len(wanted), self.limits.per_host)
             wanted = wanted[-self.limits.per_host:]
         if not wanted:
             return
