@@ -20,6 +20,8 @@ from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import build_from_crawler
 
+from darkcrawl import headerlimits
+
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http import Request, Response
@@ -30,6 +32,7 @@ class NetworkDownloadHandler(BaseDownloadHandler):
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
+        headerlimits.install(crawler.settings.getint("DARKCRAWL_MAX_RESPONSE_HEADERS_SIZE", 262144))  # header bombs
         self._direct = build_from_crawler(HTTP11DownloadHandler, crawler)
         self._socks: BaseDownloadHandler | None = None
         self._browser: BaseDownloadHandler | None = None

@@ -12,13 +12,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 HOST = "127.0.7.1"
-#: path -> (status, [(header, value), ...]) of the bombs; "/" links to each
+#: path -> [(header, value), ...] of the bombs; "/" links to each
 BOMBS: dict[str, list[tuple[str, str]]] = {
-    "/cookies": [("Set-Cookie", f"c{i}=v{i}; Path=/") for i in range(10_000)],
-    "/headers": [(f"X-Bomb-{i}", "b" * 16) for i in range(10_000)],
-    "/wide": [(f"X-Wide-{i}", "w" * 15_000) for i in range(90)],  # each line under Twisted's 16 KiB
-    "/bigcookie": [("Set-Cookie", "big=" + "x" * 15_000 + "; Path=/")],
+    "/cookies": [("Set-Cookie", f"c{i}=v") for i in range(10_000)],  # 210 KB of headers
+    "/headers": [(f"X-Bomb-{i}", "b") for i in range(10_000)],
+    # 240 KB of headers (within 256 KiB), twice that as the record's UTF-8 JSON
+    "/wide": [(f"X-Wide-{i}", "\u00e9" * 8_000) for i in range(30)],
+    "/bigcookie": [("Set-Cookie", "big=" + "x" * 15_000 + "; Path=/")],  # under Twisted's 16 KiB a line
     "/hugeline": [("X-Huge", "h" * 1_000_000)],  # one 1 MB header line
+    "/endless": [(f"X-More-{i}", "m" * 1000) for i in range(2_000)],  # 2 MB of headers
 }
 PAGES = ("/after",)
 
