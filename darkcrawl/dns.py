@@ -6,9 +6,10 @@
 2. A clear-web name that resolves to a loopback, private or link-local address is
    refused (unless ``DARKCRAWL_ALLOW_LOOPBACK``): the routing middleware only sees
    names, so this is where DNS tricks pointing the crawler at its own services stop.
-   The routing middleware also asks this resolver first when a clear-web request
-   goes through a proxy (which would otherwise get the name, unchecked); the
-   refusal (:class:`ResolvedInside`) carries its reason.
+   The routing middleware asks this resolver first, before a clear-web request
+   goes out directly or through an ``http_proxy`` (which would get the name,
+   unchecked), but never for the clear web sent through Tor; the refusal
+   (:class:`ResolvedInside`) carries its reason.
 
 Enable with ``TWISTED_DNS_RESOLVER = "darkcrawl.dns.GuardedResolver"`` in the
 settings profile (the reactor is set up before add-ons run, so the add-on cannot).

@@ -10,6 +10,7 @@ spelling.  Anything else that reaches the proxy is an SSRF the crawl let through
 from __future__ import annotations
 
 import json
+import logging
 import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
     from scrapy.crawler import Crawler
     from twisted.internet.base import ReactorBase
+
+logger = logging.getLogger(__name__)
 
 PUBLIC_SITE = "redirector.test"
 #: what the test resolver answers (DARKCRAWL_TEST_DNS overrides it)
@@ -55,6 +58,7 @@ class _TableLookup(ThreadedResolver):
     table: dict[str, str] = {}
 
     def getHostByName(self, name: str, timeout: Sequence[int] = ()) -> defer.Deferred[str]:
+        logger.info("test resolver: looking up %s", name)
         if name in self.table:
             return defer.succeed(self.table[name])
         if is_address(name):  # the proxy's own address, as the system resolver answers

@@ -217,3 +217,21 @@ def test_no_ssrf_through_a_configured_proxy(tmp_path):
     assert result.stats["darkcrawl/hosts/refused"] == 2  # metadata.test, 169.254.169.254.nip.io
     # only the public site is a new host
     assert new_hosts == [f"http://{PUBLIC_SITE}/"]
+
+
+def test_clear_web_through_tor_is_not_resolved_locally(tmp_path):
+    """With DARKCRAWL_CLEARNET_VIA_TOR a local lookup would tell the local resolver
+    every site visited: names are left to the exit; numeric spellings are still refused."""
+    from tests.conftest import run_crawl
+    from tests.ssrfweb import PUBLIC_SITE
+
+    result = run_crawl(
+        tmp_path, "-a", f"urls=http://{PUBLIC_SITE}/,http://metadata.test/,http://0x7f000001/",
+        settings={"TWISTED_DNS_RESOLVER": "tests.ssrfweb.TableResolver", "RETRY_TIMES": 0,
+                  "DARKCRAWL_CLEARNET_VIA_TOR": 1, "TOR_PORT": 9, "TOR_WAIT": 1, "TOR_RETRY": 0},
+        env={"DARKCRAWL_ALLOW_LOOPBACK": "0"}, timeout=120,
+    )
+    assert result.returncode == 0, result.log[-3000:]
+    assert "test resolver: looking up" not in result.log
+    assert "refused http://0x7f000001/: points at a loopback address (0x7f000001 is 127.0.0.1)" in result.log
+    assert "darkcrawl/network/refused/link_local" not in result.stats  # metadata.test: for the exit to refuse
