@@ -44,6 +44,9 @@ class ResolvedInside(DNSLookupError):
         super().__init__(f"refused: {name} resolves to a {reason} address ({address})")
         self.name, self.address, self.reason = name, address, reason
 
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:  # picklable with its three arguments
+        return type(self), (self.name, self.address, self.reason)
+
 
 class GuardedResolver(CachingThreadedResolver):
     def __init__(self, reactor: ReactorBase, cache_size: int, timeout: float, allow_private: bool = False) -> None:

@@ -235,3 +235,16 @@ def test_clear_web_through_tor_is_not_resolved_locally(tmp_path):
     assert "test resolver: looking up" not in result.log
     assert "refused http://0x7f000001/: points at a loopback address (0x7f000001 is 127.0.0.1)" in result.log
     assert "darkcrawl/network/refused/link_local" not in result.stats  # metadata.test: for the exit to refuse
+
+
+def test_refusals_keep_their_reason_when_pickled():
+    import pickle
+
+    from darkcrawl.dns import ResolvedInside
+    from darkcrawl.downloadermiddlewares.routing import AddressRefused
+
+    resolved = pickle.loads(pickle.dumps(ResolvedInside("rebind.test", "127.0.0.1", "loopback")))
+    assert (resolved.name, resolved.address, resolved.reason) == ("rebind.test", "127.0.0.1", "loopback")
+    assert "rebind.test resolves to a loopback address (127.0.0.1)" in str(resolved)
+    refused = pickle.loads(pickle.dumps(AddressRefused("refused: http://127.1/", "loopback")))
+    assert (str(refused), refused.reason) == ("refused: http://127.1/", "loopback")

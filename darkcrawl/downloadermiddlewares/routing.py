@@ -13,6 +13,15 @@ The clear web may not point the crawler at itself: loopback, private and
 link-local addresses are refused (unless ``DARKCRAWL_ALLOW_LOOPBACK``), so no page
 can make it talk to its own Tor control port, Redis or scrapyd.  Gateways are not
 affected: their URLs are classified as zeronet/freenet, not as clear web.
+
+An address is judged in its canonical form (:func:`canonical_host`): ``2130706433``,
+``0x7f000001``, ``127.1`` and ``[::ffff:127.0.0.1]`` are all 127.0.0.1 to the
+network stack, and so they are here.  A *name* is checked by the resolver
+(:mod:`darkcrawl.dns`); since a proxy taken from ``http_proxy`` would get the name
+and never ask that resolver, a clear-web name is resolved and checked here first,
+unless the request goes through Tor (see :meth:`NetworkRoutingMiddleware._check_address`).
+The spider refuses inside addresses by their spelling at admission already
+(:func:`address_refusal`), so such a host never gets a bootstrap or a ``new_host``.
 """
 
 from __future__ import annotations
@@ -74,6 +83,9 @@ class AddressRefused(IgnoreRequest):
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # picklable with both arguments
+        return type(self), (str(self), self.reason)
 
 
 #: Dots that IDNA (UTS #46) maps to "." before a host is parsed, as browsers do.
@@ -319,7 +331,7 @@ class NetworkRoutingMiddleware:
             raise AddressRefused(f"refused: {request.url} {address_phrase(hostname, reason)}", reason)
         if via_tor or is_address(hostname):
             return
-        from twisted.internet import reactor
+        from twisted.internet import reactor  # the running one, with the crawl's resolver installed
 
         try:
             address = await maybe_deferred_to_future(reactor.resolver.getHostByName(hostname))
