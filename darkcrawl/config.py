@@ -290,6 +290,16 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_MIN_RATE_WINDOW", _seconds, 30.0, "seconds over which DARKCRAWL_MIN_RATE is averaged"),
     _opt("DARKCRAWL_BACKOFF_DEAD_AFTER", _int, 3,
          "connection failures (refused, timed out, unresolvable) in a row after which a host is given up at once (0: off)"),
+    # hostile web: cookie and header bombs
+    _opt("DARKCRAWL_COOKIES_PER_HOST", _int, 180, "most cookies kept per cookie domain (Chromium's 180); the least recently set go first (0: no cap)"),
+    _opt("DARKCRAWL_COOKIES_TOTAL", _int, 3000, "most cookies kept in a cookie jar; the least recently set go first (0: no cap)"),
+    _opt("DARKCRAWL_COOKIE_MAX_SIZE", _int, 4096, "a cookie whose name + value is longer (bytes) is dropped, as browsers do (0: no cap)"),
+    _opt("DARKCRAWL_COOKIE_HEADER_MAX", _int, 8192, "longest Cookie: header sent (bytes); cookies past it are left out (0: no cap)"),
+    _opt("DARKCRAWL_MAX_RESPONSE_HEADERS_SIZE", _int, 262144, "a response whose headers are longer (bytes) fails, as in Chromium (direct HTTP/1.1; 0: no cap)"),
+    _opt("DARKCRAWL_RECORD_MAX_HEADERS", _int, 100, "header lines kept per request/response in a headers record and API payload (0: no cap)"),
+    _opt("DARKCRAWL_RECORD_MAX_HEADER_VALUE", _int, 8192, "longest header value (characters) kept in a headers record (0: no cap)"),
+    _opt("DARKCRAWL_RECORD_MAX_COOKIES", _int, 180, "cookies listed per list (Cookies, Session, a hop's Cookies) in a headers record (0: no cap)"),
+    _opt("DARKCRAWL_MAX_HEADERS_RECORD", _int, 262144, "largest headers record / requests payload without its document (bytes, JSON) (0: no cap)"),
 )
 
 OPTIONS_BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}

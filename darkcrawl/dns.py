@@ -6,6 +6,10 @@
 2. A clear-web name that resolves to a loopback, private or link-local address is
    refused (unless ``DARKCRAWL_ALLOW_LOOPBACK``): the routing middleware only sees
    names, so this is where DNS tricks pointing the crawler at its own services stop.
+   The routing middleware asks this resolver first, before a clear-web request
+   goes out directly or through an ``http_proxy`` (which would get the name,
+   unchecked), but never for the clear web sent through Tor; the refusal
+   (:class:`ResolvedInside`) carries its reason.
 
 Enable with ``TWISTED_DNS_RESOLVER = "darkcrawl.dns.GuardedResolver"`` in the
 settings profile (the reactor is set up before add-ons run, so the add-on cannot).
@@ -13,7 +17,6 @@ settings profile (the reactor is set up before add-ons run, so the add-on cannot
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +25,7 @@ from twisted.internet import defer
 from twisted.internet.error import DNSLookupError
 
 from darkcrawl.config import read_option
-from darkcrawl.downloadermiddlewares.routing import refused_address
+from darkcrawl.downloadermiddlewares.routing import is_address, refused_address
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -34,12 +37,15 @@ if TYPE_CHECKING:
 ANONYMOUS_SUFFIXES = (".onion", ".i2p")
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
+class ResolvedInside(DNSLookupError):
+    """A name that resolves to a loopback, private or link-local address."""
+
+    def __init__(self, name: str, address: str, reason: str) -> None:
+        super().__init__(f"refused: {name} resolves to a {reason} address ({address})")
+        self.name, self.address, self.reason = name, address, reason
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:  # picklable with its three arguments
+        return type(self), (self.name, self.address, self.reason)
 
 
 class GuardedResolver(CachingThreadedResolver):
@@ -65,11 +71,11 @@ class GuardedResolver(CachingThreadedResolver):
 
     def _check(self, address: Any, name: str) -> Any:
         host = name.rstrip(".").lower()
-        if refused_address(host) is not None or _is_ip(host):
-            # an address or localhost written in the URL: the routing middleware,
-            # which knows the configured gateways, has already decided
+        if refused_address(host) is not None or is_address(host):
+            # an address (in any spelling) or localhost written in the URL: the
+            # routing middleware, which knows the configured gateways, has decided
             return address
         reason = refused_address(str(address))
         if reason:
-            raise DNSLookupError(f"refused: {name} resolves to a {reason} address ({address})")
+            raise ResolvedInside(name, str(address), reason)
         return address

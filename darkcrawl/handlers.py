@@ -55,6 +55,7 @@ from darkcrawl.transfer import (
     SlowDownloadError,
     TransferBounds,
 )
+from darkcrawl import headerlimits
 
 if TYPE_CHECKING:
     from twisted.web.client import Agent
@@ -142,6 +143,7 @@ class NetworkDownloadHandler(BaseDownloadHandler):
         self._backoff_found = False  # looked up once the engine exists
         crawler.signals.connect(self._headers_received, signal=signals.headers_received)
         crawler.signals.connect(self._bytes_received, signal=signals.bytes_received)
+        headerlimits.install(settings.getint("DARKCRAWL_MAX_RESPONSE_HEADERS_SIZE", 262144))  # header bombs
         self._direct = build_from_crawler(DirectDownloadHandler, crawler)
         self._socks: BaseDownloadHandler | None = None
         self._browser: BaseDownloadHandler | None = None

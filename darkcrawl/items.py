@@ -67,6 +67,8 @@ class PageItem:
     #: filled by the storage pipeline, relative to PATH_DATA
     document_path: str | None = None
     headers_path: str | None = None
+    #: what the headers record's caps left out (darkcrawl.records.RecordLimits), in words
+    cut: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -8,7 +8,7 @@ import pytest
 from twisted.internet.error import DNSLookupError
 
 from darkcrawl.dns import GuardedResolver
-from darkcrawl.downloadermiddlewares.routing import refused_address
+from darkcrawl.downloadermiddlewares.routing import canonical_host, refused_address
 from darkcrawl.networks.tor import pinned_port
 from tests.gateways import FakeGateway, html
 
@@ -28,6 +28,57 @@ FREENET_KEY = "USK@abc~def,ghi/site/3"
     ],
 )
 def test_refused_address(host, reason):
+    assert refused_address(host) == reason
+
+
+# WHATWG URL host parsing (IPv4 "ends in a number" + IPv4 number parser), which is
+# also what inet_aton behind getaddrinfo accepts: every spelling is one address.
+@pytest.mark.parametrize(
+    ("host", "canonical"),
+    [
+        ("127.0.0.1", "127.0.0.1"), ("2130706433", "127.0.0.1"), ("0x7f000001", "127.0.0.1"),
+        ("0X7F000001", "127.0.0.1"), ("017700000001", "127.0.0.1"), ("0177.0.0.1", "127.0.0.1"),
+        ("0x7f.0.0.1", "127.0.0.1"), ("0x7f.1", "127.0.0.1"), ("127.1", "127.0.0.1"), ("127.0.1", "127.0.0.1"),
+        ("127.0x0.0.01", "127.0.0.1"), ("127.0.0.1.", "127.0.0.1"), ("0", "0.0.0.0"), ("0x", "0.0.0.0"),
+        ("2852039166", "169.254.169.254"), ("0xa9.0xfe.0xa9.0xfe", "169.254.169.254"),
+        ("10.0xffff", "10.0.255.255"), ("192.168.257", "192.168.1.1"), ("%31%32%37.0.0.1", "127.0.0.1"),
+        ("\uff11\uff12\uff17\u3002\uff10\uff0e\uff10\uff0e\uff11", "127.0.0.1"),  # full-width, as IDNA maps them
+        ("4294967295", "255.255.255.255"), ("8.8.8.8", "8.8.8.8"),
+        ("[::1]", "::1"), ("::1", "::1"), ("[0:0:0:0:0:0:0:1]", "::1"), ("[::ffff:127.0.0.1]", "::ffff:7f00:1"),
+        ("[::ffff:7f00:1]", "::ffff:7f00:1"), ("[::127.0.0.1]", "::7f00:1"), ("[FE80::1]", "fe80::1"),
+        ("Example.COM.", "example.com"), ("localhost", "localhost"), ("169.254.169.254.nip.io", "169.254.169.254.nip.io"),
+        ("1.2.3.4.example", "1.2.3.4.example"), ("0x7f.example", "0x7f.example"),
+    ],
+)
+def test_canonical_host(host, canonical):
+    assert canonical_host(host) == canonical
+
+
+@pytest.mark.parametrize(
+    "host", ["1.2.3.4.5", "256.0.0.1", "127.0.0.256.", "4294967296", "0x100000000", "08.0.0.1", "0x7g.1", "foo.0x1",
+             "foo.123", "1..2", "[127.0.0.1]", "[::1", "1.2.3.4:5"],
+)
+def test_hosts_that_end_in_a_number_but_are_no_address(host):
+    with pytest.raises(ValueError):
+        canonical_host(host)
+    assert refused_address(host) == "invalid_address"  # browsers reject them; inet_aton may not
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("2130706433", "loopback"), ("0x7f000001", "loopback"), ("127.1", "loopback"), ("127.0.1", "loopback"),
+        ("0177.0.0.1", "loopback"), ("127.0.0.1.", "loopback"), ("localhost.", "loopback"), ("LOCALHOST", "loopback"),
+        ("[::1]", "loopback"), ("[::ffff:127.0.0.1]", "loopback"), ("[::127.0.0.1]", "loopback"),
+        ("[::ffff:a9fe:a9fe]", "link_local"), ("2852039166", "link_local"), ("0xa9fea9fe", "link_local"),
+        ("[64:ff9b::7f00:1]", "loopback"), ("[2002:7f00:1::]", "loopback"),  # NAT64 and 6to4 carry IPv4 too
+        ("0", "private"), ("10.1", "private"), ("0xc0a80101", "private"), ("[fc00::1]", "private"),
+        ("224.0.0.1", "private"), ("[::]", "private"), ("100.64.1", "private"),
+        ("134744072", None), ("[2606:4700::1111]", None), ("[::ffff:8.8.8.8]", None), ("1.1", None),
+        ("example.com.", None), ("169.254.169.254.nip.io", None),  # names: the resolver checks them
+    ],
+)
+def test_refused_address_sees_through_spellings(host, reason):
     assert refused_address(host) == reason
 
 
@@ -66,7 +117,9 @@ def test_loopback_urls_are_refused(darknet, crawl):
     result = crawl("-a", f"urls={darknet.url('other', '/')}", env={"DARKCRAWL_ALLOW_LOOPBACK": "0"})
     assert result.returncode == 0
     assert darknet["other"].hits["/"] == 0 and darknet["other"].hits["/robots.txt"] == 0
-    assert result.stats["darkcrawl/network/refused/loopback"] >= 1
+    # refused at admission (by its spelling): no request, no bootstrap
+    assert result.stats["darkcrawl/refused/loopback"] >= 1
+    assert "darkcrawl/hosts/new" not in result.stats
 
 
 def test_zeronet_and_freenet_through_their_gateways(crawl):
@@ -122,3 +175,76 @@ def test_i2p_unavailable_fails_closed_with_a_reason(crawl):
     assert result.stats["darkcrawl/network/unavailable/i2p"] >= 1
     assert "i2p is not available: nothing answers on 127.0.0.1:1" in result.log
     assert json.dumps(result.stats).count("nowhere.i2p") == 0
+
+
+def test_no_ssrf_through_a_configured_proxy(tmp_path):
+    """``http_proxy`` set: no spelling of an inside address, and no name resolving to
+    one, reaches the proxy (which would fetch it); each is refused with its reason,
+    and a refused host gets no ``new_host``."""
+    from darkcrawl.links.classify import Gateways, classify
+    from tests.apiserver import ApiServer
+    from tests.conftest import run_crawl
+    from tests.ssrfweb import NUMERIC_SPELLINGS, PUBLIC_SITE, REDIRECTS, RecordingProxy
+
+    seeds = [*NUMERIC_SPELLINGS, "http://metadata.test/", "http://169.254.169.254.nip.io/", f"http://{PUBLIC_SITE}/"]
+    with RecordingProxy() as proxy, ApiServer() as api:
+        result = run_crawl(
+            tmp_path, "-a", f"urls={','.join(seeds)}",
+            settings={"TWISTED_DNS_RESOLVER": "tests.ssrfweb.TableResolver", "RETRY_TIMES": 0,
+                      "API_NEW_HOST": api.url("new_host"), "API_REQUESTS": api.url("requests")},
+            env={"DARKCRAWL_ALLOW_LOOPBACK": "0", "http_proxy": proxy.url, "https_proxy": proxy.url,
+                 "no_proxy": "", "NO_PROXY": ""},
+            timeout=120,
+        )
+        lines = proxy.lines
+        new_hosts = [payload["URL"] for payload in api.received["new_host"].values()]
+    assert result.returncode == 0, result.log[-3000:]
+    assert "Traceback" not in result.log
+    # the proxy saw the public site, and nothing else
+    assert lines and all(line.split()[1].startswith(f"http://{PUBLIC_SITE}/") for line in lines), lines
+    fetched = {line.split()[1] for line in lines}
+    assert {f"http://{PUBLIC_SITE}/{path.lstrip('/')}" for path in REDIRECTS} <= fetched  # the redirects were met
+    # every numeric seed refused at admission, with the reason logged
+    for url in NUMERIC_SPELLINGS:
+        assert f"refused {classify(url, Gateways(43110, 8888)).url}: points at a" in result.log, url
+    # names resolving inside, and redirects to inside addresses, refused before the proxy
+    for url in ("http://metadata.test/", "http://169.254.169.254.nip.io/"):
+        assert f"refused: {url}: " in result.log and "resolves to a link_local address (169.254.169.254)" in result.log
+    for target in REDIRECTS.values():
+        assert f"fetch failed {target}: refused: {target}" in result.log, target
+    assert result.stats["darkcrawl/refused/loopback"] >= 8
+    assert result.stats["darkcrawl/refused/link_local"] >= 1
+    assert result.stats["darkcrawl/hosts/refused"] == 2  # metadata.test, 169.254.169.254.nip.io
+    # only the public site is a new host
+    assert new_hosts == [f"http://{PUBLIC_SITE}/"]
+
+
+def test_clear_web_through_tor_is_not_resolved_locally(tmp_path):
+    """With DARKCRAWL_CLEARNET_VIA_TOR a local lookup would tell the local resolver
+    every site visited: names are left to the exit; numeric spellings are still refused."""
+    from tests.conftest import run_crawl
+    from tests.ssrfweb import PUBLIC_SITE
+
+    result = run_crawl(
+        tmp_path, "-a", f"urls=http://{PUBLIC_SITE}/,http://metadata.test/,http://0x7f000001/",
+        settings={"TWISTED_DNS_RESOLVER": "tests.ssrfweb.TableResolver", "RETRY_TIMES": 0,
+                  "DARKCRAWL_CLEARNET_VIA_TOR": 1, "TOR_PORT": 9, "TOR_WAIT": 1, "TOR_RETRY": 0},
+        env={"DARKCRAWL_ALLOW_LOOPBACK": "0"}, timeout=120,
+    )
+    assert result.returncode == 0, result.log[-3000:]
+    assert "test resolver: looking up" not in result.log
+    assert "refused http://0x7f000001/: points at a loopback address (0x7f000001 is 127.0.0.1)" in result.log
+    assert "darkcrawl/network/refused/link_local" not in result.stats  # metadata.test: for the exit to refuse
+
+
+def test_refusals_keep_their_reason_when_pickled():
+    import pickle
+
+    from darkcrawl.dns import ResolvedInside
+    from darkcrawl.downloadermiddlewares.routing import AddressRefused
+
+    resolved = pickle.loads(pickle.dumps(ResolvedInside("rebind.test", "127.0.0.1", "loopback")))
+    assert (resolved.name, resolved.address, resolved.reason) == ("rebind.test", "127.0.0.1", "loopback")
+    assert "rebind.test resolves to a loopback address (127.0.0.1)" in str(resolved)
+    refused = pickle.loads(pickle.dumps(AddressRefused("refused: http://127.1/", "loopback")))
+    assert (str(refused), refused.reason) == ("refused: http://127.1/", "loopback")

@@ -13,6 +13,7 @@ from scrapy import Request
 from darkcrawl import hostfiles
 from darkcrawl.downloadermiddlewares.robots import NO_ROBOTS_NETWORKS
 from darkcrawl.failures import Transfer, failure_item, failure_reason
+from darkcrawl.downloadermiddlewares.routing import AddressRefused
 from darkcrawl.items import HostFileItem, LinkMetadata, NewHostItem
 from darkcrawl.links.classify import Link, classify
 from darkcrawl.spiders.common import BOOTSTRAP_KEY, BOOTSTRAP_PRIORITY, LINK_KEY, now_iso
@@ -121,6 +122,10 @@ class HostBootstrap:
         reason, error = failure_reason(failure, Transfer.of(request, self.settings.getint("DOWNLOAD_MAXSIZE")))
         logger.info("fetch failed %s: %s (bootstrap %s)", request.url, reason, step)
         yield failure_item(request, "bootstrap", reason, error)
+        if step == "robots" and failure.check(AddressRefused):
+            # the host itself points inside: every request to it is refused, so it is no new host
+            self.stats.inc_value("darkcrawl/hosts/refused")
+            return
         if step == "robots":
             state["todo"] = [state["root"] + "sitemap.xml"]
         yield from self._bootstrap_next(state)

@@ -31,6 +31,7 @@ from darkcrawl import hostfiles
 from darkcrawl.config import ConfigError
 from darkcrawl.downloadermiddlewares.history import HISTORY_KEY
 from darkcrawl.failures import ROBOTS_DISALLOWED, Transfer, failure_item, failure_reason
+from darkcrawl.downloadermiddlewares.routing import address_refusal
 from darkcrawl.frontier.content import build_content_seen, response_digest
 from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
 from darkcrawl.hooks.base import LinkNoReturn
@@ -40,7 +41,16 @@ from darkcrawl.items import FailureItem, LinkMetadata, PageItem
 from darkcrawl.links.classify import Gateways, Link, classify
 from darkcrawl.links.extract import extract_links
 from darkcrawl.links.patterns import compile_extra_patterns
-from darkcrawl.records import cookie_dict, headers_dict, jar_cookies, reason_phrase, response_cookies
+from darkcrawl.records import (
+    RecordLimits,
+    bound_cookies,
+    bound_page_record,
+    cookie_dict,
+    headers_dict,
+    jar_cookies,
+    reason_phrase,
+    response_cookies,
+)
 from darkcrawl.seeds import SeedError, parse_seed_lines, read_seed_file, split_inline
 from darkcrawl.spiders.bootstrap import HostBootstrap
 from darkcrawl.spiders.common import BACKREF_KEY, BOOTSTRAP_KEY, HOOK_KEY, LINK_KEY, now_iso
@@ -64,6 +74,10 @@ REFUSAL_SETTINGS = {
     "depth": "DEPTH_LIMIT",
     "host_budget": "the host page budget (DARKCRAWL_HOST_PAGE_LIMIT)",
     "url_too_long": "URLLENGTH_LIMIT",
+    "loopback": "the address guard (DARKCRAWL_ALLOW_LOOPBACK=1 allows loopback and private addresses)",
+    "private": "the address guard (DARKCRAWL_ALLOW_LOOPBACK=1 allows loopback and private addresses)",
+    "link_local": "the address guard (DARKCRAWL_ALLOW_LOOPBACK=1 allows loopback and private addresses)",
+    "invalid_address": "the address guard (a host that is no valid address)",
     "too_many_subdomains": "DARKCRAWL_MAX_SUBDOMAINS",
     "repeated_path_segment": "DARKCRAWL_MAX_SEGMENT_REPEAT",
 }
@@ -135,6 +149,8 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             if restored:
                 self.stats.set_value("darkcrawl/frontier/seen_restored", restored)
         self.depth_limit = settings.getint("DEPTH_LIMIT")
+        self.allow_private = settings.getbool("DARKCRAWL_ALLOW_LOOPBACK")
+        self.record_limits = RecordLimits.from_settings(settings)
         self.host_page_limit = settings.getint("DARKCRAWL_HOST_PAGE_LIMIT")
         self.max_sitemaps = settings.getint("DARKCRAWL_MAX_SITEMAPS")
         self.reboot = settings.getbool("DARC_REBOOT")
@@ -316,6 +332,8 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         return out
 
     def _refusal(self, link: Link, depth: int) -> str | None:
+        if address := address_refusal(link, self.allow_private):  # hostile web: inside addresses, any spelling
+            return address
         if not self.scope.network_allowed(link.kind):
             return "network"
         if not self.scope.host_allowed(link.host):
@@ -426,7 +444,8 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             found = len(links)
             outputs = self._admit(links, source=url, depth=depth + 1, specials=specials)
 
-        cookies, session = self._cookie_records(request, response)
+        cut: list[str] = []  # what the headers record's caps leave out
+        cookies, session = self._cookie_records(request, response, cut)
         item = PageItem(
             link=LinkMetadata(url=url, network=kind, scheme=url.split(":", 1)[0].lower(), host=host,
                               backref=meta.get(BACKREF_KEY)),
@@ -436,8 +455,8 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             status=response.status,
             reason=reason_phrase(response.status),
             content_type=content_type,
-            request_headers=headers_dict(request.headers),
-            response_headers=headers_dict(response.headers),
+            request_headers=headers_dict(request.headers, self.record_limits, cut, "request headers"),
+            response_headers=headers_dict(response.headers, self.record_limits, cut, "response headers"),
             cookies=cookies,
             session=session,
             history=list(meta.get(HISTORY_KEY, ())),
@@ -449,6 +468,10 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             content_digest=digest.hex() if digest else None,
             duplicate_of=duplicate_of,
         )
+        bound_page_record(item, self.record_limits, cut)
+        if item.cut:
+            self.stats.inc_value("darkcrawl/records/cut")
+            logger.info("headers record of %s cut: %s", url, "; ".join(item.cut))
         self.stats.inc_value("darkcrawl/pages")
         if is_html:
             self.stats.inc_value("darkcrawl/html_pages")
@@ -460,14 +483,17 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         if self.render and is_html and response.status < 400 and not meta.get(HOOK_KEY) and duplicate_of is None:
             yield self._render_request(response, url, (kind, host, service), depth)
 
-    def _cookie_records(self, request: Request, response: Response) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        cookies = [cookie_dict(c) for c in response_cookies(request, response)]
+    def _cookie_records(self, request: Request, response: Response,
+                        cut: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        limits = self.record_limits
+        cookies = bound_cookies([cookie_dict(c) for c in response_cookies(request, response, limits, cut)],
+                                limits, cut, "Cookies")
         session: list[dict[str, Any]] = []
         if self._cookies is not None:
             jar = self._cookies.jars.get(request.meta.get("cookiejar"))
             if jar is not None and len(jar):
                 hostname = urlparse_cached(request).hostname or ""
-                session = [cookie_dict(c) for c in jar_cookies(jar.jar, hostname)]
+                session = bound_cookies([cookie_dict(c) for c in jar_cookies(jar.jar, hostname)], limits, cut, "Session")
         return cookies, session
 
     def on_error(self, failure: Failure) -> Iterator[FailureItem]:

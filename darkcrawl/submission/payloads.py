@@ -10,6 +10,10 @@ differences:
   ``$FORCE$`` (the code's), with the same value, so receivers written against
   either one work.
 
+``requests`` is the headers record itself (:func:`darkcrawl.records.headers_record`)
+plus the document, so it is bounded by the same caps and carries the same
+``cut`` note: the spider bounded the item once, when it was built.
+
 Only ``new_host`` reads files (the saved robots.txt, sitemaps and hosts.txt, paths
 relative to ``root`` = PATH_DATA); the other two take the bytes they submit.
 """
