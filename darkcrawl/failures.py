@@ -50,6 +50,7 @@ from twisted.web._newclient import (
 )
 from twisted.web.http import PotentialDataLoss, _DataLoss, _MalformedChunkedDataError
 
+from darkcrawl.headerlimits import ResponseHeadersTooLarge
 from darkcrawl.items import FailureItem
 from darkcrawl.spiders.common import LINK_KEY, now_iso
 
@@ -152,6 +153,8 @@ def _explain(exc: BaseException, transfer: Transfer, depth: int) -> tuple[str, s
     if depth > _MAX_DEPTH:
         return None
     text = str(exc).strip()
+    if isinstance(exc, ResponseHeadersTooLarge):  # darkcrawl.headerlimits: a header bomb
+        return f"response headers refused: {text}", "ResponseHeadersTooLarge"
 
     # -- refusals before the request left: our middlewares' messages say it all -----
     if isinstance(exc, IgnoreRequest):

@@ -333,7 +333,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "chunked": ("ChunkedEncodingError", r"^malformed chunked encoding: \S"),
     "bomb": ("DownloadMaxSize", r"^response larger than DOWNLOAD_MAXSIZE \(256 KiB\): "),
     "small_bomb": ("DownloadMaxSize", r"^response larger than DOWNLOAD_MAXSIZE \(256 KiB\) once decompressed "),
-    "header": ("HeadersCut", r"^connection closed during the response headers \(a header line over 16 KiB"),
+    "header": ("ResponseHeadersTooLarge", r"^response headers refused: a response header line over 16,384 bytes"),
     "robots": (ROBOTS_DISALLOWED, r"^disallowed by robots\.txt$"),
     "refused": ("ConnectionRefused", r"^connection refused \(nothing listens on that port\)$"),
     "dns": ("DNSLookupError", r"^DNS lookup failed: \S"),
@@ -351,8 +351,9 @@ def test_crawl_records_every_failure_with_its_reason(tmp_path: Path, transport: 
         urls["robots"] = f"{servers['robots'].url}/private/page"
         urls["refused"] = failweb.refused_url("127.0.93.8")
         urls["dns"] = "http://no-such-host.invalid/"  # RFC 6761: never resolves
+        # backoff off: each case's own reason, not "host given up" once its robots.txt failed
         settings: dict[str, Any] = {"DOWNLOAD_MAXSIZE": MAXSIZE, "DOWNLOAD_WARNSIZE": 0, "RETRY_TIMES": 1,
-                                    "DOWNLOAD_TIMEOUT": 15, "JOBDIR": ""}
+                                    "DOWNLOAD_TIMEOUT": 15, "JOBDIR": "", "DARKCRAWL_BACKOFF_ENABLED": 0}
         if transport == "httpx":
             settings["DOWNLOAD_HANDLERS"] = json.dumps(HTTPX_HANDLER)
         result = run_crawl(tmp_path, "-a", "urls=" + ",".join(urls.values()), settings=settings, timeout=120)

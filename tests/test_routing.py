@@ -115,7 +115,8 @@ def test_resolver_refuses_private_answers():
 def test_loopback_urls_are_refused(darknet, crawl):
     darknet.reset_hits()
     result = crawl("-a", f"urls={darknet.url('other', '/')}", env={"DARKCRAWL_ALLOW_LOOPBACK": "0"})
-    assert result.returncode == 0
+    assert result.returncode == 1  # nothing fetched
+    assert "DARKCRAWL_ALLOW_LOOPBACK=1 allows" in result.log  # the refusal says how to allow it
     assert darknet["other"].hits["/"] == 0 and darknet["other"].hits["/robots.txt"] == 0
     # refused at admission (by its spelling): no request, no bootstrap
     assert result.stats["darkcrawl/refused/loopback"] >= 1
@@ -171,7 +172,7 @@ def test_i2p_through_its_http_proxy(crawl):
 
 def test_i2p_unavailable_fails_closed_with_a_reason(crawl):
     result = crawl("-a", "urls=http://nowhere.i2p/", settings={"I2P_PORT": 1, "DARC_I2P": 0})
-    assert result.returncode == 0
+    assert result.returncode == 3  # a seed's network is unavailable
     assert result.stats["darkcrawl/network/unavailable/i2p"] >= 1
     assert "i2p is not available: nothing answers on 127.0.0.1:1" in result.log
     assert json.dumps(result.stats).count("nowhere.i2p") == 0
@@ -231,7 +232,7 @@ def test_clear_web_through_tor_is_not_resolved_locally(tmp_path):
                   "DARKCRAWL_CLEARNET_VIA_TOR": 1, "TOR_PORT": 9, "TOR_WAIT": 1, "TOR_RETRY": 0},
         env={"DARKCRAWL_ALLOW_LOOPBACK": "0"}, timeout=120,
     )
-    assert result.returncode == 0, result.log[-3000:]
+    assert result.returncode == 3, result.log[-3000:]  # the seeds need Tor, which is not there
     assert "test resolver: looking up" not in result.log
     assert "refused http://0x7f000001/: points at a loopback address (0x7f000001 is 127.0.0.1)" in result.log
     assert "darkcrawl/network/refused/link_local" not in result.stats  # metadata.test: for the exit to refuse
