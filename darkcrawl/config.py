@@ -265,6 +265,16 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_BACKOFF_MAX", _seconds, 600.0, "longest backoff wait (s); a given-up host is probed this often"),
     _opt("DARKCRAWL_BACKOFF_GIVE_UP", _int, 10, "failures in a row after which a host's requests fail at once (0: never)"),
     _opt("DARKCRAWL_BACKOFF_JITTER", _seconds, 0.25, "backoff waits are shortened by a random fraction up to this"),
+    # hostile web: traps and sitemaps
+    _opt("DARKCRAWL_MAX_LINKS_PER_PAGE", _int, 1000,
+         "most new links followed from one page; the rest are counted in misc/traps.jsonl (0: no limit)"),
+    _opt("DARKCRAWL_MAX_QUERY_VARIANTS", _int, 500,
+         "most distinct queries followed per host, path and set of parameter names (0: no limit)"),
+    _opt("DARKCRAWL_MAX_DATE_VARIANTS", _int, 100,
+         "most dated URLs followed per host and calendar-like path (/cal/2024/01 = /cal/{date}) (0: no limit)"),
+    _opt("DARKCRAWL_MAX_HOST_DEPTH", _int, 100,
+         "most links followed inside one host, counted from where the crawl entered it (0: no limit)"),
+    _opt("DARKCRAWL_MAX_SITEMAP_URLS", _int, 50000, "most URLs taken from one host's sitemaps (0: no limit)"),
 )
 
 OPTIONS_BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}
