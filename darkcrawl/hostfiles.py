@@ -185,8 +185,10 @@ class SitemapReader:
     def count_rest(self) -> int:
         """About how many locations the unread rest holds (counted, not parsed)."""
         count = 0
+        tail = b""  # three bytes cannot hold "loc>": nothing is counted twice
         for chunk in self._next_chunks():
-            count += chunk.count(b"loc>")  # "<loc>" and "</loc>", with any prefix
+            count += (tail + chunk).count(b"loc>")  # "<loc>" and "</loc>", with any prefix
+            tail = chunk[-3:]
         return count // 2
 
     @property

@@ -61,6 +61,9 @@ def trap_detail(kind: str, dropped: int, limit: int | str, example: str) -> str:
     """The human sentence of a trap record; names the setting that bounds it."""
     template = _DETAILS.get(kind, "{dropped} links not followed (e.g. {example})")
     sentence = template.format(dropped=dropped, limit=limit, example=example[:200])
+    if dropped == 1:
+        sentence = sentence.replace("1 links", "1 link").replace("1 new links", "1 new link").replace(
+            "1 sitemap URLs", "1 sitemap URL")
     setting = LIMIT_SETTINGS.get(kind)
     return f"{sentence} ({setting})" if setting else sentence
 

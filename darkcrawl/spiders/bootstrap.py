@@ -94,6 +94,7 @@ class HostBootstrap:
         taken = state.get("sitemap_urls", 0)
         found = cut = 0
         traps: Counter[str] = Counter()
+        examples: dict[str, str] = {}
         for locations in reader.batches():
             found += len(locations)
             if reader.kind == "index":
@@ -105,7 +106,8 @@ class HostBootstrap:
                     locations = locations[: cap - taken]
                 taken += len(locations)
                 self.stats.inc_value("darkcrawl/sitemaps/urls", len(locations))
-                for output in self._admit(locations, source=url, depth=1, specials=[], page=False, traps=traps):
+                for output in self._admit(locations, source=url, depth=1, specials=[], page=False, traps=traps,
+                                          examples=examples):
                     yield output
                 if cut:
                     cut += reader.count_rest()
@@ -128,7 +130,7 @@ class HostBootstrap:
         if cut:
             traps["sitemap_urls"] += cut
         if traps:
-            for item in self._trap_items(url, traps, {}):
+            for item in self._trap_items(url, traps, examples):
                 yield item
         for output in self._bootstrap_next(state):
             yield output

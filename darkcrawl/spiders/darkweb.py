@@ -241,13 +241,15 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         specials: list[tuple[str, str, str | None]],
         page: bool = True,
         traps: Counter[str] | None = None,
+        examples: dict[str, str] | None = None,
     ) -> list[Any]:
         """Requests for the new, in-scope URLs of *urls*, and a TrapItem per trap hit.
 
         *page*: the URLs are a page's links, bounded by DARKCRAWL_MAX_LINKS_PER_PAGE
         (sitemaps and address books have their own bounds).  *traps*: a caller
-        reading one source in parts (a sitemap) collects the trap counts there and
-        records them itself; otherwise they are recorded here, per source.
+        reading one source in parts (a sitemap) collects the trap counts (and an
+        example URL of each, in *examples*) there and records them itself; otherwise
+        they are recorded here, per source.
         """
         seen = self.seen
         # a shared seen set (Redis) decides a page's links in one round trip: add_many
@@ -257,7 +259,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         inside = self._link_of(source)[2] if guard is not None else ""
         cap = guard.limits.links_per_page if guard is not None and page else 0
         trapped: Counter[str] = Counter() if traps is None else traps
-        examples: dict[str, str] = {}
+        examples = {} if examples is None else examples
         batch: list[Link] = []
         marks: list[str] = []
         out: list[Any] = []
