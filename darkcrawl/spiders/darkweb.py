@@ -256,7 +256,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         add_many = getattr(seen, "add_many", None)
         known = seen.known if add_many is not None else seen.__contains__
         guard = self.trap_guard if source is not None else None
-        inside = self._link_of(source)[2] if guard is not None else ""
+        inside: str | None = None  # the source's service: classified once a new URL needs it
         cap = guard.limits.links_per_page if guard is not None and page else 0
         trapped: Counter[str] = Counter() if traps is None else traps
         examples = {} if examples is None else examples
@@ -283,6 +283,8 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
                 continue
             refused = self._refusal(link, depth)
             if refused is None and guard is not None:
+                if inside is None:
+                    inside = self._link_of(source)[2]  # type: ignore[arg-type]
                 refused = guard.check(link.url, link.service, depth, link.service == inside)
             if refused:
                 self.stats.inc_value(f"darkcrawl/refused/{refused}")
