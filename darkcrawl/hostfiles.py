@@ -155,7 +155,8 @@ class SitemapReader:
             locs = self._read_events(parser)
             if not self.root_tag and head:
                 locs = _scan_locs(bytes(head))[0]
-            yield locs
+            # closing a cut stream closes its last <loc> too: that one is a fragment
+            yield locs if self.error is None else locs[:-1]
 
     def _read_events(self, parser: etree.XMLPullParser) -> list[str]:
         locs: list[str] = []

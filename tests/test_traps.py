@@ -80,7 +80,7 @@ class TrapHandler(BaseHTTPRequestHandler):
         parts = urlsplit(raw)
         path = parts.path
         html = "text/html; charset=utf-8"
-        if path == "/robots.txt":
+        if path == "/robots.txt" and site != "badsitemap":
             if site == "sitemap":
                 host = self.headers["Host"]
                 return f"User-agent: *\nSitemap: http://{host}/sitemap.xml.gz\n".encode(), "text/plain"
@@ -109,6 +109,21 @@ class TrapHandler(BaseHTTPRequestHandler):
                 return deep_page(), html
             if path in ("/shallow", "/deep-target", "/after-the-cut"):
                 return b"<html><body>ok</body></html>", html
+        if site == "chain":
+            # generated pages, each linking to the next: no date, no query, just depth
+            if path == "/":
+                return b"<a href='/n/1'>start</a>", html
+            if path.startswith("/n/"):
+                step = int(path.rpartition("/")[2])
+                return f"<a href='/n/{step + 1}'>next</a>".encode(), html
+        if site == "badsitemap":
+            host = self.headers["Host"]
+            if path == "/robots.txt":
+                return f"User-agent: *\nSitemap: http://{host}/cut.xml.gz\n".encode(), "text/plain"
+            if path == "/cut.xml.gz":
+                return gzip.compress(b"<urlset>" + b"<url><loc>http://x.org/</loc></url>" * 5)[:30], "application/gzip"
+            if path == "/":
+                return b"home", html
         if site == "sitemap":
             if path == "/":
                 return b"<html><body>home</body></html>", html
@@ -157,11 +172,12 @@ def traps_of(data: Path) -> list[dict]:
 
 def test_traps_are_cut_by_their_own_bounds(sites, tmp_path):
     open_sites(sites, {"calendar": "127.0.5.1", "session": "127.0.5.2", "query": "127.0.5.3",
-                       "many": "127.0.5.4", "deep": "127.0.5.5"})
+                       "many": "127.0.5.4", "deep": "127.0.5.5", "chain": "127.0.5.6", "badsitemap": "127.0.5.7"})
     result = run_crawl(
         tmp_path, "-a", "urls=" + ",".join(site.url for site in sites.values()),
         settings={"DARKCRAWL_MAX_LINKS_PER_PAGE": 200, "DARKCRAWL_MAX_DATE_VARIANTS": 30,
-                  "DARKCRAWL_MAX_QUERY_VARIANTS": 20, "CONCURRENT_REQUESTS_PER_DOMAIN": 16},
+                  "DARKCRAWL_MAX_QUERY_VARIANTS": 20, "DARKCRAWL_MAX_HOST_DEPTH": 40,
+                  "CONCURRENT_REQUESTS_PER_DOMAIN": 16},
         timeout=240,  # the round ends by itself, well within this
     )
     assert result.returncode == 0, result.log[-3000:]
@@ -195,6 +211,15 @@ def test_traps_are_cut_by_their_own_bounds(sites, tmp_path):
     assert sites["deep"].hits["/deep-target"] == 1 and sites["deep"].hits["/after-the-cut"] == 1
     truncated = [i for i in result.items if i.get("stage") == "plain" and i.get("partial")]
     assert truncated and "nested deeper than 2047 levels" in truncated[0]["reason"]
+
+    # a chain of generated pages: cut DARKCRAWL_MAX_HOST_DEPTH links into the host
+    assert ("127.0.5.6", "host_depth") in by_kind
+    assert sum(n for path, n in sites["chain"].hits.items() if path.startswith("/n/")) == 40
+
+    # an unreadable gzip sitemap says why, in the log and in a record
+    [bad] = [i for i in result.items if i.get("stage") == "bootstrap"]
+    assert bad["url"].endswith("/cut.xml.gz") and bad["error"] == "TruncatedGzip" and "gzip" in bad["reason"]
+    assert "sitemap " + bad["url"] + " not read: gzip stream ends early" in result.log
 
 
 @pytest.fixture(scope="session")

@@ -97,7 +97,10 @@ class TrapGuard:
         limits = self.limits
         if limits.host_depth:
             entry = self._entry.get(service)
-            if entry is None or (not inside and depth < entry):
+            if entry is None:
+                # found on one of its own pages (a seed's, or after a restart): that page is the entry
+                self._entry[service] = entry = depth - 1 if inside else depth
+            elif not inside and depth < entry:
                 self._entry[service] = entry = depth
             if inside and depth - entry > limits.host_depth:
                 return "host_depth"
