@@ -195,13 +195,13 @@ class SitemapReader:
     @property
     def copy(self) -> bytes:
         """What to save of the sitemap: the downloaded XML, or the first
-        :data:`SAVED_SITEMAP_BYTES` of a compressed one, cut after its last whole
-        entry and closed, so that the copy stays well-formed."""
+        :data:`SAVED_SITEMAP_BYTES` of a compressed one; a copy that is cut (or whose
+        gzip broke) ends after its last whole entry and is closed, so it stays well-formed."""
         if not self.gzip:
             return self.body
-        if not self.copy_truncated:
-            return bytes(self._copy)
         data = bytes(self._copy)
+        if not self.copy_truncated and self.error is None:
+            return data
         end = max(data.rfind(b"</url>"), data.rfind(b"</sitemap>"))
         if end < 0:
             return data

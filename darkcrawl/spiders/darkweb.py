@@ -337,13 +337,13 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             if kind in ONCE_PER_HOST and not self.trap_guard.first_for_host(kind, host):
                 continue
             self.stats.inc_value(f"darkcrawl/traps/{kind}")
-            limit = self.trap_limit(kind)
+            limit = self._trap_limit(kind)
             items.append(TrapItem(url=source, host=host, trap=kind, timestamp=now_iso(),
                                   detail=trap_detail(kind, dropped, limit, examples.get(kind, source)),
                                   dropped=dropped))
         return items
 
-    def trap_limit(self, kind: str) -> int:
+    def _trap_limit(self, kind: str) -> int:
         traps = self.scope.traps
         return self.trap_guard.limit_of(kind) or {
             "host_budget": self.host_page_limit, "url_too_long": traps.max_url_length,
