@@ -42,6 +42,7 @@ ITEM_PIPELINES = {
     "darkcrawl.pipelines.storage.StoragePipeline": 100,
     "darkcrawl.pipelines.linkcsv.LinkCsvPipeline": 200,
     "darkcrawl.pipelines.misc.MiscLinksPipeline": 300,
+    "darkcrawl.pipelines.traps.TrapPipeline": 350,
     "darkcrawl.pipelines.submit.SubmitPipeline": 400,
     "darkcrawl.pipelines.tables.TablePipeline": 500,
     "darkcrawl.pipelines.failures.FailurePipeline": 600,

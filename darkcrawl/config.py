@@ -300,6 +300,16 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_RECORD_MAX_HEADER_VALUE", _int, 8192, "longest header value (characters) kept in a headers record (0: no cap)"),
     _opt("DARKCRAWL_RECORD_MAX_COOKIES", _int, 180, "cookies listed per list (Cookies, Session, a hop's Cookies) in a headers record (0: no cap)"),
     _opt("DARKCRAWL_MAX_HEADERS_RECORD", _int, 262144, "largest headers record / requests payload without its document (bytes, JSON) (0: no cap)"),
+    # hostile web: traps and sitemaps
+    _opt("DARKCRAWL_MAX_LINKS_PER_PAGE", _int, 1000,
+         "most new links followed from one page; the rest are counted in misc/traps.jsonl (0: no limit)"),
+    _opt("DARKCRAWL_MAX_QUERY_VARIANTS", _int, 500,
+         "most distinct queries followed per host, path and set of parameter names (0: no limit)"),
+    _opt("DARKCRAWL_MAX_DATE_VARIANTS", _int, 100,
+         "most dated URLs followed per host and calendar-like path (/cal/2024/01 = /cal/{date}) (0: no limit)"),
+    _opt("DARKCRAWL_MAX_HOST_DEPTH", _int, 100,
+         "most links followed inside one host, counted from where the crawl entered it (0: no limit)"),
+    _opt("DARKCRAWL_MAX_SITEMAP_URLS", _int, 50000, "most URLs taken from one host's sitemaps (0: no limit)"),
 )
 
 OPTIONS_BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}

@@ -69,3 +69,52 @@ def test_fast_join_agrees_with_urljoin(base, href):
     from darkcrawl.links.extract import _joiner
 
     assert _joiner(base)(href) == urljoin(base, href)
+
+
+# --- pages nested deeper than libxml2 builds ------------------------------------
+
+from scrapy.http import HtmlResponse  # noqa: E402
+
+from darkcrawl.links.extract import scan_links, truncated_depth  # noqa: E402
+
+
+def nested(levels: int) -> str:
+    return ("<html><body><a href='/first'>f</a>" + "<div>" * levels + '<a href="/deep?a=1&amp;b=2">d</a>'
+            + "</div>" * levels + "<a href=/after>a</a><img src='i.png'></body></html>")
+
+
+@pytest.mark.parametrize(
+    ("levels", "parser", "cut"),
+    [
+        (10, "scrapy", None),
+        (1000, "scrapy", None),  # Scrapy's selectors parse with huge_tree: 2048 levels
+        (3000, "scrapy", 2047),
+        (10, "lxml", None),
+        (300, "lxml", 255),  # lxml.html's default parser: 256 levels
+    ],
+)
+def test_truncated_tree_is_detected_and_its_links_scanned(levels, parser, cut):
+    markup = nested(levels)
+    if parser == "scrapy":
+        root = HtmlResponse(PAGE, body=markup.encode(), encoding="utf-8").selector.root
+    else:
+        root = html.document_fromstring(markup)
+    assert truncated_depth(root) == cut
+    links = extract_links(root, PAGE, text=False, markup=markup if cut else None)
+    assert sorted(links) == sorted(["http://a.org/first", "http://a.org/deep?a=1&b=2", "http://a.org/after",
+                                    "http://a.org/dir/i.png"])
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        ('<a href="x">', ["x"]),
+        ("<a class=b href='y' >", ["y"]),
+        ("<img SRC=z.png alt=q>", ["z.png"]),
+        ('<form action="/p?a=1&amp;b=2">', ["/p?a=1&b=2"]),
+        ('<a title="href=nope">no link</a>', []),
+        ("text href=loose", []),
+    ],
+)
+def test_scan_links(markup, expected):
+    assert scan_links(markup) == expected

@@ -78,3 +78,85 @@ class Scope:
 
     def mime_allowed(self, content_type: str) -> bool:
         return self.mimes.allows(content_type.split(";", 1)[0].strip().lower())
+
+
+# --- query normalisation ---------------------------------------------------------
+
+#: Token-like values only: PHP-Nuke's ``sid`` is a story number, phpBB's a session.
+_TOKEN = re.compile(r"[0-9A-Za-z_.\-]{16,}")
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+
+#: Query parameters that carry a session or a click id, never content: a link that
+#: differs only in them is the same page.  Name (lower case) -> a pattern the value
+#: must fullmatch (None: any value).  Kept conservative: a parameter that may select
+#: content (``id``, ``page``, ``s`` of a search form) is not here, or only with a
+#: session-shaped value.
+SESSION_PARAMS: dict[str, re.Pattern[str] | None] = {
+    "phpsessid": None,  # PHP
+    "jsessionid": None,  # Java servlets
+    "aspsessionid": None,  # classic ASP
+    "sessionid": None,
+    "session_id": None,
+    "sessid": None,
+    "cfid": None,  # ColdFusion
+    "cftoken": None,
+    "oscsid": None,  # osCommerce
+    "zenid": None,  # Zen Cart
+    "sid": _TOKEN,  # phpBB and many others; a short number is content
+    "s": _HEX32,  # vBulletin's session hash; anything else is a search
+    "fbclid": None,  # click ids: a new one on every link
+    "gclid": None,
+    "msclkid": None,
+    "yclid": None,
+}
+SESSION_PREFIXES: tuple[str, ...] = ("utm_",)
+#: ``;jsessionid=...`` path parameters (servlet URL rewriting), up to ``?`` or ``#``.
+_PATH_SESSION = re.compile(r";(?:jsessionid|phpsessid|sessionid)=[^?#/]*", re.IGNORECASE)
+
+
+def _is_session_param(pair: str) -> bool:
+    name, _, value = pair.partition("=")
+    name = name.lower()
+    if name.startswith(SESSION_PREFIXES):
+        return True
+    if name not in SESSION_PARAMS:
+        return False
+    pattern = SESSION_PARAMS[name]
+    return pattern is None or pattern.fullmatch(value) is not None
+
+
+def strip_session_params(url: str) -> str:
+    """*url* without session-like query and path parameters (otherwise unchanged)."""
+    if ";" in url:
+        url = _PATH_SESSION.sub("", url)
+    head, mark, query = url.partition("?")
+    if not mark:
+        return url
+    query, hash_mark, fragment = query.partition("#")
+    pairs = query.split("&")
+    kept = [pair for pair in pairs if not _is_session_param(pair)]
+    if len(kept) == len(pairs):
+        return url
+    kept = [pair for pair in kept if pair]
+    rest = hash_mark + fragment
+    return f"{head}?{'&'.join(kept)}{rest}" if kept else head + rest
+
+
+# --- date patterns (calendar traps) -----------------------------------------------
+
+#: A year (1900-2199) and a month in a path, ``/2024/01`` or ``/2024-01(-31)``, and
+#: an optional day: what a calendar's "next month" link changes.
+_DATE = re.compile(
+    r"(?<![0-9])(?:19|2[01])[0-9]{2}([-/_.])(?:0?[1-9]|1[0-2])(?:\1(?:0?[1-9]|[12][0-9]|3[01]))?(?![0-9])"
+)
+
+
+def date_template(path: str) -> str | None:
+    """*path* with its dates replaced by ``{date}``, or None when it has none.
+
+    Calendar pages of one trap share a template: ``/cal/2024/01`` and
+    ``/cal/1999/12`` are both ``/cal/{date}``; blog posts keep their slug.
+    """
+    if _DATE.search(path) is None:
+        return None
+    return _DATE.sub("{date}", path)

@@ -8,6 +8,7 @@ few compiled XPath expressions evaluated in C, relative URLs are joined with
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import urljoin, urlsplit
@@ -28,6 +29,19 @@ _REFRESH = etree.XPath(
     "//meta[translate(@http-equiv,'REFSH','refsh')='refresh']/@content", smart_strings=False
 )
 _TEXT = etree.XPath("//text()", smart_strings=False)
+
+#: The depths at which libxml2 stops building a tree (its ``xmlParserMaxDepth``):
+#: 256 levels by default (``lxml.html.document_fromstring``), 2048 with
+#: ``huge_tree`` (Scrapy's selectors).  The parser does not fail: it stops, and the
+#: tree simply ends there, every link after that point missing.
+LIBXML2_DEPTH_LIMITS = (255, 2047)
+
+#: URL-bearing attributes in raw markup, for pages whose tree was cut short.
+_RAW_ATTR = re.compile(
+    r"""<[A-Za-z][^>]*?\s(?:href|src|action|formaction|data|poster|background|cite|longdesc)\s*=\s*"""
+    r"""(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""",
+    re.IGNORECASE,
+)
 
 _HAS_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _REFRESH_URL = re.compile(r"""^\s*\d*\.?\d*\s*[;,]?\s*(?:url\s*=\s*)?["']?([^"'\s]+)""", re.IGNORECASE)
@@ -54,6 +68,32 @@ def raw_links(root: etree._Element) -> tuple[list[str], str | None]:
             found.append(match.group(1))
     bases = _BASE(root)
     return found, (bases[0].strip() if bases else None)
+
+
+def truncated_depth(root: etree._Element) -> int | None:
+    """The depth at which the parser stopped building *root*, or None if it did not.
+
+    When libxml2 hits its nesting limit the element it was in is the last one of
+    the document, at the limit; following last children from the root finds it in
+    as many steps as the tree is deep (a few on most pages)."""
+    element, depth = root, 0
+    while len(element):
+        element = element[-1]
+        depth += 1
+        if depth > LIBXML2_DEPTH_LIMITS[-1]:
+            break
+    return depth if depth in LIBXML2_DEPTH_LIMITS or depth > LIBXML2_DEPTH_LIMITS[-1] else None
+
+
+def scan_links(markup: str) -> list[str]:
+    """Attribute URLs found by a regex over raw markup, entities decoded: the links a
+    truncated tree lost (a tag scan, not a parse: comments and scripts are included)."""
+    out: list[str] = []
+    for match in _RAW_ATTR.finditer(markup):
+        value = match.group(1) if match.group(1) is not None else (
+            match.group(2) if match.group(2) is not None else match.group(3))
+        out.append(html.unescape(value) if "&" in value else value)
+    return out
 
 
 def page_text(root: etree._Element) -> str:
@@ -123,9 +163,16 @@ def extract_links(
     page_url: str,
     extra_patterns: Sequence[tuple[str, re.Pattern[str]]] = (),
     text: bool = True,
+    markup: str | None = None,
 ) -> list[str]:
-    """Every link of the page at *page_url* whose parsed tree is *root*."""
+    """Every link of the page at *page_url* whose parsed tree is *root*.
+
+    *markup*: the page's source, given when the tree was cut short
+    (:func:`truncated_depth`): its attribute links are then scanned for as well.
+    """
     found, base_href = raw_links(root)
+    if markup is not None:
+        found.extend(scan_links(markup))
     base = page_url
     if base_href:
         try:

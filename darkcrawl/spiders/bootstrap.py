@@ -4,8 +4,10 @@ in their meta, so it survives being queued on disk or in Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
@@ -14,7 +16,7 @@ from darkcrawl import hostfiles
 from darkcrawl.downloadermiddlewares.robots import NO_ROBOTS_NETWORKS
 from darkcrawl.failures import Transfer, failure_item, failure_reason
 from darkcrawl.downloadermiddlewares.routing import AddressRefused
-from darkcrawl.items import HostFileItem, LinkMetadata, NewHostItem
+from darkcrawl.items import FailureItem, HostFileItem, LinkMetadata, NewHostItem
 from darkcrawl.links.classify import Link, classify
 from darkcrawl.spiders.common import BOOTSTRAP_KEY, BOOTSTRAP_PRIORITY, LINK_KEY, now_iso
 from darkcrawl.storage import paths
@@ -28,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 class HostBootstrap:
     """Mixed into DarkwebSpider (uses its scope, stats and admission)."""
-
 
     def _bootstrap_start(self, link: Link, force: bool) -> list[Any]:
         scheme = link.url.split(":", 1)[0].lower()
@@ -80,28 +81,79 @@ class HostBootstrap:
         state["todo"] = sitemaps or [state["root"] + "sitemap.xml"]
         yield from self._bootstrap_next(state)
 
-    def _on_sitemap(self, response: Response) -> Iterator[Any]:
+    async def _on_sitemap(self, response: Response) -> AsyncIterator[Any]:
+        # Read in chunks, admitting each chunk's URLs and yielding to the event loop
+        # between chunks: a 657,534-URL gzip sitemap neither stalls the crawl nor
+        # sits in memory whole.  The host's sitemaps give at most max_sitemap_urls.
         state = response.meta[BOOTSTRAP_KEY]
         url = response.request.url  # type: ignore[union-attr]
-        body = hostfiles.decompress_sitemap(response.body) if response.status == 200 else None
-        if body is None and response.status == 200:
-            state["partial"] = True
-            self.stats.inc_value("darkcrawl/sitemaps/broken")
-        if body:
-            kind, locations = hostfiles.parse_sitemap(body)
-            if kind == "broken":
-                self.stats.inc_value("darkcrawl/sitemaps/broken")
-            if kind != "broken" or locations:
-                item = self._host_file("sitemap", url, state, body)
-                state["sitemaps"].append(str(paths.host_file_path("sitemap", url, item.network, item.scheme, item.host)))
-                yield item
-            if kind == "index":
+        if response.status != 200:
+            for output in self._bootstrap_next(state):
+                yield output
+            return
+        reader = hostfiles.SitemapReader(response.body)
+        cap = self.max_sitemap_urls
+        taken = state.get("sitemap_urls", 0)
+        found = cut = 0
+        traps: Counter[str] = Counter()
+        examples: dict[str, str] = {}
+        for locations in reader.batches():
+            found += len(locations)
+            if reader.kind == "index":
                 budget = self.max_sitemaps - len(state["visited"]) - len(state["todo"])
                 state["todo"].extend(loc for loc in locations[: max(0, budget)] if loc not in state["visited"])
-            else:
+            elif locations:
+                if cap and taken + len(locations) > cap:
+                    cut = taken + len(locations) - cap
+                    locations = locations[: cap - taken]
+                taken += len(locations)
                 self.stats.inc_value("darkcrawl/sitemaps/urls", len(locations))
-                yield from self._admit(locations, source=url, depth=1, specials=[])
-        yield from self._bootstrap_next(state)
+                for output in self._admit(locations, source=url, depth=1, specials=[], page=False, traps=traps,
+                                          examples=examples):
+                    yield output
+                if cut:
+                    cut += reader.count_rest()
+                    break
+            await asyncio.sleep(0)  # let downloads and other callbacks run
+        state["sitemap_urls"] = taken
+        if reader.kind == "broken" or reader.error:
+            self.stats.inc_value("darkcrawl/sitemaps/broken")
+        if reader.error:
+            state["partial"] = True
+        if reader.kind != "broken" or found:
+            item = self._host_file("sitemap", url, state, reader.copy)
+            state["sitemaps"].append(str(paths.host_file_path("sitemap", url, item.network, item.scheme, item.host)))
+            if reader.copy_truncated:
+                self.stats.inc_value("darkcrawl/sitemaps/copy_truncated")
+            yield item
+        failure = self._sitemap_failure(response, state, reader, found)
+        if failure is not None:
+            yield failure
+        if cut:
+            traps["sitemap_urls"] += cut
+        if traps:
+            for item in self._trap_items(url, traps, examples):
+                yield item
+        for output in self._bootstrap_next(state):
+            yield output
+
+    def _sitemap_failure(self, response: Response, state: dict[str, Any], reader: hostfiles.SitemapReader,
+                         found: int) -> FailureItem | None:
+        """Why a sitemap was not (wholly) read: one INFO line and a record.  A guessed
+        ``/sitemap.xml`` that turns out to be something else is no failure."""
+        url = response.request.url  # type: ignore[union-attr]
+        if reader.error is not None:
+            error, reason = reader.error
+        elif reader.kind == "broken" and not found and url != state["root"] + "sitemap.xml":
+            error = "NotASitemap"
+            what = f"root element <{reader.root_tag}>" if reader.root_tag else "no XML element"
+            reason = f"not a sitemap ({what})"
+        else:
+            return None
+        logger.info("sitemap %s not read%s: %s", url, " to its end" if found else "", reason)
+        return FailureItem(url=url, timestamp=now_iso(), network=state["network"], stage="bootstrap",
+                           reason=f"sitemap not read{' to its end' if found else ''}: {reason}",
+                           error=error, redirects=list(response.meta.get("redirect_urls", ())), partial=bool(found))
 
     def _on_hosts(self, response: Response) -> Iterator[Any]:
         state = response.meta[BOOTSTRAP_KEY]
@@ -110,7 +162,8 @@ class HostBootstrap:
             item = self._host_file("hosts", url, state, response.body)
             state["hosts"] = str(paths.host_file_path("hosts", url, item.network, item.scheme, item.host))
             yield item
-            yield from self._admit(hostfiles.parse_hosts_txt(response.body), source=url, depth=1, specials=[])
+            yield from self._admit(hostfiles.parse_hosts_txt(response.body), source=url, depth=1, specials=[],
+                                   page=False)
         yield from self._bootstrap_next(state)
 
     def _on_bootstrap_error(self, failure: Failure) -> Iterator[Any]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,11 +37,12 @@ from darkcrawl.downloadermiddlewares.routing import address_refusal
 from darkcrawl.frontier.content import build_content_seen, response_digest
 from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
 from darkcrawl.hooks.base import LinkNoReturn
-from darkcrawl.frontier.scope import ListRule, Scope, TrapRules
+from darkcrawl.frontier.scope import ListRule, Scope, TrapRules, strip_session_params
+from darkcrawl.frontier.traps import ONCE_PER_HOST, TrapGuard, TrapLimits, trap_detail
 from darkcrawl.hooks.registry import HookRegistry
-from darkcrawl.items import FailureItem, LinkMetadata, PageItem
+from darkcrawl.items import FailureItem, LinkMetadata, PageItem, TrapItem
 from darkcrawl.links.classify import Gateways, Link, classify
-from darkcrawl.links.extract import extract_links
+from darkcrawl.links.extract import extract_links, truncated_depth
 from darkcrawl.links.patterns import compile_extra_patterns
 from darkcrawl.records import (
     RecordLimits,
@@ -79,8 +82,16 @@ REFUSAL_SETTINGS = {
     "link_local": "the address guard (DARKCRAWL_ALLOW_LOOPBACK=1 allows loopback and private addresses)",
     "invalid_address": "the address guard (a host that is no valid address)",
     "too_many_subdomains": "DARKCRAWL_MAX_SUBDOMAINS",
+    "query_variants": "DARKCRAWL_MAX_QUERY_VARIANTS",
+    "calendar": "DARKCRAWL_MAX_DATE_VARIANTS",
+    "host_depth": "DARKCRAWL_MAX_HOST_DEPTH",
     "repeated_path_segment": "DARKCRAWL_MAX_SEGMENT_REPEAT",
 }
+
+#: Refusals that are trap defences: each hit is recorded (misc/traps.jsonl).
+TRAP_KINDS = frozenset({"url_too_long", "repeated_path_segment", "too_many_subdomains", "host_budget",
+                        "query_variants", "calendar", "host_depth"})
+
 
 class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
     name = "darkweb"
@@ -153,6 +164,13 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         self.record_limits = RecordLimits.from_settings(settings)
         self.host_page_limit = settings.getint("DARKCRAWL_HOST_PAGE_LIMIT")
         self.max_sitemaps = settings.getint("DARKCRAWL_MAX_SITEMAPS")
+        self.max_sitemap_urls = settings.getint("DARKCRAWL_MAX_SITEMAP_URLS")
+        self.trap_guard = TrapGuard(TrapLimits(
+            links_per_page=settings.getint("DARKCRAWL_MAX_LINKS_PER_PAGE"),
+            query_variants=settings.getint("DARKCRAWL_MAX_QUERY_VARIANTS"),
+            date_variants=settings.getint("DARKCRAWL_MAX_DATE_VARIANTS"),
+            host_depth=settings.getint("DARKCRAWL_MAX_HOST_DEPTH"),
+        ))
         self.reboot = settings.getbool("DARC_REBOOT")
         self.time_cache = settings.getfloat("TIME_CACHE")
         self.revisits = StoredRevisitSchedule(self.time_cache if not self.reboot else float("inf"), store)
@@ -282,17 +300,38 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
     # -- admission: URL string -> Request, only for what is new and in scope --------
 
     def _admit(
-        self, urls: Iterable[str], source: str | None, depth: int, specials: list[tuple[str, str, str | None]]
+        self,
+        urls: Iterable[str],
+        source: str | None,
+        depth: int,
+        specials: list[tuple[str, str, str | None]],
+        page: bool = True,
+        traps: Counter[str] | None = None,
+        examples: dict[str, str] | None = None,
     ) -> list[Any]:
+        """Requests for the new, in-scope URLs of *urls*, and a TrapItem per trap hit.
+
+        *page*: the URLs are a page's links, bounded by DARKCRAWL_MAX_LINKS_PER_PAGE
+        (sitemaps and address books have their own bounds).  *traps*: a caller
+        reading one source in parts (a sitemap) collects the trap counts (and an
+        example URL of each, in *examples*) there and records them itself; otherwise
+        they are recorded here, per source.
+        """
         seen = self.seen
         # a shared seen set (Redis) decides a page's links in one round trip: add_many
         add_many = getattr(seen, "add_many", None)
         known = seen.known if add_many is not None else seen.__contains__
+        guard = self.trap_guard if source is not None else None
+        inside: str | None = None  # the source's service: classified once a new URL needs it
+        cap = guard.limits.links_per_page if guard is not None and page else 0
+        trapped: Counter[str] = Counter() if traps is None else traps
+        examples = {} if examples is None else examples
         batch: list[Link] = []
         marks: list[str] = []
         out: list[Any] = []
-        duplicates = 0
-        for url in urls:
+        duplicates = admitted = 0
+        iterator = iter(urls)
+        for url in iterator:
             if known(url):
                 duplicates += 1
                 continue
@@ -300,13 +339,25 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             if not link.fetchable:
                 specials.append((link.kind, link.value, link.reason))
                 continue
+            stripped = strip_session_params(link.url)
+            if stripped != link.url:
+                trapped["session_params"] += 1
+                examples.setdefault("session_params", link.url)
+                link = replace(link, url=stripped)
             if link.url != url and known(link.url):
                 duplicates += 1
                 continue
             refused = self._refusal(link, depth)
+            if refused is None and guard is not None:
+                if inside is None:
+                    inside = self._link_of(source)[2]  # type: ignore[arg-type]
+                refused = guard.check(link.url, link.service, depth, link.service == inside)
             if refused:
                 self.stats.inc_value(f"darkcrawl/refused/{refused}")
-                if refused != "depth":  # a shallower path may reach it later
+                if refused in TRAP_KINDS:
+                    trapped[refused] += 1
+                    examples.setdefault(refused, link.url)
+                if refused not in ("depth", "host_depth"):  # a shallower path may reach it later
                     if add_many is None:
                         seen.add(link.url)
                     else:
@@ -314,22 +365,66 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
                 continue
             if add_many is not None:
                 batch.append(link)
-                continue
-            if not seen.add(link.url):
+            elif not seen.add(link.url):
                 duplicates += 1
                 continue
-            out.extend(self._requests_for(link, depth, source))
+            else:
+                out.extend(self._requests_for(link, depth, source))
+            admitted += 1
+            if cap and admitted >= cap:
+                # the rest is counted, not classified nor marked seen: another page may admit it
+                rest = sum(1 for more in iterator if not known(more))
+                if rest:
+                    trapped["links_per_page"] += rest
+                break
         if add_many is not None and (batch or marks):
             for link, new in zip(batch, add_many([link.url for link in batch], marks)):
                 if not new:  # another worker (or this page) has it
                     duplicates += 1
                 elif self.host_page_limit and self.hosts.pages(f"{link.kind}|{link.host}") >= self.host_page_limit:
                     self.stats.inc_value("darkcrawl/refused/host_budget")
+                    trapped["host_budget"] += 1
+                    examples.setdefault("host_budget", link.url)
                 else:
                     out.extend(self._requests_for(link, depth, source))
         if duplicates:
             self.stats.inc_value("darkcrawl/links/duplicate", duplicates)
+        if trapped and traps is None and source is not None:
+            out.extend(self._trap_items(source, trapped, examples))
         return out
+
+    def _trap_items(self, source: str, trapped: Counter[str], examples: dict[str, str]) -> list[TrapItem]:
+        """One record per trap kind hit by *source* (once per host for the kinds every
+        page of a host repeats), and its stats."""
+        _kind, host, _service = self._link_of(source)
+        items: list[TrapItem] = []
+        for kind, dropped in trapped.items():
+            self.stats.inc_value(f"darkcrawl/traps/{kind}/dropped", dropped)
+            if kind in ONCE_PER_HOST and not self.trap_guard.first_for_host(kind, host):
+                continue
+            self.stats.inc_value(f"darkcrawl/traps/{kind}")
+            limit = self._trap_limit(kind)
+            items.append(TrapItem(url=source, host=host, trap=kind, timestamp=now_iso(),
+                                  detail=trap_detail(kind, dropped, limit, examples.get(kind, source)),
+                                  dropped=dropped))
+        return items
+
+    def _trap_limit(self, kind: str) -> int:
+        traps = self.scope.traps
+        return self.trap_guard.limit_of(kind) or {
+            "host_budget": self.host_page_limit, "url_too_long": traps.max_url_length,
+            "repeated_path_segment": traps.max_segment_repeat, "too_many_subdomains": traps.max_subdomains,
+            "sitemap_urls": self.max_sitemap_urls,
+        }.get(kind, 0)
+
+    def _truncated_tree(self, response: Response, url: str, network: str, depth: int) -> FailureItem:
+        """The record of a page the HTML parser stopped reading at its nesting limit."""
+        self.stats.inc_value("darkcrawl/parse_truncated")
+        reason = f"HTML nested deeper than {depth} levels: links after depth {depth} taken by text scan"
+        logger.info("%s: %s", response.url, reason)
+        return FailureItem(url=url, timestamp=now_iso(), network=network, stage="plain", reason=reason,
+                           error="HtmlTooDeep", redirects=list(response.meta.get("redirect_urls", ())),
+                           partial=True)
 
     def _refusal(self, link: Link, depth: int) -> str | None:
         if address := address_refusal(link, self.allow_private):  # hostile web: inside addresses, any spelling
@@ -431,14 +526,19 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         elif duplicate_of is not None:
             self.stats.inc_value("darkcrawl/content/duplicates")  # links: taken from its first copy
         elif is_html and isinstance(response, TextResponse):
+            cut: int | None = None
             try:
-                links = extract_links(response.selector.root, response.url, self.extra_patterns)
+                root = response.selector.root
+                cut = truncated_depth(root)  # nested deeper than libxml2 builds: links scanned for
+                links = extract_links(root, response.url, self.extra_patterns, markup=response.text if cut else None)
             except Exception as exc:  # lxml and encodings fail in many ways; it costs this page only
                 logger.info("cannot parse %s: %r", response.url, exc)
                 self.stats.inc_value("darkcrawl/parse_error")
                 links = []
             found = len(links)
             outputs = self._admit(links, source=url, depth=depth + 1, specials=specials)
+            if cut:
+                outputs.append(self._truncated_tree(response, url, kind, cut))
         elif kind == "i2p" and content_type in ("text/plain", "text/text"):
             links = hostfiles.parse_hosts_txt(response.body)  # darc reads any i2p text as an address book
             found = len(links)
