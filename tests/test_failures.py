@@ -424,7 +424,7 @@ def test_every_pipeline_passes_failure_and_trap_records_through(tmp_path: Path) 
             pipeline.close_spider()
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert "misc/failures.jsonl" in written
-    assert not [p for p in written if p not in ("misc/failures.jsonl", "link.csv")], written
+    assert not [p for p in written if p not in ("misc/failures.jsonl", "misc/traps.jsonl", "link.csv")], written
     assert not any(key.startswith("darkcrawl/api/") for key in crawler.stats.get_stats())
 
 
