@@ -48,6 +48,7 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
     "darkcrawl.extensions.statsfile.StatsFile": 900,
+    "darkcrawl.extensions.shutdown.ShutdownGuard": 100,
 }
 
 #: Scrapy defaults that do not fit a dark-web crawler.

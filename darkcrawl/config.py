@@ -265,6 +265,10 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_BACKOFF_MAX", _seconds, 600.0, "longest backoff wait (s); a given-up host is probed this often"),
     _opt("DARKCRAWL_BACKOFF_GIVE_UP", _int, 10, "failures in a row after which a host's requests fail at once (0: never)"),
     _opt("DARKCRAWL_BACKOFF_JITTER", _seconds, 0.25, "backoff waits are shortened by a random fraction up to this"),
+    # hostile web: shutdown
+    _opt("DARKCRAWL_SHUTDOWN_TIMEOUT", _seconds, 20.0,
+         "a closing crawl waits this long (s) for downloads in flight, then cancels them back into the "
+         "frontier; network launches are aborted at once (inf: wait for every request)"),
 )
 
 OPTIONS_BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}
