@@ -12,7 +12,11 @@ the end of a round):
   cancelled, and those still waiting in a downloader slot (download delay) too;
 * a cancelled request goes back to the scheduler (a copy: in the frontier it is a
   new pending row, fetched on the next start) instead of reaching the spider's
-  errback, so it is neither recorded as fetched nor charged to its host.
+  errback, so it is neither recorded as fetched nor charged to its host;
+* a render whose download is over but whose callback still works on the page
+  (waits, page actions, the capture) has its page closed at the bound; the error
+  that makes in the callback is expected and logged as one INFO line, and the
+  request is left unacknowledged in the frontier, so the render is redone.
 
 The seam is the downloader: the engine's ``downloader.fetch`` (the whole download,
 middlewares included) and ``downloader.handlers.download_request_async`` (the
@@ -26,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
@@ -42,6 +47,17 @@ logger = logging.getLogger(__name__)
 
 #: meta key of a request given back to the scheduler by a shutdown
 REQUEUED_KEY = "darkcrawl_shutdown_requeued"
+#: meta key of a request whose callback was cut by a shutdown: the frontier does not
+#: mark it done (see FrontierScheduler._done), so the next start takes it again
+ABANDONED_KEY = "darkcrawl_shutdown_abandoned"
+
+
+#: Playwright's words for a browser, context or page closed under a request
+_BROWSER_GONE = re.compile(r"has been closed|Target closed|crashed|disconnected|Connection closed", re.IGNORECASE)
+
+
+def _browser_gone(failure: Failure) -> bool:
+    return bool(_BROWSER_GONE.search(failure.getErrorMessage() or ""))
 
 
 class ShutdownCancelled(IgnoreRequest):
@@ -63,8 +79,8 @@ class ShutdownGuard:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         timeout = crawler.settings.getfloat("DARKCRAWL_SHUTDOWN_TIMEOUT")
-        if math.isinf(timeout):
-            raise NotConfigured("DARKCRAWL_SHUTDOWN_TIMEOUT=inf: a close waits for every request")
+        if math.isinf(timeout):  # the operator's choice: a close waits for every request (no warning)
+            raise NotConfigured
         return cls(crawler, timeout)
 
     # -- wiring ----------------------------------------------------------------------
@@ -109,6 +125,23 @@ class ShutdownGuard:
 
         handlers.download_request_async = guarded_download  # type: ignore[method-assign]
 
+        scraper = engine.scraper
+        handle_spider_error = scraper.handle_spider_error
+
+        def guarded_spider_error(failure: Failure, request: Request, response: Any) -> None:
+            if self.closing and request.meta.get("playwright") and _browser_gone(failure):
+                # Ctrl-C reaches the browser too (same process group): it died under the render
+                request.meta[ABANDONED_KEY] = True
+            if request.meta.get(ABANDONED_KEY):
+                self.crawler.stats.inc_value("darkcrawl/shutdown/render_cut")
+                logger.info("render of %s cut by the shutdown (%s); redone on the next start",
+                            request.url, failure.getErrorMessage().splitlines()[0] if failure.getErrorMessage() else
+                            failure.type.__name__)
+                return
+            handle_spider_error(failure, request, response)
+
+        scraper.handle_spider_error = guarded_spider_error  # type: ignore[method-assign]
+
     # -- the close -------------------------------------------------------------------
 
     def _close_started(self, reason: str) -> None:
@@ -117,13 +150,18 @@ class ShutdownGuard:
         self.closing = True
         self._abort_networks()
         engine = self.crawler.engine
-        in_flight = len(engine.downloader.active) if engine is not None else 0
-        if not in_flight:
+        if engine is None:
+            return
+        # requests from the scheduler until their callback is done, and those the
+        # spider's start or callbacks download directly
+        in_progress = max(len(getattr(getattr(engine, "_slot", None), "inprogress", ())),
+                          len(engine.downloader.active))
+        if not in_progress:
             return
         from twisted.internet import reactor
 
-        logger.info("closing (%s): %d requests in flight, cancelled in %g s at the latest",
-                    reason, in_flight, self.timeout)
+        logger.info("closing (%s): %d requests in progress, cut in %g s at the latest",
+                    reason, in_progress, self.timeout)
         self._timer = reactor.callLater(self.timeout, self._cancel_in_flight)  # type: ignore[attr-defined]
 
     def _abort_networks(self) -> None:
@@ -153,13 +191,31 @@ class ShutdownGuard:
         for request, task in transfers:
             self._cancelled.add(request)
             task.cancel()
-        if waiting or transfers:
-            logger.warning("shutdown bound (%g s) reached: cancelled %d downloads in progress and %d waiting; "
-                           "they are fetched again on the next start", self.timeout, len(transfers), waiting)
-        self.crawler.stats.inc_value("darkcrawl/shutdown/cancelled", len(transfers) + waiting)
+        renders = self._cut_renders(engine)
+        if waiting or transfers or renders:
+            logger.warning("shutdown bound (%g s) reached: cancelled %d downloads in progress, %d waiting and "
+                           "%d renders; they are fetched again on the next start",
+                           self.timeout, len(transfers), waiting, renders)
+        self.crawler.stats.inc_value("darkcrawl/shutdown/cancelled", len(transfers) + waiting + renders)
+
+    def _cut_renders(self, engine: Any) -> int:
+        """Close the pages of renders past their download (their callback holds the close)."""
+        slot = getattr(engine, "_slot", None)
+        cut = 0
+        for request in list(getattr(slot, "inprogress", ())):
+            page = request.meta.get("playwright_page")
+            if page is None or request in self._transfers or page.is_closed():
+                continue
+            request.meta[ABANDONED_KEY] = True
+            task = asyncio.ensure_future(page.close())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a gone browser: nothing to close
+            cut += 1
+        return cut
 
     def _requeue(self, failure: Failure, request: Request) -> Any:
-        if not failure.check(ShutdownCancelled) or not self.closing:
+        if not self.closing:
+            return failure
+        if not failure.check(ShutdownCancelled) and not (request.meta.get("playwright") and _browser_gone(failure)):
             return failure
         self._cancelled.discard(request)
         self.crawler.stats.inc_value("darkcrawl/shutdown/requeued")
