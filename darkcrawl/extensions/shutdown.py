@@ -18,6 +18,13 @@ the end of a round):
   that makes in the callback is expected and logged as one INFO line, and the
   request is left unacknowledged in the frontier, so the render is redone.
 
+Ctrl-C in a terminal sends SIGINT to the whole process group: the Playwright
+driver (and through it Chromium) died before the crawler could close them, which
+logged "Future exception was never retrieved ... Connection closed while reading
+from the driver" and failed every render in progress.  With the render stage on,
+the driver is started in a session of its own (:func:`driver_in_own_session`), so
+the signal reaches the crawler only, and the browser is closed in order.
+
 The seam is the downloader: the engine's ``downloader.fetch`` (the whole download,
 middlewares included) and ``downloader.handlers.download_request_async`` (the
 transfer itself) are wrapped, as :mod:`darkcrawl.frontier.ack` wraps the engine.
@@ -30,7 +37,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import re
+import shlex
+import shutil
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
@@ -47,6 +59,9 @@ logger = logging.getLogger(__name__)
 
 #: meta key of a request given back to the scheduler by a shutdown
 REQUEUED_KEY = "darkcrawl_shutdown_requeued"
+#: meta key of a request downloaded outside the scheduler (``engine.download_async``:
+#: robots.txt): it cannot be put back, its caller gets the cancellation
+DIRECT_KEY = "darkcrawl_shutdown_direct"
 #: meta key of a request whose callback was cut by a shutdown: the frontier does not
 #: mark it done (see FrontierScheduler._done), so the next start takes it again
 ABANDONED_KEY = "darkcrawl_shutdown_abandoned"
@@ -64,6 +79,27 @@ class ShutdownCancelled(IgnoreRequest):
     """The crawl is closing: the request was cancelled and is put back, not failed."""
 
 
+def driver_in_own_session(workdir: Path) -> bool:
+    """Have Playwright start its driver through ``setsid`` (a new session, out of the
+    terminal's process group).  Playwright takes the driver's Node.js only from the
+    environment (``PLAYWRIGHT_NODEJS_PATH``), so a small wrapper goes there; one
+    already set by the operator is kept.  Returns whether the wrapper is in place."""
+    setsid = shutil.which("setsid")
+    if setsid is None or os.environ.get("PLAYWRIGHT_NODEJS_PATH"):
+        return False
+    try:
+        from playwright._impl._driver import compute_driver_executable
+
+        node = compute_driver_executable()[0]
+    except Exception:  # noqa: BLE001 (no Playwright, or no bundled Node.js: nothing to wrap)
+        return False
+    wrapper = workdir / "playwright-node"
+    wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(setsid)} {shlex.quote(node)} "$@"\n')
+    wrapper.chmod(0o700)
+    os.environ["PLAYWRIGHT_NODEJS_PATH"] = str(wrapper)
+    return True
+
+
 class ShutdownGuard:
     def __init__(self, crawler: Crawler, timeout: float) -> None:
         self.crawler = crawler
@@ -75,6 +111,9 @@ class ShutdownGuard:
         self._timer: Any = None
         crawler.signals.connect(self._engine_started, signal=signals.engine_started)
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
+        if crawler.settings.getbool("DARKCRAWL_RENDER") and getattr(crawler.spidercls, "renders", False):
+            self._driver_dir = tempfile.TemporaryDirectory(prefix="darkcrawl-driver-")
+            driver_in_own_session(Path(self._driver_dir.name))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -95,6 +134,14 @@ class ShutdownGuard:
             await close_spider(reason=reason)
 
         engine.close_spider_async = close_spider_async  # type: ignore[method-assign]
+
+        download_async = engine.download_async
+
+        async def direct_download_async(request: Request) -> Any:
+            request.meta[DIRECT_KEY] = True
+            return await download_async(request)
+
+        engine.download_async = direct_download_async  # type: ignore[method-assign]
 
         downloader = engine.downloader
         fetch = downloader.fetch
@@ -213,7 +260,8 @@ class ShutdownGuard:
         return cut
 
     def _requeue(self, failure: Failure, request: Request) -> Any:
-        if not self.closing:
+        # (a direct download would loop: engine.download_async downloads a returned Request)
+        if not self.closing or request.meta.get(DIRECT_KEY):
             return failure
         if not failure.check(ShutdownCancelled) and not (request.meta.get("playwright") and _browser_gone(failure)):
             return failure
