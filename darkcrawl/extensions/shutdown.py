@@ -67,6 +67,9 @@ DIRECT_KEY = "darkcrawl_shutdown_direct"
 ABANDONED_KEY = "darkcrawl_shutdown_abandoned"
 
 
+#: meta keys a put-back request must not carry (a live page cannot be stored)
+_NOT_REQUEUED = frozenset({"playwright_page", DIRECT_KEY, ABANDONED_KEY})
+
 #: Playwright's words for a browser, context or page closed under a request
 _BROWSER_GONE = re.compile(r"has been closed|Target closed|crashed|disconnected|Connection closed", re.IGNORECASE)
 
@@ -109,6 +112,7 @@ class ShutdownGuard:
         self._cancelled: set[Request] = set()
         self._past_bound = False
         self._timer: Any = None
+        self._driver_dir: tempfile.TemporaryDirectory[str] | None = None
         crawler.signals.connect(self._engine_started, signal=signals.engine_started)
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
         if crawler.settings.getbool("DARKCRAWL_RENDER") and getattr(crawler.spidercls, "renders", False):
@@ -177,7 +181,8 @@ class ShutdownGuard:
 
         def guarded_spider_error(failure: Failure, request: Request, response: Any) -> None:
             if self.closing and request.meta.get("playwright") and _browser_gone(failure):
-                # Ctrl-C reaches the browser too (same process group): it died under the render
+                # the browser died under the render while closing (a Ctrl-C that reached
+                # it: an operator's own PLAYWRIGHT_NODEJS_PATH, no setsid): a cut too
                 request.meta[ABANDONED_KEY] = True
             if request.meta.get(ABANDONED_KEY):
                 self.crawler.stats.inc_value("darkcrawl/shutdown/render_cut")
@@ -270,7 +275,8 @@ class ShutdownGuard:
         # A copy: the scheduler stores it as a new pending row, and the original's
         # row is done once the engine lets go of it.  The engine schedules it (a
         # download that returns a Request) but starts nothing new while closing.
-        return request.replace(dont_filter=True, meta={**request.meta, REQUEUED_KEY: True})
+        meta = {k: v for k, v in request.meta.items() if k not in _NOT_REQUEUED}
+        return request.replace(dont_filter=True, meta={**meta, REQUEUED_KEY: True})
 
     def _spider_closed(self) -> None:
         if self._timer is not None and self._timer.active():
