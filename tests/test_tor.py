@@ -209,6 +209,21 @@ def test_unreachable_reason(phase, expected):
     assert unreachable_reason(bootstrap_status(phase)) == expected
 
 
+def test_a_whole_wait_without_a_relay_is_the_network_too():
+    from darkcrawl.networks.torcontrol import bootstrap_status, unreachable_reason
+
+    early = bootstrap_status('WARN BOOTSTRAP PROGRESS=14 TAG=handshake WARNING="DONE" REASON=DONE COUNT=3 '
+                             'RECOMMENDATION=ignore HOSTADDR="1.2.3.4:443"')
+    assert unreachable_reason(early) is None  # tor may still get through
+    assert unreachable_reason(early, waited_out=True).startswith(
+        "tor cannot reach any relay (stuck at 14% 'handshake', tor says: the connection was closed during the "
+        "handshake; 3 connections failed")
+    # no failure noted (DisableNetwork, a slow start) or past the first relay: a retry may help
+    assert unreachable_reason(bootstrap_status("NOTICE BOOTSTRAP PROGRESS=0 TAG=starting"), waited_out=True) is None
+    assert unreachable_reason(bootstrap_status('WARN BOOTSTRAP PROGRESS=50 TAG=loading_descriptors WARNING="DONE" '
+                                               'REASON=DONE RECOMMENDATION=ignore'), waited_out=True) is None
+
+
 def test_offline_tor_fails_fast_with_its_reason(crawl, tmp_path):
     """This machine has no internet: a real tor launched with its default config is the
     offline first run.  Tor says within seconds that no relay answers; the launch fails

@@ -148,6 +148,10 @@ class TorNetwork(NetworkManager):
                 self.crawler.stats.set_value("darkcrawl/network/tor/unreachable", hopeless)
                 raise LaunchHopeless(hopeless)
             self._sleep(0.3)
+        hopeless = unreachable_reason(status, waited_out=True)
+        if hopeless:
+            self.crawler.stats.set_value("darkcrawl/network/tor/unreachable", hopeless)
+            raise LaunchHopeless(hopeless)
         raise RuntimeError(f"tor bootstrap at {progress_of(status)}% ('{status.get('TAG', '?')}') "
                            f"after {self.launch.wait:g} s")
 

@@ -65,14 +65,19 @@ def progress_of(status: dict[str, str]) -> int:
         return 0
 
 
-def unreachable_reason(status: dict[str, str]) -> str | None:
+def unreachable_reason(status: dict[str, str], waited_out: bool = False) -> str | None:
     """Why tor cannot reach the Tor network at all, or None while it may still.
 
     Tor counts its failed connections while bootstrapping and, after enough of
     them, recommends a warning (``RECOMMENDATION=warn``).  Stuck before its first
     relay handshake completed, that is the network (offline, a firewall, a
-    censor), which another launch cannot fix."""
-    if status.get("RECOMMENDATION") != "warn" or progress_of(status) > FIRST_HOP_PROGRESS:
+    censor), which another launch cannot fix.  At the end of the wait
+    (*waited_out*), any failure tor noted that early is enough: a whole wait
+    without reaching one relay is the network too (a slow machine may not have
+    reached tor's count yet)."""
+    if progress_of(status) > FIRST_HOP_PROGRESS or "WARNING" not in status:
+        return None
+    if status.get("RECOMMENDATION") != "warn" and not waited_out:
         return None
     reason = status.get("REASON", "")
     said = status.get("WARNING", "")
