@@ -134,8 +134,10 @@ class TorNetwork(NetworkManager):
             config=config, tor_cmd=self.tor_cmd, completion_percent=0, take_ownership=True,
             timeout=None, init_msg_handler=lambda line: logger.debug("tor: %s", line),
         )
+        logger.info("tor launched (pid %d); waiting up to %g s for its bootstrap", self.process.pid, self.launch.wait)
         deadline = time.monotonic() + self.launch.wait
         status: dict[str, str] = {}
+        troubled = False
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"tor exited with code {self.process.returncode}")
@@ -147,6 +149,11 @@ class TorNetwork(NetworkManager):
             if hopeless:
                 self.crawler.stats.set_value("darkcrawl/network/tor/unreachable", hopeless)
                 raise LaunchHopeless(hopeless)
+            if not troubled and "WARNING" in status:  # said once: tor keeps trying other relays
+                troubled = True
+                logger.info("tor has trouble bootstrapping (at %s%% '%s': %s, relay %s); still trying",
+                            status.get("PROGRESS", "?"), status.get("TAG", "?"), status["WARNING"],
+                            status.get("HOSTADDR", "?"))
             self._sleep(0.3)
         hopeless = unreachable_reason(status, waited_out=True)
         if hopeless:
