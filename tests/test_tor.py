@@ -71,6 +71,7 @@ def test_darkcrawl_launches_its_own_tor_into_the_network(tor_network, crawl, tmp
     assert result.stats["darkcrawl/network/tor/ready"] is True, "\n".join(
         line for line in result.log.splitlines() if "tor" in line.lower())[-3000:]
     assert result.files(f"tor/http/{tor_network.onions[1].address}/*_raw.html")
+    assert "SocketClosed" not in result.log  # the control connection closes quietly
     left = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True).stdout
     assert left == "", f"the tor darkcrawl launched is still running: {left}"
 
