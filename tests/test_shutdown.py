@@ -244,3 +244,28 @@ def test_a_render_in_progress_is_cut_at_the_bound_and_redone_on_the_next_start(h
         assert again.returncode == 0, again.log[-3000:]
         assert again.stats.get("darkcrawl/render/pages") == 1, again.log[-3000:]
         assert [p for p in (tmp_path / "data").glob("clearnet/http/*/*.html") if not p.name.endswith("_raw.html")]
+
+
+@pytest.mark.skipif(shutil.which("setsid") is None, reason="no setsid")
+def test_the_playwright_driver_is_started_in_a_session_of_its_own(tmp_path, monkeypatch):
+    from darkcrawl.extensions.shutdown import driver_in_own_session
+
+    monkeypatch.delenv("PLAYWRIGHT_NODEJS_PATH", raising=False)
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    assert driver_in_own_session(first) is True
+    wrapper = Path(os.environ["PLAYWRIGHT_NODEJS_PATH"])
+    assert wrapper.parent == first and os.access(wrapper, os.X_OK)
+    # the wrapper runs node through setsid: a new session, out of the terminal's process group
+    node = subprocess.Popen([str(wrapper), "-e", "setTimeout(() => {}, 5000)"])
+    try:
+        _wait_for(lambda: "node" in Path(f"/proc/{node.pid}/comm").read_text(), 10, "node to start")
+        assert os.getsid(node.pid) == node.pid != os.getsid(0)  # setsid exec'd in place: node leads a new session
+    finally:
+        node.kill()
+        node.wait()
+    assert driver_in_own_session(second) is False  # an earlier crawl's wrapper still exists: kept
+    wrapper.unlink()
+    assert driver_in_own_session(second) is True  # gone with its crawl: replaced
+    monkeypatch.setenv("PLAYWRIGHT_NODEJS_PATH", "/opt/node/bin/node")
+    assert driver_in_own_session(second) is False  # the operator's own is kept

@@ -82,13 +82,19 @@ class ShutdownCancelled(IgnoreRequest):
     """The crawl is closing: the request was cancelled and is put back, not failed."""
 
 
+_WRAPPER = "darkcrawl-playwright-node"
+
+
 def driver_in_own_session(workdir: Path) -> bool:
     """Have Playwright start its driver through ``setsid`` (a new session, out of the
     terminal's process group).  Playwright takes the driver's Node.js only from the
     environment (``PLAYWRIGHT_NODEJS_PATH``), so a small wrapper goes there; one
     already set by the operator is kept.  Returns whether the wrapper is in place."""
     setsid = shutil.which("setsid")
-    if setsid is None or os.environ.get("PLAYWRIGHT_NODEJS_PATH"):
+    current = os.environ.get("PLAYWRIGHT_NODEJS_PATH")
+    # keep the operator's own, or the wrapper of an earlier crawl of this process
+    # that still exists (it lives as long as that crawl's guard)
+    if setsid is None or (current and (Path(current).name != _WRAPPER or Path(current).exists())):
         return False
     try:
         from playwright._impl._driver import compute_driver_executable
@@ -96,7 +102,7 @@ def driver_in_own_session(workdir: Path) -> bool:
         node = compute_driver_executable()[0]
     except Exception:  # noqa: BLE001 (no Playwright, or no bundled Node.js: nothing to wrap)
         return False
-    wrapper = workdir / "playwright-node"
+    wrapper = workdir / _WRAPPER
     wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(setsid)} {shlex.quote(node)} "$@"\n')
     wrapper.chmod(0o700)
     os.environ["PLAYWRIGHT_NODEJS_PATH"] = str(wrapper)
