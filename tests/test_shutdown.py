@@ -250,7 +250,7 @@ def test_a_render_in_progress_is_cut_at_the_bound_and_redone_on_the_next_start(h
 def test_the_playwright_driver_is_started_in_a_session_of_its_own(tmp_path, monkeypatch):
     from darkcrawl.extensions.shutdown import driver_in_own_session
 
-    monkeypatch.delenv("PLAYWRIGHT_NODEJS_PATH", raising=False)
+    monkeypatch.setenv("PLAYWRIGHT_NODEJS_PATH", "")  # (recorded: the variable is restored after the test)
     first, second = tmp_path / "a", tmp_path / "b"
     first.mkdir(), second.mkdir()
     assert driver_in_own_session(first) is True
