@@ -50,6 +50,7 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
     "darkcrawl.extensions.statsfile.StatsFile": 900,
+    "darkcrawl.extensions.shutdown.ShutdownGuard": 100,
     "darkcrawl.extensions.transfer.TransferMeter": 500,  # body byte counts for failure reasons
     "darkcrawl.extensions.reasonlog.ReasonLog": 510,  # those reasons in Scrapy's own log lines
     # its periodic line counts renders as pages: the report's line replaces it

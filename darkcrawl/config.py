@@ -310,6 +310,10 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_MAX_HOST_DEPTH", _int, 100,
          "most links followed inside one host, counted from where the crawl entered it (0: no limit)"),
     _opt("DARKCRAWL_MAX_SITEMAP_URLS", _int, 50000, "most URLs taken from one host's sitemaps (0: no limit)"),
+    # hostile web: shutdown
+    _opt("DARKCRAWL_SHUTDOWN_TIMEOUT", _seconds, 20.0,
+         "a closing crawl waits this long (s) for downloads in flight, then cancels them back into the "
+         "frontier; network launches are aborted at once (inf: wait for every request)"),
 )
 
 OPTIONS_BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 from scrapy import Spider
@@ -70,6 +71,7 @@ def test_darkcrawl_launches_its_own_tor_into_the_network(tor_network, crawl, tmp
     assert result.stats["darkcrawl/network/tor/ready"] is True, "\n".join(
         line for line in result.log.splitlines() if "tor" in line.lower())[-3000:]
     assert result.files(f"tor/http/{tor_network.onions[1].address}/*_raw.html")
+    assert "SocketClosed" not in result.log  # the control connection closes quietly
     left = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True).stdout
     assert left == "", f"the tor darkcrawl launched is still running: {left}"
 
@@ -157,3 +159,97 @@ def test_the_socks_pool_skips_the_control_port(first, size, control, expected):
     from darkcrawl.networks.tor import pool_ports
 
     assert pool_ports(first, size, control) == expected
+
+
+# -- what tor says while it bootstraps (darkcrawl.networks.torcontrol) -------------------
+
+_STUCK = ('WARN BOOTSTRAP PROGRESS=14 TAG=handshake SUMMARY="Handshaking with a relay" WARNING="DONE" '
+          'REASON=DONE COUNT=12 RECOMMENDATION=warn HOSTID="43620A05" HOSTADDR="37.221.208.216:9100"')
+
+
+def test_bootstrap_status_fields():
+    from darkcrawl.networks.torcontrol import bootstrap_status
+
+    status = bootstrap_status(_STUCK)
+    assert status["SEVERITY"] == "WARN"
+    assert (status["PROGRESS"], status["TAG"], status["SUMMARY"]) == ("14", "handshake", "Handshaking with a relay")
+    assert (status["REASON"], status["COUNT"], status["HOSTADDR"]) == ("DONE", "12", "37.221.208.216:9100")
+    assert bootstrap_status("")["SEVERITY"] == ""
+
+
+@pytest.mark.parametrize(
+    ("phase", "expected"),
+    [
+        # tor's own verdict before the first relay: the network
+        (_STUCK, "tor cannot reach any relay (stuck at 14% 'handshake', tor says: the connection was closed during "
+                 "the handshake; 12 connections failed, last relay tried 37.221.208.216:9100): no network, or a "
+                 "firewall; bridges may be needed"),
+        ('WARN BOOTSTRAP PROGRESS=5 TAG=conn SUMMARY="Connecting to a relay" WARNING="Connection refused" '
+         'REASON=CONNECTREFUSED COUNT=10 RECOMMENDATION=warn HOSTADDR="1.2.3.4:443"',
+         "tor cannot reach any relay (stuck at 5% 'conn', tor says: connection refused; 10 connections failed, "
+         "last relay tried 1.2.3.4:443): no network, or a firewall; bridges may be needed"),
+        ('WARN BOOTSTRAP PROGRESS=0 TAG=starting SUMMARY="Starting" WARNING="No route to host" REASON=NOROUTE '
+         'RECOMMENDATION=warn',
+         "tor cannot reach any relay (stuck at 0% 'starting', tor says: no route to host): no network, or a "
+         "firewall; bridges may be needed"),
+        # an unknown reason keeps tor's words
+        ('WARN BOOTSTRAP PROGRESS=10 TAG=conn_done WARNING="Something new" REASON=NEWTHING RECOMMENDATION=warn',
+         "tor cannot reach any relay (stuck at 10% 'conn_done', tor says: Something new): no network, or a "
+         "firewall; bridges may be needed"),
+        # not (yet) hopeless: tor only noted a failure, or got past the first relay
+        ('WARN BOOTSTRAP PROGRESS=14 TAG=handshake WARNING="DONE" REASON=DONE COUNT=3 RECOMMENDATION=ignore', None),
+        ('WARN BOOTSTRAP PROGRESS=50 TAG=loading_descriptors WARNING="Connection refused" REASON=CONNECTREFUSED '
+         'COUNT=40 RECOMMENDATION=warn', None),
+        ('NOTICE BOOTSTRAP PROGRESS=14 TAG=handshake SUMMARY="Handshaking with a relay"', None),
+        ("", None),
+    ],
+)
+def test_unreachable_reason(phase, expected):
+    from darkcrawl.networks.torcontrol import bootstrap_status, unreachable_reason
+
+    assert unreachable_reason(bootstrap_status(phase)) == expected
+
+
+def test_a_whole_wait_without_a_relay_is_the_network_too():
+    from darkcrawl.networks.torcontrol import bootstrap_status, unreachable_reason
+
+    early = bootstrap_status('WARN BOOTSTRAP PROGRESS=14 TAG=handshake WARNING="DONE" REASON=DONE COUNT=3 '
+                             'RECOMMENDATION=ignore HOSTADDR="1.2.3.4:443"')
+    assert unreachable_reason(early) is None  # tor may still get through
+    assert unreachable_reason(early, waited_out=True).startswith(
+        "tor cannot reach any relay (stuck at 14% 'handshake', tor says: the connection was closed during the "
+        "handshake; 3 connections failed")
+    # no failure noted (DisableNetwork, a slow start) or past the first relay: a retry may help
+    assert unreachable_reason(bootstrap_status("NOTICE BOOTSTRAP PROGRESS=0 TAG=starting"), waited_out=True) is None
+    assert unreachable_reason(bootstrap_status('WARN BOOTSTRAP PROGRESS=50 TAG=loading_descriptors WARNING="DONE" '
+                                               'REASON=DONE RECOMMENDATION=ignore'), waited_out=True) is None
+
+
+def test_offline_tor_fails_fast_with_its_reason(crawl, tmp_path):
+    """This machine has no internet: a real tor launched with its default config is the
+    offline first run.  Tor says within seconds that no relay answers; the launch fails
+    then, is not retried, the onion's requests fail with the reason and the round ends."""
+    socks, control = free_ports(2)
+    data_dir = tmp_path / "tor-data"
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text(f"http://{UNPUBLISHED}/\n")
+    wait, retry = 20, 3
+    started = time.monotonic()
+    result = crawl("-a", f"seeds={seeds}", settings={
+        "DARC_TOR": 1, "TOR_PORT": socks, "TOR_CTRL": control, "TOR_WAIT": wait, "TOR_RETRY": retry,
+        "DARKCRAWL_TOR_POOL": 1, "DARKCRAWL_TOR_CMD": "/usr/sbin/tor", "DARKCRAWL_TOR_DATA_DIR": str(data_dir)},
+        timeout=wait * (retry + 1) + 60)
+    took = time.monotonic() - started
+    assert result.returncode == 0, result.log[-3000:]
+    assert took < wait * 2, result.log[-3000:]  # well before TOR_WAIT × (TOR_RETRY + 1) = 80 s
+    assert "tor unavailable: tor cannot reach any relay (stuck at" in result.log, result.log[-3000:]
+    assert "no network, or a firewall; bridges may be needed" in result.log
+    assert f"fetch failed http://{UNPUBLISHED}/: tor is not available: tor cannot reach any relay" in result.log
+    assert "launch attempt" not in result.log  # not retried
+    assert "SocketClosed" not in result.log and "Traceback" not in result.log
+    assert result.stats["darkcrawl/network/unavailable/tor"] >= 1
+    assert result.stats["darkcrawl/network/tor/ready"] is False
+    assert result.stats["darkcrawl/network/tor/unreachable"].startswith("tor cannot reach any relay")
+    assert result.stats["finish_reason"] == "finished"
+    left = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True).stdout
+    assert left == "", f"the tor darkcrawl launched is still running: {left}"

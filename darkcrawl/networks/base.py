@@ -3,6 +3,12 @@
 A network is made ready once, on the first request that needs it; every request
 for it waits on that one attempt (bounded by the network's wait setting), then
 either goes through its proxy or fails with the reason the attempt gave.
+
+A launch is abortable: when the crawl closes, :meth:`NetworkManager.abort` wakes
+every wait of the launch thread (it ends within a poll interval, so the reactor's
+thread pool can be joined at exit) and fails the requests still waiting at once.
+A launch that fails for a reason another attempt cannot fix (:class:`LaunchHopeless`:
+no network at all) is not retried.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import logging
 import shlex
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,6 +35,14 @@ logger = logging.getLogger(__name__)
 
 class NetworkUnavailable(IgnoreRequest):
     """A request's network could not be made ready: refused, never sent directly."""
+
+
+class LaunchHopeless(RuntimeError):
+    """A launch failed for a reason a retry cannot fix (no network, a firewall)."""
+
+
+class LaunchAborted(RuntimeError):
+    """The crawl is closing: the launch was given up."""
 
 
 def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -63,28 +78,57 @@ class NetworkManager:
         self.process: subprocess.Popen[bytes] | None = None
         self._ready: Deferred[None] | None = None
         self._failure: str | None = None
+        #: set when the crawl closes: every wait of the launch thread ends at once
+        self._aborted = threading.Event()
+        #: requests waiting for the launch; fired when it ends or is aborted
+        self._waiters: list[Deferred[None]] = []
 
     # -- what the routing middleware calls -----------------------------------------
 
     async def ensure_ready(self) -> None:
+        if self._aborted.is_set() and (self._ready is None or not self._ready.called):
+            raise self._closing_error()
         if self._ready is None:
             self._ready = deferToThread(self._make_ready)
             self._ready.addCallbacks(self._on_ready, self._on_failed)
-        await maybe_deferred_to_future(self._chain())
+            self._ready.addBoth(self._release_waiters)
+        if not self._ready.called:
+            waiter: Deferred[None] = Deferred()
+            self._waiters.append(waiter)
+            await maybe_deferred_to_future(waiter)
+            if not self._ready.called:  # aborted while waiting
+                raise self._closing_error()
         if self._failure:
             raise NetworkUnavailable(f"{self.name} is not available: {self._failure}")
+
+    def abort(self) -> None:
+        """The crawl is closing: end a launch in progress, fail its waiting requests now.
+
+        Called in the reactor thread; the launch thread sees the event within a poll."""
+        if self._aborted.is_set():
+            return
+        self._aborted.set()
+        if self._ready is not None and not self._ready.called:
+            logger.info("%s launch aborted: the crawl is closing", self.name)
+            self.crawler.stats.inc_value(f"darkcrawl/network/{self.name}/launch_aborted")
+        self._release_waiters(None)
+
+    def _closing_error(self) -> Exception:
+        from darkcrawl.extensions.shutdown import ShutdownCancelled
+
+        return ShutdownCancelled(f"{self.name} launch aborted: the crawl is closing")
+
+    def _release_waiters(self, result: object) -> object:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+        return result
 
     def proxy_for(self, service: str) -> str | None:
         """The proxy URL for *service* (None: connect to the gateway directly)."""
         return None
 
     # -- readiness -------------------------------------------------------------------
-
-    def _chain(self) -> Deferred[None]:
-        assert self._ready is not None
-        waiter: Deferred[None] = Deferred()
-        self._ready.addBoth(lambda result: (waiter.callback(None), result)[1])
-        return waiter
 
     def _on_ready(self, _: object) -> None:
         self.crawler.stats.set_value(f"darkcrawl/network/{self.name}/ready", True)
@@ -94,7 +138,10 @@ class NetworkManager:
         reason = getattr(failure, "getErrorMessage", lambda: str(failure))()
         self._failure = reason
         self.crawler.stats.set_value(f"darkcrawl/network/{self.name}/ready", False)
-        logger.error("%s unavailable: %s", self.name, reason)
+        if self._aborted.is_set():
+            logger.info("%s not started: %s", self.name, reason)
+        else:
+            logger.error("%s unavailable: %s", self.name, reason)
 
     def _make_ready(self) -> None:
         """Runs in a thread: connect to a running daemon or launch one."""
@@ -104,14 +151,28 @@ class NetworkManager:
             raise RuntimeError(f"nothing answers on {self.host}:{self.port} and launching is disabled")
         last = "not attempted"
         for attempt in range(1 + max(0, self.launch.retry)):
+            self._check_aborted()
             try:
                 self._launch_once()
                 return
+            except (LaunchAborted, LaunchHopeless):
+                self.stop()
+                raise
             except Exception as exc:  # a failed attempt is retried, then reported
                 last = str(exc)
-                logger.warning("%s launch attempt %d failed: %s", self.name, attempt + 1, exc)
                 self.stop()
+                self._check_aborted()
+                logger.warning("%s launch attempt %d failed: %s", self.name, attempt + 1, exc)
         raise RuntimeError(f"could not launch {self.name}: {last}")
+
+    def _check_aborted(self) -> None:
+        if self._aborted.is_set():
+            raise LaunchAborted("the crawl is closing")
+
+    def _sleep(self, seconds: float) -> None:
+        """A poll interval of the launch thread, cut short by :meth:`abort`."""
+        if self._aborted.wait(seconds):
+            raise LaunchAborted("the crawl is closing")
 
     def _launch_once(self) -> None:
         argv = shlex.split(self.launch.command)
@@ -126,7 +187,7 @@ class NetworkManager:
                 raise RuntimeError(f"{argv[0]} exited with code {code}")
             if port_open(self.host, self.port, timeout=0.5):
                 return
-            time.sleep(0.2)
+            self._sleep(0.2)
         raise RuntimeError(f"{self.host}:{self.port} did not open within {self.launch.wait:g} s")
 
     def stop(self) -> None:

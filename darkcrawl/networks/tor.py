@@ -8,7 +8,13 @@
   stem's own timeout relies on SIGALRM, which only works in the main thread, so
   tor is started in a thread and its bootstrap is followed on the control port
   with our own deadline (``TOR_WAIT``), ``TOR_RETRY`` more times on failure.
-- Control authentication uses the cookie or ``TOR_PASS``; nothing ever prompts.
+- While it bootstraps, tor's own status is read on the control port: when tor
+  reports it cannot reach any relay (no network, a firewall), the launch fails at
+  once with tor's words and is not retried (:class:`LaunchHopeless`): every onion
+  request then fails fast with that reason.
+- The control port is spoken through :mod:`darkcrawl.networks.torcontrol` (no
+  reader thread, quiet close).  Authentication uses the cookie or ``TOR_PASS``;
+  nothing ever prompts.
 - NEWNYM is a recovery step, rate-limited (tor honours one per 10 s anyway).
 """
 
@@ -23,7 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from darkcrawl.networks.base import LaunchSpec, NetworkManager, port_open
+from darkcrawl.networks.base import LaunchHopeless, LaunchSpec, NetworkManager, port_open
+from darkcrawl.networks.torcontrol import ControlError, TorControl, bootstrap_status, progress_of, unreachable_reason
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -76,9 +83,10 @@ class TorNetwork(NetworkManager):
         self.data_dir = data_dir
         self._newnym_lock = threading.Lock()
         self._last_newnym = 0.0
-        #: kept open while a tor we launched runs: with stem's take_ownership, tor
-        #: exits when our first authenticated control connection closes
-        self._owned_controller: Any = None
+        #: kept open while a tor we launched runs: it took ownership, so tor exits
+        #: when this connection closes (or this process dies)
+        self._owned_controller: TorControl | None = None
+        self._last_phase = ""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> TorNetwork:
@@ -126,46 +134,63 @@ class TorNetwork(NetworkManager):
             config=config, tor_cmd=self.tor_cmd, completion_percent=0, take_ownership=True,
             timeout=None, init_msg_handler=lambda line: logger.debug("tor: %s", line),
         )
+        logger.info("tor launched (pid %d); waiting up to %g s for its bootstrap", self.process.pid, self.launch.wait)
         deadline = time.monotonic() + self.launch.wait
-        progress = 0
+        status: dict[str, str] = {}
+        troubled = False
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"tor exited with code {self.process.returncode}")
-            progress = self._bootstrap_progress()
-            if progress >= 100:
+            status = self._bootstrap_status()
+            if progress_of(status) >= 100:
                 self.socks_ports = list(self.wanted_ports)
                 return
-            time.sleep(0.3)
-        raise RuntimeError(f"tor bootstrap at {progress}% after {self.launch.wait:g} s")
+            hopeless = unreachable_reason(status)
+            if hopeless:
+                self.crawler.stats.set_value("darkcrawl/network/tor/unreachable", hopeless)
+                raise LaunchHopeless(hopeless)
+            if not troubled and "WARNING" in status:  # said once: tor keeps trying other relays
+                troubled = True
+                logger.info("tor has trouble bootstrapping (at %s%% '%s': %s, relay %s); still trying",
+                            status.get("PROGRESS", "?"), status.get("TAG", "?"), status["WARNING"],
+                            status.get("HOSTADDR", "?"))
+            self._sleep(0.3)
+        hopeless = unreachable_reason(status, waited_out=True)
+        if hopeless:
+            self.crawler.stats.set_value("darkcrawl/network/tor/unreachable", hopeless)
+            raise LaunchHopeless(hopeless)
+        raise RuntimeError(f"tor bootstrap at {progress_of(status)}% ('{status.get('TAG', '?')}') "
+                           f"after {self.launch.wait:g} s")
 
-    def _bootstrap_progress(self) -> int:
+    def _bootstrap_status(self) -> dict[str, str]:
         try:
             if self._owned_controller is None:
-                self._owned_controller = self._connect()
+                control = self._connect()
+                try:
+                    control.take_ownership()
+                except ControlError:
+                    control.close()
+                    raise
+                self._owned_controller = control
             phase = self._owned_controller.get_info("status/bootstrap-phase")
-        except Exception:  # control port not up yet
-            return 0
-        for token in phase.split():
-            if token.startswith("PROGRESS="):
-                return int(token.split("=", 1)[1])
-        return 0
+        except (ControlError, OSError):  # control port not up yet, or tor went away
+            if self._owned_controller is not None:
+                self._owned_controller.close()
+                self._owned_controller = None
+            return {}
+        if phase != self._last_phase:
+            self._last_phase = phase
+            logger.debug("tor: %s", phase)
+        return bootstrap_status(phase)
 
     # -- control -----------------------------------------------------------------------
 
-    def _connect(self) -> Any:
-        """An authenticated stem Controller (cookie, or TOR_PASS); never prompts."""
-        from stem.control import Controller
-
-        controller = Controller.from_port(address="127.0.0.1", port=self.control_port)
-        try:
-            controller.authenticate(password=self.password or None)
-        except Exception:
-            controller.close()
-            raise
-        return controller
+    def _connect(self) -> TorControl:
+        """An authenticated control connection (cookie, or TOR_PASS); never prompts."""
+        return TorControl.connect("127.0.0.1", self.control_port, self.password)
 
     @contextmanager
-    def controller(self) -> Iterator[Any]:
+    def controller(self) -> Iterator[TorControl]:
         """The controller of the tor we launched, or a short-lived one to a tor we
         merely use (closing that one is harmless: we do not own that tor)."""
         if self._owned_controller is not None:
@@ -179,18 +204,13 @@ class TorNetwork(NetworkManager):
 
     def newnym(self) -> bool:
         """Ask tor for new circuits; False when rate-limited (at most one per 10 s)."""
-        from stem import Signal
-
         with self._newnym_lock:
             now = time.monotonic()
             if now - self._last_newnym < NEWNYM_INTERVAL:
                 self.crawler.stats.inc_value("darkcrawl/network/tor/newnym_skipped")
                 return False
             with self.controller() as controller:
-                if not controller.is_newnym_available():
-                    self.crawler.stats.inc_value("darkcrawl/network/tor/newnym_skipped")
-                    return False
-                controller.signal(Signal.NEWNYM)
+                controller.signal("NEWNYM")
             self._last_newnym = now
             self.crawler.stats.inc_value("darkcrawl/network/tor/newnym")
             return True
@@ -199,7 +219,7 @@ class TorNetwork(NetworkManager):
         if self.process is not None and self.process.poll() is None:
             logger.info("stopping the tor we launched (pid %d)", self.process.pid)
         if self._owned_controller is not None:
-            self._owned_controller.close()
+            self._owned_controller.close()  # tor took ownership: it exits now
             self._owned_controller = None
         super().stop()
 
