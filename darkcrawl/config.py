@@ -265,6 +265,14 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_BACKOFF_MAX", _seconds, 600.0, "longest backoff wait (s); a given-up host is probed this often"),
     _opt("DARKCRAWL_BACKOFF_GIVE_UP", _int, 10, "failures in a row after which a host's requests fail at once (0: never)"),
     _opt("DARKCRAWL_BACKOFF_JITTER", _seconds, 0.25, "backoff waits are shortened by a random fraction up to this"),
+    # hostile web: render bounds
+    _opt("DARKCRAWL_RENDER_TIMEOUT", _seconds, 90.0, "one deadline per render (navigation, load, page actions, SE_WAIT, "
+         "DOM read, screenshot); at it the page is captured as it stands and closed"),
+    _opt("DARKCRAWL_RENDER_GRACE", _seconds, 5.0, "seconds to capture a cut render as it stands, and again to close its page"),
+    _opt("DARKCRAWL_RENDER_REQUEST_BUDGET", _int, 200, "requests one render may make; past it the page's requests are "
+         "aborted, at 3x it the render is cut (0: no budget)"),
+    _opt("DARKCRAWL_RENDER_MAX_NAVIGATIONS", _int, 5, "main-frame navigations a render follows after the first (meta "
+         "refresh, window.location, script redirects); one more cuts it (0: no limit)"),
 )
 
 OPTIONS_BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}
