@@ -1,6 +1,6 @@
 """The render stage's bounds on real Chromium: a page whose script loops, a
-``window.location`` loop, a meta-refresh loop and a request flood each end within
-the render's deadline, are recorded with the reason, cost their site a bounded
+``window.location`` loop, a meta-refresh loop, a page whose ``load`` never comes
+and a request flood each end within the render's deadline, are recorded with the reason, cost their site a bounded
 number of requests, and leave the browser context usable for the next page."""
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ CASES: dict[str, dict[str, bytes]] = {
                  "/hop": _page("window.location = '/hop?' + Math.random()")},
     # a DDoS-protection queue that never lets in: refresh to itself at once
     "refresh": {"/": _page(head='<meta http-equiv="refresh" content="0">')},
+    # an image that never finishes: ``load`` never comes (a slow onion's usual page)
+    "stall": {"/": _page(head='<img src="/stall.gif">')},
     # fetches and images without end
     "flood": {"/": _page("let i = 0; setInterval(() => { for (let k = 0; k < 10; k++) {"
                          " fetch('/f?' + i++).catch(() => 0); new Image().src = '/i?' + i++; } }, 5)")},
@@ -52,6 +54,7 @@ class HostileSite:
         self.browser_hits: Counter[str] = Counter()
         self.plain_hits: Counter[str] = Counter()
         self.lock = threading.Lock()
+        self.closed = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -63,6 +66,9 @@ class HostileSite:
                 path = self.path.split("?", 1)[0]
                 with site.lock:
                     (site.browser_hits if "sec-fetch-dest" in self.headers else site.plain_hits)[path] += 1
+                if path == "/stall.gif" and "sec-fetch-dest" in self.headers:  # the plain stage gets a 404
+                    self._stall()
+                    return
                 body = site.pages.get(path)
                 if body is None:
                     body = b"" if path != "/robots.txt" else b"User-agent: *\nAllow: /\n"
@@ -73,6 +79,15 @@ class HostileSite:
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _stall(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "image/gif")
+                self.send_header("Content-Length", "1000000")
+                self.end_headers()
+                self.wfile.write(b"GIF89a")
+                self.wfile.flush()
+                site.closed.wait(60)
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
@@ -86,6 +101,7 @@ class HostileSite:
         self.thread.start()
 
     def close(self) -> None:
+        self.closed.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -112,6 +128,9 @@ def test_hostile_renders_end_are_recorded_and_the_context_stays_usable(crawl):
             # one page at a time in the one clearnet context: each after.html
             # renders after its hostile page, in the same context
             "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 1,
+            # under the deadline too; and a refresh loop is still looping when it ends
+            # (without it the render may be done before the loop's seventh hop)
+            "SE_WAIT": 1,
         })
     finally:
         elapsed = time.monotonic() - started
@@ -128,13 +147,18 @@ def test_hostile_renders_end_are_recorded_and_the_context_stays_usable(crawl):
     assert set(failures) == {site.url for site in sites.values()}, failures
     for item in failures.values():
         assert item["reason"] and item["network"] == "clearnet" and item["timestamp"]
-    busy, location, refresh, flood = (failures[sites[name].url] for name in CASES)
+    busy, location, refresh, stall, flood = (failures[sites[name].url] for name in CASES)
 
     # the busy script: stopped at the deadline, the page captured as it stood
     assert busy["error"] == "RenderDeadline" and busy["partial"], busy
     assert busy["reason"].startswith("render deadline of 5 s reached") and "captured as it stood" in busy["reason"]
-    assert result.stats["darkcrawl/render/deadline"] == 1
     assert result.stats["darkcrawl/render/killed"] >= 1
+
+    # the page whose load never came: captured at the deadline, where goto's own
+    # timeout would have lost it
+    assert stall["error"] == "RenderDeadline" and stall["partial"], stall
+    assert stall["reason"] == "render deadline of 5 s reached: captured as it stood"
+    assert result.stats["darkcrawl/render/deadline"] == 2
 
     # the navigation loops: cut after a few hops, not thousands
     assert location["error"] == "RenderNavigationLoop" and location["partial"], location

@@ -61,6 +61,8 @@ class BoundedRenderHandler(BaseDownloadHandler):
         try:
             response = await guard.bounded(self._playwright.download_request(request))
         except asyncio.CancelledError:  # the crawl is closing: the page must not stay open
+            # and the request may be put back in the frontier: no live object in its meta
+            request.meta.pop(GUARD_KEY, None)
             self._close_later(guard)
             raise
         except Exception as exc:

@@ -220,6 +220,9 @@ class RenderGuard:
         self._cut.set()
         if kind == "requests":
             self._spawn(self._halt())
+        elif self.navigations > 1 and not self.blocking:  # no further hop while it is stopped
+            self.blocking = True
+            self._spawn(self._abort_all(self.page))
 
     async def _halt(self) -> None:
         """Stop a request flood at once: scripts off and terminated, queued loads
@@ -320,10 +323,13 @@ class RenderGuard:
                 # navigation half-way, and leave a page with no DOM to read.
                 await self._quiet(self.cdp.send("Page.stopLoading"), self._time_left())
         if not self.blocking:
-            # not awaited: on a page that saturates its renderer the route takes
-            # seconds to be in, and its scripts and loads are stopped already
             self.blocking = True
-            self._spawn(self._abort_all(page))
+            if self.navigations > 1:  # the route is what stops its next hop
+                await self._abort_all(page)
+            else:
+                # not awaited: on a page that saturates its renderer the route takes
+                # seconds to be in, and its scripts and loads are stopped already
+                self._spawn(self._abort_all(page))
         logger.debug("render of %s stopped in %.2f s (script stopped: %s, %d requests, %d navigations)", page.url,
                      asyncio.get_running_loop().time() - began, self.script_stopped, self.requests, self.navigations)
 
