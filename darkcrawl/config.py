@@ -314,6 +314,14 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_SHUTDOWN_TIMEOUT", _seconds, 20.0,
          "a closing crawl waits this long (s) for downloads in flight, then cancels them back into the "
          "frontier; network launches are aborted at once (inf: wait for every request)"),
+    # hostile web: render bounds
+    _opt("DARKCRAWL_RENDER_TIMEOUT", _seconds, 90.0, "one deadline per render (navigation, load, page actions, SE_WAIT, "
+         "DOM read, screenshot); at it the page is captured as it stands and closed"),
+    _opt("DARKCRAWL_RENDER_GRACE", _seconds, 5.0, "seconds to capture a cut render as it stands, and again to close its page"),
+    _opt("DARKCRAWL_RENDER_REQUEST_BUDGET", _int, 200, "requests one render may make; past it the page's requests are "
+         "aborted, at 3x it the render is cut (0: no budget)"),
+    _opt("DARKCRAWL_RENDER_MAX_NAVIGATIONS", _int, 5, "main-frame navigations a render follows after the first (meta "
+         "refresh, window.location, script redirects); one more cuts it (0: no limit)"),
 )
 
 OPTIONS_BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}

@@ -150,9 +150,9 @@ class NetworkDownloadHandler(BaseDownloadHandler):
         # only for a spider with a render stage: `scrapy shell` and other spiders
         # never ask for the browser (and scrapy-playwright hangs the shell's start)
         if crawler.settings.getbool("DARKCRAWL_RENDER") and getattr(crawler.spidercls, "renders", False):
-            from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
+            from darkcrawl.render.handler import BoundedRenderHandler  # scrapy-playwright's, bounded
 
-            self._browser = build_from_crawler(ScrapyPlaywrightDownloadHandler, crawler)
+            self._browser = build_from_crawler(BoundedRenderHandler, crawler)
 
     def _socks_handler(self) -> BaseDownloadHandler:
         if self._socks is None:

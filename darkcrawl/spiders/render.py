@@ -1,5 +1,12 @@
 """The render stage (darc's "selenium" stage) of the darkweb spider: Chromium through
-scrapy-playwright, in the browser context the routing middleware picks per network."""
+scrapy-playwright, in the browser context the routing middleware picks per network.
+
+Every render runs under its bounds (:mod:`darkcrawl.render.limits`): one deadline,
+a request budget, a navigation limit.  The download handler
+(:mod:`darkcrawl.render.handler`) bounds scrapy-playwright's half of the render;
+the callback here bounds the rest (``SE_WAIT``, DOM read, screenshot) with the same
+guard.  A cut render yields what it captured and a ``FailureItem`` that says why.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +27,10 @@ from scrapy import Request
 from scrapy.http import TextResponse
 
 from darkcrawl.failures import failure_item, failure_reason
-from darkcrawl.items import LinkMetadata, RenderItem
+from darkcrawl.items import FailureItem, LinkMetadata, RenderItem
 from darkcrawl.links.extract import extract_links
+from darkcrawl.render.handler import CUT_FLAG
+from darkcrawl.render.limits import EMPTY_RENDER, GUARD_KEY, RenderCut, RenderGuard
 from darkcrawl.spiders.common import BACKREF_KEY, LINK_KEY, RENDER_KEY, now_iso
 
 if TYPE_CHECKING:
@@ -31,24 +40,25 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: darc's SE_EMPTY: what Chromium shows for a page that did not load
-EMPTY_RENDER = "<html><head></head><body></body></html>"
 _WHITESPACE = re.compile(r"\s+")
 #: A full-page capture that came back as the top of the page tiled down is taken
 #: again this many times (see _repeated_top).
 SCREENSHOT_RETAKES = 2
 #: Playwright's words for a browser, context or page that died under a request
 _BROWSER_GONE = re.compile(r"has been closed|Target closed|crashed|disconnected", re.IGNORECASE)
+#: meta keys of one attempt only: a render request built again leaves them out
+#: (a page and a guard are live objects; the frontier stores requests as JSON)
+_ATTEMPT_KEYS = frozenset({"playwright_page", GUARD_KEY})
 
 
 class RenderStage:
     """Mixed into DarkwebSpider (uses its settings, stats, hooks and admission)."""
 
     @functools.cached_property
-    def _page_init(self) -> str | None:
+    def _page_init(self) -> str:
         settings = self.settings  # type: ignore[attr-defined]
         if settings.get("PLAYWRIGHT_ABORT_REQUEST") or "PLAYWRIGHT_PROCESS_REQUEST_HEADERS" in settings:
-            return None  # they need scrapy-playwright's route on every request
+            return "darkcrawl.spiders.render.watch_page"  # they need scrapy-playwright's route on every request
         return "darkcrawl.spiders.render.unroute_page"
 
     def _render_request(self, response: Response, url: str, link: tuple[str, str, str], depth: int) -> Request:
@@ -71,36 +81,42 @@ class RenderStage:
                 actions = []
             if actions:
                 meta["playwright_page_methods"] = actions
-        if self._page_init:
-            meta["playwright_page_init_callback"] = self._page_init
+        meta["playwright_page_init_callback"] = self._page_init
         return Request(response.url, callback=self.parse_rendered, errback=self.on_render_error,
                        dont_filter=True, priority=-depth, meta=meta)
 
     async def parse_rendered(self, response: Response) -> AsyncIterator[Any]:
         meta = response.meta
         page = meta["playwright_page"]
+        guard: RenderGuard | None = meta.get(GUARD_KEY)
         kind, host, _service = meta[LINK_KEY]
         url = meta[RENDER_KEY]
+        read: tuple[str | None, bytes | None, bool] | None
         try:
-            if self.se_wait:
-                await page.wait_for_timeout(self.se_wait * 1000)
-                html = await page.content()
-            elif isinstance(response, TextResponse):  # scrapy-playwright read the DOM after load and page actions
-                html = response.text
-            else:  # the navigation ended in a download: what the page shows now
-                html = await page.content()
-            if _WHITESPACE.sub("", html) == EMPTY_RENDER:
-                tries = meta.get("darkcrawl_render_try", 0)
-                if tries < self.render_retries:  # darc retried an empty render too
-                    self.stats.inc_value("darkcrawl/render/empty_retry")
-                    retry_meta = {k: v for k, v in meta.items() if k != "playwright_page"}
-                    retry_meta["darkcrawl_render_try"] = tries + 1
-                    yield response.request.replace(meta=retry_meta)  # type: ignore[union-attr]
-                    return
-                self.stats.inc_value("darkcrawl/render/empty")
-            screenshot, full_page = await self._screenshot(page)
+            if guard is None:  # not through the render handler (a test, another handler)
+                read = await self._read_render(page, response, None)
+            elif guard.cut_kind is None:
+                read = await guard.bounded(self._read_render(page, response, guard))
+            else:
+                read = None
+            if read is None:  # cut: the page as it stands
+                read = await self._read_cut(page, response, guard)  # type: ignore[arg-type]
         finally:
-            await page.close()  # always: open pages are what freezes a long crawl
+            # always: open pages are what freezes a long crawl
+            await (guard.close(page) if guard is not None else page.close())
+        html, screenshot, full_page = read
+        if guard is not None and guard.cut_kind is not None:
+            captured = html is not None
+            self.stats.inc_value("darkcrawl/render/cut_captured" if captured else "darkcrawl/render/cut_lost")
+            yield self._render_failure(meta, guard.reason(captured), guard.error, guard, partial=captured)
+            if not captured:
+                return
+        elif html is None:  # empty: tried again
+            self.stats.inc_value("darkcrawl/render/empty_retry")
+            yield response.request.replace(  # type: ignore[union-attr]
+                meta=self._retry_meta(meta, meta.get("darkcrawl_render_try", 0) + 1))
+            return
+        html = html or ""
         self.stats.inc_value("darkcrawl/render/pages")
         yield RenderItem(
             link=LinkMetadata(url=url, network=kind, scheme=url.split(":", 1)[0].lower(), host=host,
@@ -117,10 +133,64 @@ class RenderStage:
         for output in self._admit(links, source=url, depth=meta.get("depth", 0) + 1, specials=[]):
             yield output
 
-    async def _screenshot(self, page: Any) -> tuple[bytes | None, bool]:
+    async def _read_render(self, page: Any, response: Response,
+                           guard: RenderGuard | None) -> tuple[str | None, bytes | None, bool]:
+        """The rendered DOM and its screenshot; (None, None, False) for an empty
+        render that deserves another try."""
+        if self.se_wait:
+            await page.wait_for_timeout(self.se_wait * 1000)
+            html = await page.content()
+        elif isinstance(response, TextResponse):  # scrapy-playwright read the DOM after load and page actions
+            html = response.text
+        else:  # the navigation ended in a download: what the page shows now
+            html = await page.content()
+        if _WHITESPACE.sub("", html) == EMPTY_RENDER:
+            if response.meta.get("darkcrawl_render_try", 0) < self.render_retries:  # darc retried an empty render too
+                return None, None, False
+            self.stats.inc_value("darkcrawl/render/empty")
+        screenshot, full_page = await self._screenshot(page, guard.cdp if guard is not None else None)
+        return html, screenshot, full_page
+
+    async def _read_cut(self, page: Any, response: Response,
+                        guard: RenderGuard) -> tuple[str | None, bytes | None, bool]:
+        """A cut render as it stands, within the grace: its DOM (read by the handler
+        when it was cut there) and a screenshot."""
+        await guard.stop(page)
+        if CUT_FLAG in response.flags:
+            html: str | None = response.text  # type: ignore[attr-defined]
+        else:
+            html = await guard.read_dom(page)
+            if html is None and isinstance(response, TextResponse):
+                html = response.text  # the DOM after load, read before the cut
+        if html is None:
+            return None, None, False
+        try:
+            # at least a second: the DOM read may have taken the grace, a capture is quick once the page is stopped
+            screenshot, full_page = await asyncio.wait_for(self._screenshot(page, guard.cdp),
+                                                           max(1.0, guard.grace_left()))
+        except asyncio.TimeoutError:
+            self.stats.inc_value("darkcrawl/render/screenshot_failed")
+            screenshot, full_page = None, False
+        return html, screenshot, full_page
+
+    def _render_failure(self, meta: dict[str, Any], reason: str, error: str, guard: RenderGuard | None,
+                        partial: bool) -> FailureItem:
+        url = meta.get(RENDER_KEY, "")
+        logger.info("render of %s bounded: %s", url, reason)
+        return FailureItem(url=url, timestamp=now_iso(), network=meta[LINK_KEY][0], stage="render", reason=reason,
+                           error=error, redirects=list(guard.navigated[1:]) if guard is not None else [],
+                           partial=partial)
+
+    @staticmethod
+    def _retry_meta(meta: dict[str, Any], tries: int) -> dict[str, Any]:
+        retry = {k: v for k, v in meta.items() if k not in _ATTEMPT_KEYS}
+        retry["darkcrawl_render_try"] = tries
+        return retry
+
+    async def _screenshot(self, page: Any, cdp: Any = None) -> tuple[bytes | None, bool]:
         """A full-page PNG, cut at the height cap; the viewport when that fails."""
         try:
-            return await asyncio.wait_for(self._full_page(page), self.screenshot_timeout_ms / 1000), True
+            return await asyncio.wait_for(self._full_page(page, cdp), self.screenshot_timeout_ms / 1000), True
         except Exception as exc:
             logger.info("full-page screenshot failed for %s: %r; taking the viewport", page.url, exc)
             self.stats.inc_value("darkcrawl/render/screenshot_fallback")
@@ -131,14 +201,15 @@ class RenderStage:
             self.stats.inc_value("darkcrawl/render/screenshot_failed")
             return None, False
 
-    async def _full_page(self, page: Any) -> bytes:
+    async def _full_page(self, page: Any, own_cdp: Any = None) -> bytes:
         # What page.screenshot(full_page=True) does (Page.captureScreenshot of the
         # whole content, captureBeyondViewport), plus one option Playwright does not
         # pass: optimizeForSpeed, a fast zlib level.  The PNG is ~25% larger and its
         # encoding, in the browser's main thread, costs a quarter.
         await page.evaluate("document.fonts.ready.then(() => 0)")  # as Playwright waits
         viewport_height = (page.viewport_size or {"height": 800})["height"]
-        cdp = await page.context.new_cdp_session(page)
+        # the render guard's session when there is one (one attach less per page)
+        cdp = own_cdp or await page.context.new_cdp_session(page)
         try:
             size = (await cdp.send("Page.getLayoutMetrics"))["cssContentSize"]
             width, height = max(1, math.ceil(size["width"])), max(1, math.ceil(size["height"]))
@@ -160,18 +231,24 @@ class RenderStage:
                 self.stats.inc_value("darkcrawl/render/screenshot_retaken")
                 logger.info("the screenshot of %s repeats the top of the page; taking it again", page.url)
         finally:
-            with contextlib.suppress(Exception):
-                await cdp.detach()
+            if own_cdp is None:
+                with contextlib.suppress(Exception):
+                    await cdp.detach()
         return png
 
     async def on_render_error(self, failure: Failure) -> list[Any]:
         request: Request = failure.request  # type: ignore[attr-defined]
-        page = request.meta.get("playwright_page")
+        guard: RenderGuard | None = request.meta.get(GUARD_KEY)
+        page = request.meta.get("playwright_page") or (guard.page if guard is not None else None)
         if page is not None:
             try:
-                await page.close()
+                await (guard.close(page) if guard is not None else page.close())
             except Exception:  # the browser may be gone already
                 pass
+        if failure.check(RenderCut):  # a bound cut it, and nothing could be kept
+            self.stats.inc_value("darkcrawl/render/cut_lost")
+            return [self._render_failure(request.meta, failure.value.reason, failure.value.error, guard,
+                                         partial=False)]
         self.stats.inc_value(f"darkcrawl/render/error/{failure.type.__name__}")
         reason, error = failure_reason(failure)
         logger.info("fetch failed %s: %s (render)", request.url, reason)
@@ -179,15 +256,22 @@ class RenderStage:
         if _BROWSER_GONE.search(failure.getErrorMessage()) and tries < self.render_retries:
             # scrapy-playwright restarts a crashed browser; this page deserves another go
             self.stats.inc_value("darkcrawl/render/crash_retry")
-            meta = {k: v for k, v in request.meta.items() if k != "playwright_page"}
-            meta["darkcrawl_render_try"] = tries + 1
-            return [request.replace(meta=meta)]
+            return [request.replace(meta=self._retry_meta(request.meta, tries + 1))]
         return [failure_item(request, "render", reason, error)]
 
 
+async def watch_page(page: Page, request: Request) -> None:
+    """The render requests' ``playwright_page_init_callback`` when scrapy-playwright's
+    route stays: the render's bounds watch the page from before its navigation."""
+    guard = request.meta.get(GUARD_KEY)
+    if guard is not None:
+        await guard.attach(page)
+
+
 async def unroute_page(page: Page, request: Request) -> None:
-    """The render requests' ``playwright_page_init_callback``: the page's requests go
-    straight to the network, not one by one through Python.
+    """The render requests' ``playwright_page_init_callback``: the render's bounds
+    watch the page, and its requests go straight to the network, not one by one
+    through Python.
 
     scrapy-playwright routes every request of a page through Python, to put Scrapy's
     headers on it, and Playwright turns Chromium's HTTP cache off for a page that
@@ -197,6 +281,7 @@ async def unroute_page(page: Page, request: Request) -> None:
     Scrapy's Accept headers on the document.  Not its cookies: Chromium ignores a
     Cookie header set on an intercepted request.
     """
+    await watch_page(page, request)
     await page.unroute("**")  # awaited: the cache is back on before the navigation
 
 
