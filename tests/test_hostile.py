@@ -202,7 +202,7 @@ def _ended(round_: Round, limit: float, name: str) -> None:
 
 def _case(web: HostileWeb, round_: Round, case: Case) -> None:
     problems = case_problems(web, case, round_.outcome)
-    if not round_.ended:
+    if problems and not round_.ended:
         problems.append("(the round was killed at its limit: records may be missing for that reason)")
     assert not problems, (f"{case.name} [{case.kind}; expects {case.expect}: {EXPECT[case.expect]}]"
                           f"{' - ' + case.note if case.note else ''}:\n  " + "\n  ".join(problems))

@@ -43,6 +43,7 @@ class Outcome:
     traps: list[dict[str, Any]] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)  # headers records of saved pages
     items: list[dict[str, Any]] = field(default_factory=list)
+    backed_off: list[str] = field(default_factory=list)  # host keys in misc/hosts_backoff.json
 
 
 def read_outcome(data: Path, log: str, items: list[dict[str, Any]] | None = None) -> Outcome:
@@ -52,8 +53,13 @@ def read_outcome(data: Path, log: str, items: list[dict[str, Any]] | None = None
             records.append(json.loads(path.read_text(errors="replace")))
         except ValueError:
             records.append({"_unparsable": str(path)})
+    backoff_file = data / "misc" / "hosts_backoff.json"
+    try:
+        backed_off = [h["host"] for h in json.loads(backoff_file.read_text())["hosts"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        backed_off = []
     return Outcome(data, log, _jsonl(data / "misc" / "failures.jsonl"), _jsonl(data / "misc" / "traps.jsonl"),
-                   records, list(items or []))
+                   records, list(items or []), backed_off)
 
 
 def requests_of(web: HostileWeb, case: Case) -> list[Recorded]:
@@ -113,6 +119,11 @@ def case_problems(web: HostileWeb, case: Case, outcome: Outcome) -> list[str]:
     for path in case.must_fetch:
         if per_path[path] == 0:
             problems.append(f"never fetched {path}")
+    if case.never_backed_off:
+        host = web[case.name]
+        for key in outcome.backed_off:
+            if key.split("@", 1)[-1] in (host.address, host.netloc):
+                problems.append(f"backed off as {key!r}: charged with another port's or a redirect target's failures")
     for path in case.never_fetch:
         if per_path[path]:
             problems.append(f"fetched the forbidden {path} ({per_path[path]}x)")
