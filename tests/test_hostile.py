@@ -340,3 +340,97 @@ def test_sigterm_stops_within_the_shutdown_bound(tmp_path: Path) -> None:
     assert "Spider closed" in log, _tail(log)
     assert round_.stats, "no stats file written"
     assert not log_problems(log), log_problems(log)[:5]
+
+
+# -- the test web itself (fast, no crawl): it must misbehave as the table says --------------------
+
+
+REQUIRED_CLASSES = {
+    "compression bomb", "slow drip", "dead host", "header bomb", "cookie bomb", "redirect loop",
+    "meta-refresh loop", "JS loop", "trap", "sitemap bomb", "broken robots.txt", "bad encoding", "malformed HTML",
+    "truncated body", "reset mid-body", "bad chunked encoding", "over-long header line", "SSRF by redirect",
+}
+
+
+def test_the_table_covers_every_class_of_issue_11() -> None:
+    from tests.hostile import CASES
+
+    kinds = {case.kind for case in CASES}
+    assert REQUIRED_CLASSES <= kinds, REQUIRED_CLASSES - kinds
+    assert len(CASES) >= 60
+    assert all(case.expect in EXPECT for case in CASES)
+
+
+def _get(host: Any, path: str = "/", timeout: float = 3.0, proxy: bool = False, target: str | None = None) -> bytes:
+    """Raw GET: everything the host sent until it closed (or *timeout*)."""
+    import socket
+
+    with socket.create_connection((host.address, host.port), timeout=timeout) as sock:
+        line = target if proxy and target else path
+        sock.sendall(f"GET {line} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        chunks = []
+        try:
+            while data := sock.recv(1 << 16):
+                chunks.append(data)
+        except TimeoutError:
+            pass
+        return b"".join(chunks)
+
+
+def test_the_hostile_hosts_misbehave_as_described(tmp_path: Path) -> None:
+    import socket
+    import zlib
+
+    import brotli
+
+    names = ("dead_refuse", "dead_blackhole", "dead_silent", "bomb_gzip_10g", "bomb_raw_deflate", "bomb_brotli",
+             "truncated_close", "headers_10k", "chunked_bad_size", "trap_session_id", "sitemap_600k", "control")
+    cases = [c for c in by_stage("plain") if c.name in names]
+    with hostile_web(cases, cache=tmp_path, first=230) as web:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((web["dead_refuse"].address, web["dead_refuse"].port), timeout=2).close()
+        with pytest.raises(TimeoutError):
+            socket.create_connection((web["dead_blackhole"].address, web["dead_blackhole"].port), timeout=1).close()
+        assert _get(web["dead_silent"], timeout=1) == b""
+        for name, wbits in (("bomb_gzip_10g", 31), ("bomb_raw_deflate", -15)):
+            with socket.create_connection((web[name].address, web[name].port)) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                head, _, body = sock.recv(1 << 16).partition(b"\r\n\r\n")
+                while len(body) < 20_000:
+                    body += sock.recv(1 << 16)
+            inflated = zlib.decompressobj(wbits).decompress(body, 16 << 20)
+            assert len(inflated) >= 16 << 20 and not inflated.strip(b"\0"), name  # 20 KB -> 16 MB of zeros
+        raw = _get(web["bomb_brotli"])
+        assert len(brotli.decompress(raw.partition(b"\r\n\r\n")[2])) > 64 << 20
+        head, _, body = _get(web["truncated_close"]).partition(b"\r\n\r\n")
+        assert b"Content-Length: 10000" in head and len(body) == 100
+        assert _get(web["headers_10k"]).partition(b"\r\n\r\n")[0].count(b"\r\nX-Bomb-") == 10_000
+        assert b"\r\n\r\nzz\r\n" in _get(web["chunked_bad_size"])
+        first, second = _get(web["trap_session_id"]), _get(web["trap_session_id"])
+        assert b"PHPSESSID=" in first and first != second  # a fresh id every time
+        # the 600k-URL sitemap: built once into the cache folder, then served from it
+        sitemap = _get(web["sitemap_600k"], "/sitemap.xml.gz", timeout=30).partition(b"\r\n\r\n")[2]
+        built = list(tmp_path.glob("sitemap-*.xml.gz"))
+        assert len(built) == 1 and built[0].read_bytes() == sitemap
+        mtime = built[0].stat().st_mtime_ns
+        assert _get(web["sitemap_600k"], "/sitemap.xml.gz", timeout=30).endswith(sitemap[-100:])
+        assert built[0].stat().st_mtime_ns == mtime
+        import gzip
+
+        assert gzip.decompress(sitemap).count(b"<loc>") == 600_000
+        # every request is recorded per host; canaries count connections
+        assert web["trap_session_id"].hits("/") == 2 and web["control"].hits() == 0
+        _get(web["canary"], timeout=1)
+        assert web["canary"].connections == 1
+
+
+def test_the_recording_proxy_answers_for_the_ssrf_front_only(tmp_path: Path) -> None:
+    with hostile_web(by_stage("ssrf"), cache=tmp_path, first=230) as web:
+        proxy = web["proxy"]
+        reply = _get(proxy, proxy=True, target=f"http://{SSRF_FRONT}/ssrf_decimal/")
+        assert reply.startswith(b"HTTP/1.1 302") and f"Location: http://2130706433:{web['canary_lo'].port}/".encode() in reply
+        assert _get(proxy, proxy=True, target=f"http://{SSRF_FRONT}/ssrf_control/").startswith(b"HTTP/1.1 200")
+        assert _get(proxy, proxy=True, target="http://2130706433/").startswith(b"HTTP/1.1 502")
+        from tests.hostile.check import proxy_problems
+
+        assert proxy_problems(web) == ["the proxy was asked for http://2130706433/"]

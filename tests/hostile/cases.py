@@ -209,9 +209,9 @@ _PLAIN: list[Case] = [
     # -- header and cookie bombs -------------------------------------------------------------
     Case("headers_10k", "header bomb", b.many_headers(10_000), "recorded", note="10,000 response headers"),
     Case("header_line_1m", "header bomb", b.long_header_line(1 << 20), "failure", note="one 1 MB header line"),
-    Case("header_line_70k", "header bomb", b.long_header_line(70_000), "failure",
+    Case("header_line_70k", "over-long header line", b.long_header_line(70_000), "failure",
          note="over Twisted's line limit: reported as 'Connection was closed cleanly' today"),
-    Case("status_line_100k", "header bomb", b.raw(b"HTTP/1.1 200 " + b"O" * 100_000 + b"\r\n\r\n"), "failure"),
+    Case("status_line_100k", "over-long header line", b.raw(b"HTTP/1.1 200 " + b"O" * 100_000 + b"\r\n\r\n"), "failure"),
     Case("setcookie_10k", "cookie bomb", b.cookie_bomb(10_000, 8), "cut", max_requests=14,
          note="10,000 Set-Cookie: cookies capped per host, headers record bounded"),
     Case("cookie_big", "cookie bomb", b.cookie_bomb(60, 4000), "cut", must_fetch=("/next",), max_requests=14,
