@@ -23,7 +23,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 
@@ -43,55 +42,10 @@ class Figures:
     traps: int
 
 
-def _status_kb(pid: int, field: str) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                # the command may hold spaces and parentheses: the ppid follows the last ")"
-                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
-
-
-class _Sampler(threading.Thread):
-    """Polls the crawler's VmHWM and its descendants' summed RSS until stopped."""
-
-    def __init__(self, pid: int, every: float = 0.2) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.every = pid, every
-        self.crawler_kb = self.browser_kb = 0
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.wait(self.every):
-            self.crawler_kb = max(self.crawler_kb, _status_kb(self.pid, "VmHWM"))
-            self.browser_kb = max(self.browser_kb, sum(_status_kb(p, "VmRSS") for p in _descendants(self.pid)))
-
-
 def measure_round(stage: str, limit: float) -> Figures:
     from tests.conftest import crawl_argv
     from tests.hostile import by_stage, hostile_web
+    from tests.hostile.memory import Sampler
     from tests.hostile.web import seed_url
     from tests.test_hostile import BOUNDS, RENDER_BOUNDS, _env
 
@@ -107,7 +61,7 @@ def measure_round(stage: str, limit: float) -> Figures:
         with open(work / "crawl.log", "wb") as log:
             proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=_env(),
                                     start_new_session=True)
-        sampler = _Sampler(proc.pid)
+        sampler = Sampler(proc.pid)
         sampler.start()
         try:
             proc.wait(limit)

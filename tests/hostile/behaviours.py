@@ -49,19 +49,12 @@ def routes(table: dict[str, Behaviour], default: Behaviour | None = None,
 
     def serve(conn: Conn) -> None:
         path = conn.path
-        if "://" in conn.request.target:  # through the proxy: the case name is the first segment
-            path = "/" + path.split("/", 2)[-1] if path.count("/") >= 2 else "/"
         behaviour = table.get(path)
         if behaviour is None:
             behaviour = next((b for p, b in ordered if path.startswith(p)), None)
         (behaviour or fallback)(conn)
 
     return serve
-
-
-def with_query(behaviour: Callable[[Conn, str], None]) -> Behaviour:
-    """A behaviour that wants the query string."""
-    return lambda conn: behaviour(conn, conn.query)
 
 
 # -- transport ----------------------------------------------------------------------

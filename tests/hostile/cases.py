@@ -67,10 +67,6 @@ def _to(case: str, path: str = "/") -> Behaviour:
     return b.redirect(lambda conn: conn.web.url(case, path))
 
 
-def _canary(path: str) -> Behaviour:
-    return b.redirect(lambda conn: conn.web.url("canary", path))
-
-
 def _xxe(conn: Conn) -> None:
     if conn.path == "/robots.txt":
         b.robots_with_sitemap("/sitemap.xml")(conn)

@@ -96,12 +96,17 @@ def case_problems(web: HostileWeb, case: Case, outcome: Outcome) -> list[str]:
              "saved": any(_record_url(r) == seed_url(web, case) for r in records) or bool(records),
              "bounded": True}
     found["recorded"] = found["failure"] or found["trap"] or found["cut"]
+    if case.stage == "render" and case.expect == "saved" and case.mode != "virtual":
+        # the render stage's own evidence: a screenshot in the host's folder
+        host = web[case.name]
+        if not list(outcome.data.glob(f"*/*/{host.address}_{host.port}/*.png")):
+            found["saved"] = False
     if not found[case.expect]:
         what = {"failure": f"no misc/failures.jsonl record{' of stage render' if case.stage == 'render' else ''}"
                            " for its URLs",
                 "trap": "no misc/traps.jsonl record for its host",
                 "cut": "no headers record with a 'cut' list",
-                "saved": "no headers record (page not saved)",
+                "saved": "no headers record (page not saved)" + (" or no screenshot" if case.stage == "render" else ""),
                 "recorded": "no failure, trap or 'cut' record"}[case.expect]
         seen = f"(failures {len(failures)}, traps {len(traps)}, saved {len(records)}, cut {len(cut)})"
         problems.append(f"{what} {seen}")
