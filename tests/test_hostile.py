@@ -45,7 +45,9 @@ BOUNDS = {
     "RETRY_TIMES": 1,
     "CONCURRENT_REQUESTS": 64,
     "CONCURRENT_REQUESTS_PER_DOMAIN": 4,
-    "DARKCRAWL_HOST_PAGE_LIMIT": 300,
+    # low, so the round is short even where a trap defence is missing; the query,
+    # link and sitemap caps below are lower still, so their bounds are what is tested
+    "DARKCRAWL_HOST_PAGE_LIMIT": 100,
     "DARKCRAWL_BACKOFF_BASE": 1,
     "DARKCRAWL_BACKOFF_MAX": 4,
     "DARKCRAWL_CONNECT_TIMEOUT": 3,
@@ -53,7 +55,7 @@ BOUNDS = {
     "DARKCRAWL_SHUTDOWN_TIMEOUT": 10,
     "DARKCRAWL_MAX_LINKS_PER_PAGE": 50,
     "DARKCRAWL_MAX_QUERY_VARIANTS": 20,
-    "DARKCRAWL_MAX_SITEMAP_URLS": 100,
+    "DARKCRAWL_MAX_SITEMAP_URLS": 40,
     "DARKCRAWL_MAX_HEADERS_RECORD": 65536,
     "DARKCRAWL_SUBMIT_ENABLED": 0,
 }

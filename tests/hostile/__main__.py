@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             settings["DARKCRAWL_ALLOW_LOOPBACK"] = 0
         round_ = run_round(pathlib.Path(tmp), [seed_url(web, c) for c in cases], settings, env, args.limit)
         print(f"ended: {round_.ended} (rc {round_.returncode}) in {round_.elapsed:.1f} s; "
-              f"peak {round_.stats.get('memusage/max', 0) / 2**20:.0f} MB")
+              f"crawler peak RSS {round_.crawler_peak_mb:.0f} MB")
         for case in cases:
             problems = case_problems(web, case, round_.outcome)
             print(f"{'FAIL' if problems else 'ok  '} {case.name}: {'; '.join(problems)}")

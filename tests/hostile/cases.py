@@ -249,7 +249,7 @@ _PLAIN: list[Case] = [
     Case("trap_query_variants", "trap", b.routes({"/": b.redirect("/search?q=0")},
                                                  prefixes={"/search": b.query_variants}),
          "trap", max_requests=60, max_per_path=60, note="30 new ?q= variants of one path per page"),
-    Case("trap_links_100k", "trap", b.many_links(100_000), "trap", max_requests=120,
+    Case("trap_links_100k", "trap", b.many_links(100_000), "trap", max_requests=70,
          note="one page of 100,000 links"),
     Case("trap_deep_nesting", "trap", b.deep_nesting(3000), "recorded", must_fetch=("/deep-target",),
          note="a link under 3000 nested divs: extract it, or record the page as cut (item 10)"),
@@ -260,7 +260,7 @@ _PLAIN: list[Case] = [
     Case("trap_pagination", "trap", b.routes({"/": b.redirect("/page/1")}, prefixes={"/page/": b.pagination}),
          "trap", max_requests=120, note="endless pagination: only a per-host bound ends it"),
     # -- sitemap bombs ------------------------------------------------------------------------
-    Case("sitemap_600k", "sitemap bomb", b.big_sitemap(600_000), "recorded", max_requests=120,
+    Case("sitemap_600k", "sitemap bomb", b.big_sitemap(600_000), "recorded", max_requests=60,
          note="600,000-URL gzip sitemap: streamed, capped, memory flat"),
     Case("sitemap_index_self", "sitemap bomb", _sitemap_self, "bounded", max_requests=12, max_per_path=2,
          note="an index listing itself (and a twin listing it back)"),
