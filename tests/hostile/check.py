@@ -96,6 +96,7 @@ def case_problems(web: HostileWeb, case: Case, outcome: Outcome) -> list[str]:
              "saved": any(_record_url(r) == seed_url(web, case) for r in records) or bool(records),
              "bounded": True}
     found["recorded"] = found["failure"] or found["trap"] or found["cut"]
+    found["handled"] = found["recorded"] or found["saved"]
     if case.stage == "render" and case.expect == "saved" and case.mode != "virtual":
         # the render stage's own evidence: a screenshot in the host's folder
         host = web[case.name]
@@ -107,7 +108,8 @@ def case_problems(web: HostileWeb, case: Case, outcome: Outcome) -> list[str]:
                 "trap": "no misc/traps.jsonl record for its host",
                 "cut": "no headers record with a 'cut' list",
                 "saved": "no headers record (page not saved)" + (" or no screenshot" if case.stage == "render" else ""),
-                "recorded": "no failure, trap or 'cut' record"}[case.expect]
+                "recorded": "no failure, trap or 'cut' record",
+                "handled": "neither saved nor on record"}[case.expect]
         seen = f"(failures {len(failures)}, traps {len(traps)}, saved {len(records)}, cut {len(cut)})"
         problems.append(f"{what} {seen}")
 
