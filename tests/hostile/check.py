@@ -17,6 +17,10 @@ from .cases import SSRF_FRONT, Case
 from .server import HostileWeb, Recorded
 from .web import belongs, case_base, seed_url
 
+#: Largest headers record a page may leave (the test crawls bound records to 64 KB;
+#: the rest is redirect history and metadata).  Item 6: 6.8 MB from a 167-byte page.
+MAX_RECORD_BYTES = 256 * 1024
+
 __all__ = ["Outcome", "case_problems", "log_problems", "read_outcome", "requests_of"]
 
 
@@ -132,6 +136,13 @@ def case_problems(web: HostileWeb, case: Case, outcome: Outcome) -> list[str]:
         for key in outcome.backed_off:
             if key.split("@", 1)[-1] in (host.address, host.netloc):
                 problems.append(f"backed off as {key!r}: charged with another port's or a redirect target's failures")
+    big = max((len(json.dumps(r)) for r in records), default=0)
+    if big > MAX_RECORD_BYTES:
+        problems.append(f"a {big:,}-byte headers record (> {MAX_RECORD_BYTES:,})")
+    if case.max_cookie_header:
+        longest = max((len(r.header("Cookie") or "") for r in requests), default=0)
+        if longest > case.max_cookie_header:
+            problems.append(f"sent a {longest:,}-byte Cookie header (> {case.max_cookie_header:,})")
     for path in case.never_fetch:
         if per_path[path]:
             problems.append(f"fetched the forbidden {path} ({per_path[path]}x)")
