@@ -33,6 +33,7 @@ from twisted.internet.defer import Deferred
 from darkcrawl.failures import Transfer, failure_reason
 
 if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
     from scrapy.http import Response
     from scrapy.robotstxt import RobotParser
 
@@ -47,6 +48,11 @@ ROBOTS_FOR_KEY = "darkcrawl_robots_for"
 
 
 class DarcRobotsTxtMiddleware(RobotsTxtMiddleware):
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        #: netlocs whose rules a bootstrap robots.txt request owes (see _adopt)
+        self._adopted: set[str] = set()
+
     async def process_request(self, request: Request, spider: object = None) -> None:
         if request.meta.get("darkcrawl_step") == ROBOTS_STEP:
             self._adopt(request)
@@ -70,11 +76,12 @@ class DarcRobotsTxtMiddleware(RobotsTxtMiddleware):
     # -- the rules from the bootstrap's own robots.txt fetch ---------------------------
 
     def _adopt(self, request: Request) -> None:
-        if ROBOTS_FOR_KEY in request.meta:
-            return  # a redirect or retry of a robots.txt request already adopted
-        netloc = urlparse_cached(request).netloc
+        # a redirect or retry keeps the netloc it was adopted for (so does a request
+        # restored from the frontier after a restart: adopted again if nobody owns it)
+        netloc = request.meta.get(ROBOTS_FOR_KEY) or urlparse_cached(request).netloc
         if netloc not in self._parsers:  # pages of this host now wait for this response
             request.meta[ROBOTS_FOR_KEY] = netloc
+            self._adopted.add(netloc)
             self._parsers[netloc] = Deferred()
             self._stats.inc_value("robotstxt/request_count")
             # That request goes back through the scheduler for its retries and
@@ -98,7 +105,9 @@ class DarcRobotsTxtMiddleware(RobotsTxtMiddleware):
     def _waiting(self, request: Request) -> str | None:
         """The netloc whose rules *request* (a bootstrap robots.txt fetch) still owes."""
         netloc = request.meta.get(ROBOTS_FOR_KEY)
-        return netloc if netloc and isinstance(self._parsers.get(netloc), Deferred) else None
+        if netloc in self._adopted and isinstance(self._parsers.get(netloc), Deferred):
+            return netloc
+        return None
 
     async def process_response(self, request: Request, response: Response, spider: object = None) -> Response:
         netloc = self._waiting(request)
@@ -115,7 +124,8 @@ class DarcRobotsTxtMiddleware(RobotsTxtMiddleware):
         if not isinstance(exception, IgnoreRequest):
             reason, _error = failure_reason(exception, Transfer.of(request, self.crawler.settings.getint("DOWNLOAD_MAXSIZE")))
             logger.info("robots.txt not fetched for %s: %s (no rules apply to %s)", request, reason, netloc)
-        self._robots_error(exception, netloc)
+        if isinstance(self._parsers.get(netloc), Deferred):  # not settled meanwhile (an expiry)
+            self._robots_error(exception, netloc)
 
     async def robot_parser(self, request: Request) -> RobotParser | None:
         # Scrapy's, but a robots.txt that cannot be fetched is one INFO line, not an
@@ -131,7 +141,8 @@ class DarcRobotsTxtMiddleware(RobotsTxtMiddleware):
                              meta=meta, callback=NO_CALLBACK)
             try:
                 response = await self.crawler.engine.download_async(robots)
-                await self._parse_robots(response, netloc, request)
+                if isinstance(self._parsers.get(netloc), Deferred):
+                    await self._parse_robots(response, netloc, request)
             except Exception as exc:
                 self._no_rules(netloc, exc, request)
             self._stats.inc_value("robotstxt/request_count")

@@ -34,8 +34,9 @@ _CONFIG = frozenset({"config_error"})
 
 
 def pages_fetched(stats: Mapping[str, Any]) -> int:
-    """Documents the plain stage got an answer for (any status: a 404 is evidence)."""
-    return int(stats.get("darkcrawl/pages", 0) or 0)
+    """Documents the plain stage got an answer for (any status: a 404 is evidence),
+    and renders (a resumed crawl may only have a render left to redo)."""
+    return int(stats.get("darkcrawl/pages", 0) or 0) + int(stats.get("darkcrawl/render/pages", 0) or 0)
 
 
 def unavailable_networks(stats: Mapping[str, Any]) -> dict[str, int]:
