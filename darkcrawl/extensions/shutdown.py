@@ -35,12 +35,14 @@ the first one, so no thread of ours keeps the process alive.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import os
 import re
 import shlex
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,9 +94,10 @@ def driver_in_own_session(workdir: Path) -> bool:
     already set by the operator is kept.  Returns whether the wrapper is in place."""
     setsid = shutil.which("setsid")
     current = os.environ.get("PLAYWRIGHT_NODEJS_PATH")
-    # keep the operator's own, or the wrapper of an earlier crawl of this process
-    # that still exists (it lives as long as that crawl's guard)
-    if setsid is None or (current and (Path(current).name != _WRAPPER or Path(current).exists())):
+    # keep the operator's own; a wrapper named in the environment by another crawl
+    # (this process's earlier one, or a parent's inherited) is never trusted to outlive
+    # that crawl, so this crawl writes its own
+    if setsid is None or (current and Path(current).name != _WRAPPER):
         return False
     try:
         from playwright._impl._driver import compute_driver_executable
@@ -102,11 +105,34 @@ def driver_in_own_session(workdir: Path) -> bool:
         node = compute_driver_executable()[0]
     except Exception:  # noqa: BLE001 (no Playwright, or no bundled Node.js: nothing to wrap)
         return False
-    wrapper = workdir / _WRAPPER
-    wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(setsid)} {shlex.quote(node)} "$@"\n')
-    wrapper.chmod(0o700)
+    # one per Node.js (crawls from two installs share the directory, never a wrapper)
+    home = workdir / hashlib.sha256(node.encode()).hexdigest()[:16]
+    home.mkdir(mode=0o700, exist_ok=True)
+    wrapper = home / _WRAPPER
+    # written aside and renamed: a driver starting from the same path meanwhile sees
+    # the old file or the new one, never half of one
+    partial = home / f".{_WRAPPER}.{os.getpid()}"
+    partial.write_text(f'#!/bin/sh\nexec {shlex.quote(setsid)} {shlex.quote(node)} "$@"\n')
+    partial.chmod(0o700)
+    os.replace(partial, wrapper)
     os.environ["PLAYWRIGHT_NODEJS_PATH"] = str(wrapper)
     return True
+
+
+def driver_wrapper_dir() -> Path:
+    """A directory of this user's that outlives every crawl: the environment naming
+    the wrapper is inherited by child processes and later crawls of this process,
+    so the file must never be removed under them (it is a few bytes, rewritten in
+    place by each crawl).  A shared one not safely ours gets a private one instead."""
+    shared = Path(tempfile.gettempdir()) / f"darkcrawl-driver-{os.getuid()}"
+    try:
+        shared.mkdir(mode=0o700, exist_ok=True)
+        info = shared.lstat()
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022:
+            return shared
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="darkcrawl-driver-"))
 
 
 class ShutdownGuard:
@@ -118,12 +144,10 @@ class ShutdownGuard:
         self._cancelled: set[Request] = set()
         self._past_bound = False
         self._timer: Any = None
-        self._driver_dir: tempfile.TemporaryDirectory[str] | None = None
         crawler.signals.connect(self._engine_started, signal=signals.engine_started)
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
         if crawler.settings.getbool("DARKCRAWL_RENDER") and getattr(crawler.spidercls, "renders", False):
-            self._driver_dir = tempfile.TemporaryDirectory(prefix="darkcrawl-driver-")
-            driver_in_own_session(Path(self._driver_dir.name))
+            driver_in_own_session(driver_wrapper_dir())
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:

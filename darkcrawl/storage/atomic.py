@@ -36,9 +36,10 @@ class AppendLog:
     """An append-only line file (``link.csv``, ``misc/*.txt``) safe against torn rows.
 
     Each row is one ``write(2)`` on an ``O_APPEND`` descriptor, so rows from
-    several processes never interleave and a killed process never leaves half a
-    row behind.  A torn tail left by a power cut is cut off when the file is
-    opened again.
+    several processes never interleave.  A kill -9 can still stop a row spanning
+    pages part-way (Linux checks for a fatal signal between the pages of a write),
+    as can a power cut: that torn tail is cut off when the file is opened again,
+    so the next row starts on a line of its own.
     """
 
     def __init__(self, path: Path, header: bytes = b"") -> None:
