@@ -2,7 +2,9 @@
 exports (``-O items.jsonl``) all understand them.
 
 Byte fields carry a feed ``serializer`` that exports their size and SHA-256 instead
-of the bytes: the bytes themselves are saved as files by the pipelines.
+of the bytes: the bytes themselves are saved as files by the pipelines.  Every item
+carries ``item_type`` (``page``, ``render``, ...) first, so the lines of one
+``-O`` feed, where all kinds mix, say what each one is.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ def _bytes_field() -> Any:
     return field(default=b"", repr=False, metadata={"serializer": _digest})
 
 
+def _type_field(name: str) -> Any:
+    # not an __init__ argument: fixed per class, exported like any field
+    return field(default=name, init=False)
+
+
 @dataclass(slots=True)
 class LinkMetadata:
     """darc's ``[metadata]`` of a link (``Link.asdict()``), minus derived values."""
@@ -37,6 +44,7 @@ class LinkMetadata:
 class PageItem:
     """One plain-stage (HTTP) fetch: darc's ``requests`` record."""
 
+    item_type: str = _type_field("page")
     link: LinkMetadata
     timestamp: str  # ISO 8601, UTC
     final_url: str
@@ -75,12 +83,16 @@ class PageItem:
 class RenderItem:
     """One render-stage visit: darc's ``selenium`` record."""
 
+    item_type: str = _type_field("render")
     link: LinkMetadata
     timestamp: str
     final_url: str
     html: bytes = _bytes_field()  # the rendered DOM, UTF-8
     screenshot: bytes | None = field(default=None, repr=False, metadata={"serializer": _digest})
     screenshot_full_page: bool = True  # False: the full page failed, this is the viewport
+    #: the timestamp of the plain fetch this render belongs to: the files of one
+    #: visit (raw document, headers, rendered DOM, screenshot) are named by it
+    visit: str | None = None
     document_path: str | None = None
     screenshot_path: str | None = None
 
@@ -89,6 +101,7 @@ class RenderItem:
 class HostFileItem:
     """A host-level file: ``robots.txt``, a sitemap, or I2P's ``hosts.txt``."""
 
+    item_type: str = _type_field("host_file")
     kind: str  # "robots" | "sitemap" | "hosts"
     url: str
     network: str
@@ -103,6 +116,7 @@ class HostFileItem:
 class NewHostItem:
     """darc's ``new_host`` event, emitted once a host's bootstrap files are in."""
 
+    item_type: str = _type_field("new_host")
     link: LinkMetadata
     timestamp: str
     url: str  # the host's root URL (darc sent the bare host name here)
@@ -118,6 +132,7 @@ class TableRow:
     """One row for a SQLite table (a site hook's structured data): the table pipeline
     upserts it into ``table``, keyed by the columns named in ``key``."""
 
+    item_type: str = _type_field("table_row")
     table: str
     key: tuple[str, ...]
     row: dict[str, Any]
@@ -132,6 +147,7 @@ class FailureItem:
     person can read.
     """
 
+    item_type: str = _type_field("failure")
     url: str
     timestamp: str  # ISO 8601, UTC
     network: str  # clearnet, tor, i2p, ...
@@ -148,6 +164,7 @@ class FailureItem:
 class TrapItem:
     """A crawler trap that was hit, and what was cut: ``PATH_DATA/misc/traps.jsonl``."""
 
+    item_type: str = _type_field("trap")
     url: str  # the page (or sitemap) where the trap was seen
     host: str
     trap: str  # the defence that fired: "links_per_page", "query_variants", ...

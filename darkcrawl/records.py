@@ -295,6 +295,8 @@ def metadata_dict(link: LinkMetadata, base: str, name: str) -> dict[str, Any]:
 def headers_record(item: PageItem, base: str, name: str) -> dict[str, Any]:
     """The headers JSON file of one fetch (darc's ``save_headers`` content).
 
+    ``Rendered`` names the visit's rendered DOM and screenshot once the render
+    stage saved them (null until then, and for pages never rendered).
     A page whose content another URL had first also names that URL
     (``Duplicate-Of``); its ``Document`` is null: the content is stored under it.
     A record that was bounded says what was cut (``cut``, absent otherwise)."""
@@ -312,6 +314,8 @@ def headers_record(item: PageItem, base: str, name: str) -> dict[str, Any]:
         "Response": item.response_headers,
         "History": item.history,
         "Document": item.document_path,
+        # the render of this visit, filled in when it is saved (RenderItem.visit)
+        "Rendered": None,
     }
     if item.duplicate_of is not None:
         record["Duplicate-Of"] = item.duplicate_of

@@ -4,6 +4,7 @@ screenshot saved beside the raw HTML, JavaScript-made links followed."""
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 
 import pytest
@@ -38,6 +39,19 @@ def test_javascript_links_rendered_and_followed(crawl):
     height = int.from_bytes(screenshots[0].read_bytes()[20:24], "big")
     assert height > 3000  # full page, not the 800 px viewport
     assert result.stats["darkcrawl/render/pages"] >= 2
+    # one visit, one stem: raw document, headers record, rendered DOM and screenshot
+    stem = screenshots[0].name.removesuffix(".png")
+    assert {p.name for p in result.files(f"{folder}/{stem}*")} == {
+        f"{stem}_raw.html", f"{stem}.json", f"{stem}.html", f"{stem}.png"}
+    record = json.loads((result.data / folder / f"{stem}.json").read_text())
+    assert record["Rendered"]["Document"] == f"{folder}/{stem}.html"
+    assert record["Rendered"]["Screenshot"] == f"{folder}/{stem}.png"
+    assert record["Rendered"]["Timestamp"] > record["Timestamp"]  # rendered after it was fetched
+    # -O items say what they are
+    kinds = {item["item_type"] for item in result.items}
+    assert {"page", "render", "new_host"} <= kinds
+    renders = [item for item in result.items if item["item_type"] == "render"]
+    assert all(item["visit"] for item in renders)
 
 
 def test_render_stage_can_be_switched_off(crawl):

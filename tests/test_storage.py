@@ -33,12 +33,12 @@ def test_host_dirname(host, expected):
     [
         ("text/html; charset=utf-8", "_raw.html"),
         ("application/xhtml+xml", "_raw.html"),
-        ("application/pdf", ".pdf"),
-        ("image/png", ".png"),
-        ("image/jpeg", ".jpg"),
-        ("text/plain", ".txt"),
-        ("application/x-unknown-thing", ".dat"),
-        ("", ".dat"),
+        ("application/pdf", "_raw.pdf"),
+        ("image/png", "_raw.png"),
+        ("image/jpeg", "_raw.jpg"),
+        ("text/plain", "_raw.txt"),
+        ("application/x-unknown-thing", "_raw.dat"),
+        ("", "_raw.dat"),
     ],
 )
 def test_document_name(content_type, suffix):

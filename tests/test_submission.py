@@ -96,7 +96,7 @@ REQUESTS_CASES = [
             "[metadata]": metadata(), "Timestamp": TS, "URL": URL, "Method": "GET", "Status-Code": 404,
             "Reason": "Not Found", "Cookies": [], "Session": [], "Request": {"User-Agent": "x"},
             "Response": {"Content-Type": "text/html"}, "Content-Type": "application/pdf",
-            "Document": {"path": f"{BASE}/{HASH}_{TOKEN}.pdf", "data": b64(b"%PDF-1.4")},
+            "Document": {"path": f"{BASE}/{HASH}_{TOKEN}_raw.pdf", "data": b64(b"%PDF-1.4")},
             "History": [],
         },
         id="binary-unsaved",

@@ -39,6 +39,7 @@ class FailurePipeline:
             if self.log is None:
                 self.log = AppendLog(self.path)
             record = dataclasses.asdict(item)
+            del record["item_type"]  # the file holds failures only
             self.log.append((json.dumps(record, ensure_ascii=False) + "\n").encode())
             self.stats.inc_value(f"darkcrawl/failures/{item.stage}")
             self.stats.inc_value(f"darkcrawl/failures/reason/{item.error or 'unknown'}")

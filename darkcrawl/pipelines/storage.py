@@ -58,7 +58,8 @@ class StoragePipeline:
 
     def _save_render(self, item: RenderItem) -> None:
         link = item.link
-        when = datetime.fromisoformat(item.timestamp)
+        # named by the visit (the plain fetch) it belongs to: one visit, one stem
+        when = datetime.fromisoformat(item.visit or item.timestamp)
         base = paths.host_base(link.network, link.scheme, link.host)
         stem = f"{paths.url_hash(link.url)}_{paths.timestamp_token(when)}"
         document = base / f"{stem}.html"  # darc's names: rendered .html beside the _raw.html
@@ -69,6 +70,22 @@ class StoragePipeline:
             atomic_write(self.root / screenshot, item.screenshot)
             item.screenshot_path = str(screenshot)
         self.stats.inc_value("darkcrawl/saved/renders")
+        if item.visit is not None:
+            self._name_render_in_headers(self.root / base / paths.headers_name(link.url, when), item)
+
+    def _name_render_in_headers(self, headers: Path, item: RenderItem) -> None:
+        """The visit's headers record names its rendered DOM and screenshot."""
+        try:
+            record = json.loads(headers.read_bytes())
+        except FileNotFoundError:  # the plain stage saved no record (PATH_DATA emptied meanwhile)
+            return
+        except ValueError:
+            self.stats.inc_value("darkcrawl/saved/headers_unreadable")
+            return
+        record["Rendered"] = {"Timestamp": item.timestamp, "URL": item.final_url,
+                              "Document": item.document_path, "Screenshot": item.screenshot_path,
+                              "Full-Page": item.screenshot_full_page}
+        atomic_write(headers, json.dumps(record, ensure_ascii=False).encode())
 
     def _save_page(self, item: PageItem) -> None:
         link = item.link

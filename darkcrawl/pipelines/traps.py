@@ -39,6 +39,8 @@ class TrapPipeline:
         if isinstance(item, TrapItem):
             if self.log is None:
                 self.log = AppendLog(self.path)
-            self.log.append((json.dumps(asdict(item), ensure_ascii=False) + "\n").encode())
+            record = asdict(item)
+            del record["item_type"]  # the file holds traps only
+            self.log.append((json.dumps(record, ensure_ascii=False) + "\n").encode())
             self.stats.inc_value("darkcrawl/saved/traps")
         return item

@@ -546,10 +546,11 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
 
         cut: list[str] = []  # what the headers record's caps leave out
         cookies, session = self._cookie_records(request, response, cut)
+        visit = now_iso()  # names this visit's files, its render's too
         item = PageItem(
             link=LinkMetadata(url=url, network=kind, scheme=url.split(":", 1)[0].lower(), host=host,
                               backref=meta.get(BACKREF_KEY)),
-            timestamp=now_iso(),
+            timestamp=visit,
             final_url=response.url,
             method=request.method,
             status=response.status,
@@ -581,7 +582,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         yield item
         yield from outputs
         if self.render and is_html and response.status < 400 and not meta.get(HOOK_KEY) and duplicate_of is None:
-            yield self._render_request(response, url, (kind, host, service), depth)
+            yield self._render_request(response, url, (kind, host, service), depth, visit)
 
     def _cookie_records(self, request: Request, response: Response,
                         cut: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -31,7 +31,7 @@ from darkcrawl.items import FailureItem, LinkMetadata, RenderItem
 from darkcrawl.links.extract import extract_links
 from darkcrawl.render.handler import CUT_FLAG
 from darkcrawl.render.limits import EMPTY_RENDER, GUARD_KEY, RenderCut, RenderGuard
-from darkcrawl.spiders.common import BACKREF_KEY, LINK_KEY, RENDER_KEY, now_iso
+from darkcrawl.spiders.common import BACKREF_KEY, LINK_KEY, RENDER_KEY, VISIT_KEY, now_iso
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -61,7 +61,8 @@ class RenderStage:
             return "darkcrawl.spiders.render.watch_page"  # they need scrapy-playwright's route on every request
         return "darkcrawl.spiders.render.unroute_page"
 
-    def _render_request(self, response: Response, url: str, link: tuple[str, str, str], depth: int) -> Request:
+    def _render_request(self, response: Response, url: str, link: tuple[str, str, str], depth: int,
+                        visit: str) -> Request:
         meta: dict[str, Any] = {
             "playwright": True,
             "playwright_include_page": True,
@@ -69,6 +70,7 @@ class RenderStage:
             LINK_KEY: link,
             BACKREF_KEY: response.meta.get(BACKREF_KEY),
             RENDER_KEY: url,
+            VISIT_KEY: visit,
             "depth": depth,
             "download_slot": f"render@{link[2]}",
         }
@@ -122,7 +124,7 @@ class RenderStage:
             link=LinkMetadata(url=url, network=kind, scheme=url.split(":", 1)[0].lower(), host=host,
                               backref=meta.get(BACKREF_KEY)),
             timestamp=now_iso(), final_url=response.url, html=html.encode("utf-8", "replace"),
-            screenshot=screenshot, screenshot_full_page=full_page,
+            screenshot=screenshot, screenshot_full_page=full_page, visit=meta.get(VISIT_KEY),
         )
         try:
             links = extract_links(lxml.html.document_fromstring(html or "<html></html>"), response.url,

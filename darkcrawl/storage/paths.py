@@ -4,7 +4,9 @@ Layout (darc's, with its portability bugs fixed: UTC timestamps without colons,
 ``host:port`` folders written ``host_port``)::
 
     <network>/<scheme>/<host>/<sha256(url)>_<ts>.json        headers, cookies, history
-    <network>/<scheme>/<host>/<sha256(url)>_<ts>_raw.html    raw document (or .<ext>, .dat)
+    <network>/<scheme>/<host>/<sha256(url)>_<ts>_raw.html    raw document (or _raw.<ext>, _raw.dat)
+    <network>/<scheme>/<host>/<sha256(url)>_<ts>.html        rendered DOM     } same <ts>: one
+    <network>/<scheme>/<host>/<sha256(url)>_<ts>.png         screenshot       } visit's files
     <network>/<scheme>/<host>/robots.txt | sitemap_<sha256(url)>.xml | hosts.txt
     link.csv                                                 one row per fetched document
     misc/<kind>.txt                                          special links, JSON lines
@@ -71,11 +73,13 @@ def extension_for(content_type: str) -> str:
 
 
 def document_name(url: str, when: datetime, content_type: str) -> str:
-    """``<sha256>_<ts>_raw.html`` for HTML (darc's name), ``<sha256>_<ts><ext>`` otherwise."""
-    stem = f"{url_hash(url)}_{timestamp_token(when)}"
+    """``<sha256>_<ts>_raw.html`` for HTML (darc's name), ``<sha256>_<ts>_raw<ext>``
+    otherwise: every downloaded document is ``_raw``, so a downloaded PNG is never
+    taken for the render stage's screenshot (``<sha256>_<ts>.png``)."""
+    stem = f"{url_hash(url)}_{timestamp_token(when)}_raw"
     ctype = content_type.split(";", 1)[0].strip().lower()
     if ctype in HTML_TYPES:
-        return f"{stem}_raw.html"
+        return f"{stem}.html"
     return stem + extension_for(ctype)
 
 

@@ -93,6 +93,8 @@ def requests_payload(item: PageItem, root: Path) -> dict[str, Any]:
     payload = headers_record(item, link_base(link), paths.url_hash(link.url))
     # darc's headers file names the final URL; its requests payload the requested one.
     payload["URL"] = link.url
+    # the render is its own event (selenium); darc's payload has no such key
+    del payload["Rendered"]
     # A duplicate's content was sent with the page that had it first (Duplicate-Of).
     payload["Document"] = None if item.duplicate_of else {"path": document_path(item), "data": b64(item.body)}
     return payload
