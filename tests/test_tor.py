@@ -5,6 +5,7 @@ failure reasons, darkcrawl's own stem launcher joining the network, NEWNYM, and
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -246,6 +247,9 @@ def test_offline_tor_fails_fast_with_its_reason(crawl, tmp_path):
     assert "no network, or a firewall; bridges may be needed" in result.log
     assert f"fetch failed http://{UNPUBLISHED}/: tor is not available: tor cannot reach any relay" in result.log
     assert "launch attempt" not in result.log  # not retried
+    # the launch shows its progress while a person waits
+    assert re.search(r"launching tor: \S*tor ", result.log), result.log[-3000:]
+    assert re.search(r"tor bootstrap \d+%: \w", result.log), result.log[-3000:]
     assert "SocketClosed" not in result.log and "Traceback" not in result.log
     assert result.stats["darkcrawl/network/unavailable/tor"] >= 1
     assert result.stats["darkcrawl/network/tor/ready"] is False

@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from darkcrawl.networks.base import LaunchHopeless, LaunchSpec, NetworkManager, port_open
-from darkcrawl.networks.torcontrol import ControlError, TorControl, bootstrap_status, progress_of, unreachable_reason
+from darkcrawl.networks.torcontrol import (
+    ControlError,
+    TorControl,
+    bootstrap_status,
+    progress_of,
+    tor_says,
+    unreachable_reason,
+)
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -38,6 +45,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 NEWNYM_INTERVAL = 10.0
+#: seconds between two "tor bootstrap N%" lines while a launch waits
+BOOTSTRAP_LOG_INTERVAL = 5.0
 
 
 def pool_ports(first: int, size: int, control_port: int) -> list[int]:
@@ -129,6 +138,8 @@ class TorNetwork(NetworkManager):
             "Log": "notice stdout",
         }
         config.update(self.config)
+        logger.info("launching tor: %s (socks %s, control %d, data %s)", self.tor_cmd,
+                    ", ".join(f"127.0.0.1:{p}" for p in self.wanted_ports), self.control_port, self.data_dir)
         # returns at the first bootstrap message; the deadline is ours (see module doc)
         self.process = stem.process.launch_tor_with_config(
             config=config, tor_cmd=self.tor_cmd, completion_percent=0, take_ownership=True,
@@ -138,6 +149,7 @@ class TorNetwork(NetworkManager):
         deadline = time.monotonic() + self.launch.wait
         status: dict[str, str] = {}
         troubled = False
+        shown, shown_at = -1, 0.0
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"tor exited with code {self.process.returncode}")
@@ -149,10 +161,17 @@ class TorNetwork(NetworkManager):
             if hopeless:
                 self.crawler.stats.set_value("darkcrawl/network/tor/unreachable", hopeless)
                 raise LaunchHopeless(hopeless)
+            progress, now = progress_of(status), time.monotonic()
+            if status and progress != shown and (shown < 0 or now - shown_at >= BOOTSTRAP_LOG_INTERVAL):
+                # a person waiting sees it move (a line every few seconds at most)
+                shown, shown_at = progress, now
+                logger.info("tor bootstrap %d%%: %s", progress, status.get("SUMMARY", status.get("TAG", "?")))
             if not troubled and "WARNING" in status:  # said once: tor keeps trying other relays
                 troubled = True
-                logger.info("tor has trouble bootstrapping (at %s%% '%s': %s, relay %s); still trying",
-                            status.get("PROGRESS", "?"), status.get("TAG", "?"), status["WARNING"],
+                shown, shown_at = progress, now  # this line says the percentage too
+                logger.info("tor has trouble bootstrapping (at %s%% '%s', tor says: %s; relay %s): "
+                            "no network, or a firewall? still trying",
+                            status.get("PROGRESS", "?"), status.get("TAG", "?"), tor_says(status),
                             status.get("HOSTADDR", "?"))
             self._sleep(0.3)
         hopeless = unreachable_reason(status, waited_out=True)

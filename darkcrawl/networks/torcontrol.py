@@ -65,6 +65,16 @@ def progress_of(status: dict[str, str]) -> int:
         return 0
 
 
+def tor_says(status: dict[str, str]) -> str:
+    """Tor's bootstrap warning in words (its ORConn reason code translated)."""
+    reason = status.get("REASON", "")
+    said = status.get("WARNING", "")
+    words = OR_REASONS.get(reason, said or reason or "connection failed")
+    if said and said != reason and said.lower() not in words.lower():
+        words = f"{said} ({words})"
+    return words
+
+
 def unreachable_reason(status: dict[str, str], waited_out: bool = False) -> str | None:
     """Why tor cannot reach the Tor network at all, or None while it may still.
 
@@ -79,11 +89,7 @@ def unreachable_reason(status: dict[str, str], waited_out: bool = False) -> str 
         return None
     if status.get("RECOMMENDATION") != "warn" and not waited_out:
         return None
-    reason = status.get("REASON", "")
-    said = status.get("WARNING", "")
-    words = OR_REASONS.get(reason, said or reason or "connection failed")
-    if said and said != reason and said.lower() not in words.lower():
-        words = f"{said} ({words})"
+    words = tor_says(status)
     tried = []
     if status.get("COUNT"):
         tried.append(f"{status['COUNT']} connections failed")
