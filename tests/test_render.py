@@ -54,6 +54,23 @@ def test_javascript_links_rendered_and_followed(crawl):
     assert all(item["visit"] for item in renders)
 
 
+DEEP_JS_PAGE = (200, "text/html; charset=utf-8", b"""<html><body><div id="top"></div><script>
+  // 600 levels: deeper than libxml2's default 255, where a plain parse stops
+  var node = document.getElementById("top");
+  for (var i = 0; i < 600; i++) { var d = document.createElement("div"); node.appendChild(d); node = d; }
+  var a = document.createElement("a"); a.href = "/deep-js.html"; a.textContent = "deep"; node.appendChild(a);
+</script></body></html>""")
+
+
+def test_a_link_deep_in_the_rendered_dom_is_followed(crawl):
+    pages = {"/": DEEP_JS_PAGE, "/deep-js.html": html()}
+    with FakeGateway(pages) as site:
+        result = crawl("-a", f"urls=http://127.0.0.1:{site.port}/", settings={"DARKCRAWL_RENDER": 1}, timeout=240)
+        hits = dict(site.hits)
+    assert result.returncode == 0, result.log[-3000:]
+    assert hits.get("/deep-js.html", 0) >= 1, result.log[-3000:]
+
+
 def test_render_stage_can_be_switched_off(crawl):
     pages = {"/": JS_PAGE, "/js-only.html": html()}
     with FakeGateway(pages) as site:

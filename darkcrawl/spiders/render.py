@@ -28,7 +28,7 @@ from scrapy.http import TextResponse
 
 from darkcrawl.failures import failure_item, failure_reason
 from darkcrawl.items import FailureItem, LinkMetadata, RenderItem
-from darkcrawl.links.extract import extract_links
+from darkcrawl.links.extract import extract_links, truncated_depth
 from darkcrawl.render.handler import CUT_FLAG
 from darkcrawl.render.limits import EMPTY_RENDER, GUARD_KEY, RenderCut, RenderGuard
 from darkcrawl.spiders.common import BACKREF_KEY, LINK_KEY, RENDER_KEY, VISIT_KEY, now_iso
@@ -49,6 +49,8 @@ _BROWSER_GONE = re.compile(r"has been closed|Target closed|crashed|disconnected"
 #: meta keys of one attempt only: a render request built again leaves them out
 #: (a page and a guard are live objects; the frontier stores requests as JSON)
 _ATTEMPT_KEYS = frozenset({"playwright_page", GUARD_KEY})
+#: the rendered DOM is parsed as deep as Scrapy's selectors parse a response
+_DEEP_HTML_PARSER = lxml.html.HTMLParser(huge_tree=True)
 
 
 class RenderStage:
@@ -127,8 +129,13 @@ class RenderStage:
             screenshot=screenshot, screenshot_full_page=full_page, visit=meta.get(VISIT_KEY),
         )
         try:
-            links = extract_links(lxml.html.document_fromstring(html or "<html></html>"), response.url,
-                                  self.extra_patterns)
+            # as deep as the plain stage's parser goes (libxml2's default stops at 255
+            # levels); a tree still cut short has its links scanned from the markup
+            root = lxml.html.document_fromstring(html or "<html></html>", parser=_DEEP_HTML_PARSER)
+            cut = truncated_depth(root)
+            links = extract_links(root, response.url, self.extra_patterns, markup=html if cut else None)
+            if cut:
+                self.stats.inc_value("darkcrawl/render/truncated_tree")
         except Exception as exc:  # lxml fails in many ways on hostile markup; it costs these links only
             logger.info("cannot parse the rendered %s: %r", response.url, exc)
             links = []
