@@ -1,6 +1,13 @@
+import pytest
 from scrapy.utils.test import get_crawler
 
 from darkcrawl.spiders.darkweb import DarkwebSpider
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    # building the crawler creates its JOBDIR (PATH_DATA/job, relative): never in the checkout
+    monkeypatch.chdir(tmp_path)
 
 
 def crawler_settings(**settings):
