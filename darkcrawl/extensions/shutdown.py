@@ -48,9 +48,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
-from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import is_asyncio_available
 from twisted.python.failure import Failure
+
+from darkcrawl.closing import ShutdownCancelled
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -78,10 +80,6 @@ _BROWSER_GONE = re.compile(r"has been closed|Target closed|crashed|disconnected|
 
 def _browser_gone(failure: Failure) -> bool:
     return bool(_BROWSER_GONE.search(failure.getErrorMessage() or ""))
-
-
-class ShutdownCancelled(IgnoreRequest):
-    """The crawl is closing: the request was cancelled and is put back, not failed."""
 
 
 _WRAPPER = "darkcrawl-playwright-node"

@@ -27,6 +27,8 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 
+from darkcrawl.closing import ShutdownCancelled
+
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
@@ -114,8 +116,6 @@ class NetworkManager:
         self._release_waiters(None)
 
     def _closing_error(self) -> Exception:
-        from darkcrawl.extensions.shutdown import ShutdownCancelled
-
         return ShutdownCancelled(f"{self.name} launch aborted: the crawl is closing")
 
     def _release_waiters(self, result: object) -> object:
