@@ -31,6 +31,7 @@ from darkcrawl.extensions.shutdown import ABANDONED_KEY
 from darkcrawl.frontier import serialize
 from darkcrawl.frontier.ack import call_when_done
 from darkcrawl.frontier.store import FrontierStore
+from darkcrawl.meta import FRONTIER_ROW_KEY as ROW_KEY, SLOT_KEY
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -38,9 +39,6 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 logger = logging.getLogger(__name__)
-
-#: meta key of a handed-out request's row in the store
-ROW_KEY = "darkcrawl_frontier_row"
 
 
 class FrontierScheduler(BaseScheduler):
@@ -112,7 +110,7 @@ class FrontierScheduler(BaseScheduler):
         engine = self.crawler.engine
         if engine is not None:
             return engine.downloader.get_slot_key(request)
-        return request.meta.get("download_slot") or ""
+        return request.meta.get(SLOT_KEY) or ""
 
     # -- out -----------------------------------------------------------------------------
 

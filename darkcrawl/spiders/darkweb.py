@@ -31,9 +31,9 @@ from twisted.internet.task import LoopingCall
 
 from darkcrawl import hostfiles
 from darkcrawl.config import ConfigError
-from darkcrawl.downloadermiddlewares.history import HISTORY_KEY
+from darkcrawl.meta import HISTORY_KEY, SLOT_KEY, slot_key
 from darkcrawl.failures import ROBOTS_DISALLOWED, Transfer, failure_item, failure_reason
-from darkcrawl.downloadermiddlewares.routing import address_refusal
+from darkcrawl.addresses import address_refusal
 from darkcrawl.frontier.content import build_content_seen, response_digest
 from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
 from darkcrawl.hooks.base import LinkNoReturn
@@ -480,7 +480,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
                 "depth": depth,
                 LINK_KEY: (link.kind, link.host, link.service),
                 BACKREF_KEY: source,
-                "download_slot": f"{link.kind}@{link.service}",
+                SLOT_KEY: slot_key(link.kind, link.service),
             },
         )
 
