@@ -1,7 +1,8 @@
 """Per-network routing of every request, failing closed.
 
 Each request is classified by its *actual* URL (not by meta: a redirect keeps the
-meta of the page that redirected) and routed by its network: tor through a
+meta of the page that redirected), its network kept in ``meta[NETWORK_KEY]`` for
+the other middlewares (:func:`darkcrawl.meta.network_of`), and routed by it: tor through a
 SocksPort of the pool (the onion service pinned to one port), i2p through its HTTP
 proxy, zeronet and freenet to their local gateway, the clear web directly (or
 through Tor with ``DARKCRAWL_CLEARNET_VIA_TOR``).  The network is made ready on
@@ -14,14 +15,14 @@ link-local addresses are refused (unless ``DARKCRAWL_ALLOW_LOOPBACK``), so no pa
 can make it talk to its own Tor control port, Redis or scrapyd.  Gateways are not
 affected: their URLs are classified as zeronet/freenet, not as clear web.
 
-An address is judged in its canonical form (:func:`canonical_host`): ``2130706433``,
+An address is judged in its canonical form (:mod:`darkcrawl.addresses`): ``2130706433``,
 ``0x7f000001``, ``127.1`` and ``[::ffff:127.0.0.1]`` are all 127.0.0.1 to the
 network stack, and so they are here.  A *name* is checked by the resolver
 (:mod:`darkcrawl.dns`); since a proxy taken from ``http_proxy`` would get the name
 and never ask that resolver, a clear-web name is resolved and checked here first,
 unless the request goes through Tor (see :meth:`NetworkRoutingMiddleware._check_address`).
 The spider refuses inside addresses by their spelling at admission already
-(:func:`address_refusal`), so such a host never gets a bootstrap or a ``new_host``.
+(:func:`darkcrawl.addresses.address_refusal`), so such a host never gets a bootstrap or a ``new_host``.
 """
 
 from __future__ import annotations
@@ -39,8 +40,6 @@ from twisted.internet.threads import deferToThread
 from darkcrawl.addresses import (
     AddressRefused,
     address_phrase,
-    address_refusal,
-    canonical_host,
     is_address,
     refused_address,
 )
@@ -66,10 +65,7 @@ PROXY_ERROR_MARKERS = (b"Proxy error", b"Privoxy", b"Website Unreachable", b"Web
 #: Consecutive Tor failures after which new circuits are asked for.
 NEWNYM_AFTER_FAILURES = 5
 
-__all__ = [
-    "AddressRefused", "NetworkRoutingMiddleware", "NetworkUnavailable", "OnionUnreachable", "ProxyError",
-    "address_refusal", "canonical_host", "is_address", "refused_address",
-]
+__all__ = ["AddressRefused", "NetworkRoutingMiddleware", "NetworkUnavailable", "OnionUnreachable", "ProxyError"]
 
 
 class ProxyError(IgnoreRequest):
