@@ -37,6 +37,7 @@ def _sources(where: str) -> list[Path]:
         ("failures.py", "darkcrawl.spiders"),
         ("extensions", "darkcrawl.spiders"),
         ("addresses.py", "darkcrawl.downloadermiddlewares"),
+        ("frontier", "darkcrawl.extensions"),
         ("meta.py", "darkcrawl"),  # the bottom layer: imports nothing of darkcrawl
     ],
 )

@@ -30,8 +30,17 @@ from darkcrawl.failures import failure_item, failure_reason
 from darkcrawl.items import FailureItem, LinkMetadata, RenderItem
 from darkcrawl.links.extract import extract_links, truncated_depth
 from darkcrawl.render.handler import CUT_FLAG
-from darkcrawl.render.limits import EMPTY_RENDER, GUARD_KEY, RenderCut, RenderGuard
-from darkcrawl.meta import BACKREF_KEY, LINK_KEY, RENDER_KEY, RENDER_TRY_KEY, SLOT_KEY, VISIT_KEY, render_slot
+from darkcrawl.render.limits import EMPTY_RENDER, RenderCut, RenderGuard
+from darkcrawl.meta import (
+    BACKREF_KEY,
+    LINK_KEY,
+    RENDER_GUARD_KEY,
+    RENDER_KEY,
+    RENDER_TRY_KEY,
+    SLOT_KEY,
+    VISIT_KEY,
+    render_slot,
+)
 from darkcrawl.spiders.common import now_iso
 
 if TYPE_CHECKING:
@@ -49,7 +58,7 @@ SCREENSHOT_RETAKES = 2
 _BROWSER_GONE = re.compile(r"has been closed|Target closed|crashed|disconnected", re.IGNORECASE)
 #: meta keys of one attempt only: a render request built again leaves them out
 #: (a page and a guard are live objects; the frontier stores requests as JSON)
-_ATTEMPT_KEYS = frozenset({"playwright_page", GUARD_KEY})
+_ATTEMPT_KEYS = frozenset({"playwright_page", RENDER_GUARD_KEY})
 #: the rendered DOM is parsed as deep as Scrapy's selectors parse a response
 _DEEP_HTML_PARSER = lxml.html.HTMLParser(huge_tree=True)
 
@@ -93,7 +102,7 @@ class RenderStage:
     async def parse_rendered(self, response: Response) -> AsyncIterator[Any]:
         meta = response.meta
         page = meta["playwright_page"]
-        guard: RenderGuard | None = meta.get(GUARD_KEY)
+        guard: RenderGuard | None = meta.get(RENDER_GUARD_KEY)
         kind, host, _service = meta[LINK_KEY]
         url = meta[RENDER_KEY]
         read: tuple[str | None, bytes | None, bool] | None
@@ -248,7 +257,7 @@ class RenderStage:
 
     async def on_render_error(self, failure: Failure) -> list[Any]:
         request: Request = failure.request  # type: ignore[attr-defined]
-        guard: RenderGuard | None = request.meta.get(GUARD_KEY)
+        guard: RenderGuard | None = request.meta.get(RENDER_GUARD_KEY)
         page = request.meta.get("playwright_page") or (guard.page if guard is not None else None)
         if page is not None:
             try:
@@ -273,7 +282,7 @@ class RenderStage:
 async def watch_page(page: Page, request: Request) -> None:
     """The render requests' ``playwright_page_init_callback`` when scrapy-playwright's
     route stays: the render's bounds watch the page from before its navigation."""
-    guard = request.meta.get(GUARD_KEY)
+    guard = request.meta.get(RENDER_GUARD_KEY)
     if guard is not None:
         await guard.attach(page)
 
