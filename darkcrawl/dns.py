@@ -24,8 +24,8 @@ from scrapy.resolver import CachingThreadedResolver
 from twisted.internet import defer
 from twisted.internet.error import DNSLookupError
 
+from darkcrawl.addresses import is_address, refused_address
 from darkcrawl.config import read_option
-from darkcrawl.downloadermiddlewares.routing import is_address, refused_address
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

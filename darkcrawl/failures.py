@@ -51,15 +51,11 @@ from twisted.web._newclient import (
 from twisted.web.http import PotentialDataLoss, _DataLoss, _MalformedChunkedDataError
 
 from darkcrawl.headerlimits import ResponseHeadersTooLarge
-from darkcrawl.items import FailureItem
-from darkcrawl.spiders.common import LINK_KEY, now_iso
+from darkcrawl.items import FailureItem, now_iso
+from darkcrawl.meta import BODY_EXPECTED_KEY as EXPECTED_KEY, BODY_RECEIVED_KEY as RECEIVED_KEY, LINK_KEY
 
 if TYPE_CHECKING:
     from scrapy import Request
-
-#: meta keys the TransferMeter fills during a download (reset at every attempt)
-RECEIVED_KEY = "darkcrawl_body_received"
-EXPECTED_KEY = "darkcrawl_body_expected"
 
 #: the error name of a page skipped by robots.txt: a skip, not a failure
 ROBOTS_DISALLOWED = "RobotsTxtDisallowed"

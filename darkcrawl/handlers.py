@@ -56,6 +56,7 @@ from darkcrawl.transfer import (
     TransferBounds,
 )
 from darkcrawl import headerlimits
+from darkcrawl.meta import CONNECT_TIMEOUT_KEY, NETWORK_KEY
 
 if TYPE_CHECKING:
     from twisted.web.client import Agent
@@ -65,8 +66,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: meta key: the connect deadline of this request (seconds), read by the transports below
-CONNECT_TIMEOUT_KEY = "darkcrawl_connect_timeout"
 #: the overall deadline is also Twisted's own: let Twisted's fire first, with its message
 _OVERALL_SLACK = 0.5
 #: a DownloadTimeoutError this long before DOWNLOAD_TIMEOUT came from the connect deadline
@@ -173,7 +172,7 @@ class NetworkDownloadHandler(BaseDownloadHandler):
             handler = self._socks_handler()
         else:
             handler = self._direct
-        network = request.meta.get("darkcrawl_network")
+        network = request.meta.get(NETWORK_KEY)
         request.meta[CONNECT_TIMEOUT_KEY] = self.bounds.connect_timeout(network)
         if not is_asyncio_available():
             return await handler.download_request(request)

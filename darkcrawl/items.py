@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
+
+
+def now_iso() -> str:
+    """The timestamp items carry: now, in UTC, ISO 8601."""
+    return datetime.now(timezone.utc).isoformat()
 
 
 def _digest(data: bytes | None) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler], pages: dict[str, tuple[int, str, bytes]]) -> None:
+    def __init__(self, handler: type[BaseHTTPRequestHandler], pages: dict[str, tuple[Any, ...]]) -> None:
         super().__init__(("127.0.0.1", 0), handler)
         self.pages = pages
         self.hits: Counter[str] = Counter()
@@ -32,9 +32,12 @@ class _Handler(BaseHTTPRequestHandler):
         key = self.path  # absolute URI when we are a proxy, a path when a gateway
         with self.server.lock:
             self.server.hits[key] += 1
-        status, ctype, body = self.server.pages.get(key, I2PD_HOST_NOT_FOUND if key.startswith("http") else (404, "text/html", b"not found"))
+        status, ctype, body, *headers = self.server.pages.get(
+            key, I2PD_HOST_NOT_FOUND if key.startswith("http") else (404, "text/html", b"not found"))
         self.send_response(status)
         self.send_header("Content-Type", ctype)
+        for name, value in (headers[0] if headers else {}).items():  # a page may add headers: a redirect's Location
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -50,9 +53,10 @@ I2PD_HOST_NOT_FOUND = (
 
 
 class FakeGateway:
-    """A gateway or proxy serving *pages* (key: path, or absolute URL for a proxy)."""
+    """A gateway or proxy serving *pages* (key: path, or absolute URL for a proxy; value:
+    status, content type, body and optionally a dict of more headers)."""
 
-    def __init__(self, pages: dict[str, tuple[int, str, bytes]]) -> None:
+    def __init__(self, pages: dict[str, tuple[Any, ...]]) -> None:
         self.server = _Server(_Handler, pages)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -22,7 +22,7 @@ from twisted.internet.base import ThreadedResolver
 from twisted.internet.error import DNSLookupError
 
 from darkcrawl.dns import GuardedResolver
-from darkcrawl.downloadermiddlewares.routing import canonical_host, is_address
+from darkcrawl.addresses import canonical_host, is_address
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

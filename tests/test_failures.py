@@ -58,7 +58,7 @@ from darkcrawl.failures import ROBOTS_DISALLOWED, NO_TRANSFER, Transfer, failure
 from darkcrawl.items import FailureItem
 from darkcrawl.networks.base import NetworkUnavailable
 from darkcrawl.pipelines.failures import FailurePipeline
-from darkcrawl.spiders.common import LINK_KEY
+from darkcrawl.meta import LINK_KEY
 from tests import failweb
 from tests.conftest import run_crawl
 

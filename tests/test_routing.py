@@ -8,7 +8,7 @@ import pytest
 from twisted.internet.error import DNSLookupError
 
 from darkcrawl.dns import GuardedResolver
-from darkcrawl.downloadermiddlewares.routing import canonical_host, refused_address
+from darkcrawl.addresses import canonical_host, refused_address
 from darkcrawl.networks.tor import pinned_port
 from tests.gateways import FakeGateway, html
 
@@ -242,7 +242,7 @@ def test_refusals_keep_their_reason_when_pickled():
     import pickle
 
     from darkcrawl.dns import ResolvedInside
-    from darkcrawl.downloadermiddlewares.routing import AddressRefused
+    from darkcrawl.addresses import AddressRefused
 
     resolved = pickle.loads(pickle.dumps(ResolvedInside("rebind.test", "127.0.0.1", "loopback")))
     assert (resolved.name, resolved.address, resolved.reason) == ("rebind.test", "127.0.0.1", "loopback")

@@ -22,21 +22,19 @@ from scrapy.utils.httpobj import urlparse_cached
 from scrapy_redis.queue import Base
 
 from darkcrawl.distributed.seen import mark_of
-from darkcrawl.spiders.common import BOOTSTRAP_KEY
+from darkcrawl.meta import LEASE_KEY, SLOT_KEY, bootstrap_host
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
 
     from darkcrawl.distributed.frontier import RedisFrontier
 
-#: meta key of a popped request's lease (a number local to the worker that holds it)
-LEASE_KEY = "darkcrawl_lease"
 #: scores hold priorities in this range (beyond, they are clamped)
 PRIORITY_LIMIT = 1 << 20
 
 
 def slot_of(request: Request) -> str:
-    return request.meta.get("download_slot") or urlparse_cached(request).hostname or ""
+    return request.meta.get(SLOT_KEY) or urlparse_cached(request).hostname or ""
 
 
 class SlotQueue(Base):
@@ -85,8 +83,7 @@ class SlotQueue(Base):
     def push(self, request: Request) -> None:
         """Buffered until the frontier's next flush; TypeError if the request cannot be stored."""
         data = self._encode_request(request)
-        bootstrap = request.meta.get(BOOTSTRAP_KEY)
-        host = f"{bootstrap['network']}|{bootstrap['host']}" if bootstrap else None
+        host = bootstrap_host(request.meta)
         priority = max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, request.priority))
         self.frontier.push(slot_of(request), priority, data, mark_of(request.url, self.frontier.seen_bits), host)
 

@@ -32,8 +32,9 @@ from scrapy.utils.asyncio import call_later
 from twisted.internet.task import LoopingCall
 
 from darkcrawl.distributed.frontier import RedisFrontier
-from darkcrawl.distributed.queue import LEASE_KEY, SlotQueue, slot_of
+from darkcrawl.distributed.queue import SlotQueue, slot_of
 from darkcrawl.frontier.ack import call_when_done
+from darkcrawl.meta import LEASE_KEY
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider

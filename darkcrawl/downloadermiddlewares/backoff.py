@@ -84,6 +84,12 @@ from darkcrawl.config import ConfigError
 from darkcrawl.frontier.backoff import BackoffPolicy, BackoffTable, Event, HostState, Verdict
 from darkcrawl.storage.atomic import atomic_write
 from darkcrawl.transfer import BodyTimeoutError, NoResponseError
+from darkcrawl.meta import (
+    BACKOFF_PROBE_KEY as PROBE_KEY,
+    BACKOFF_DELAYED_KEY as DELAYED_KEY,
+    BACKOFF_SCHEDULED_KEY as SCHEDULED_KEY,
+    SLOT_KEY,
+)
 
 if TYPE_CHECKING:
     from scrapy.core.downloader import Slot
@@ -97,12 +103,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["STATE_FILE", "HostBackedOff", "HostBackoffMiddleware", "HostGivenUp", "unreachable"]
 
 STATE_FILE = "hosts_backoff.json"
-#: meta key of a probe's token
-PROBE_KEY = "darkcrawl_backoff_probe"
-#: meta key of a request already counted in darkcrawl/backoff/delayed
-DELAYED_KEY = "darkcrawl_backoff_delayed"
-#: meta key of a request that went through the scheduler (not ``engine.download_async``)
-SCHEDULED_KEY = "darkcrawl_backoff_scheduled"
 #: A waiting request looks at least this often whether the crawl is closing...
 _POLL = 5.0
 #: ...and, in a one-round crawl, whether anything but waiting is left to do.
@@ -509,7 +509,7 @@ class HostBackoffMiddleware:
 
     def _key(self, request: Request) -> str:
         # the network location: a dead port must not back off the live one next to it
-        return request.meta.get("download_slot") or urlparse_cached(request).netloc.lower()
+        return request.meta.get(SLOT_KEY) or urlparse_cached(request).netloc.lower()
 
     def _lease(self, request: Request) -> float:
         timeout = request.meta.get("download_timeout", self.download_timeout)

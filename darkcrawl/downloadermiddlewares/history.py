@@ -13,11 +13,10 @@ from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
 from scrapy.http import Request
 
 from darkcrawl.records import headers_dict, reason_phrase, set_cookie_values
+from darkcrawl.meta import HISTORY_KEY
 
 if TYPE_CHECKING:
     from scrapy.http import Response
-
-HISTORY_KEY = "darkcrawl_history"
 
 
 class HistoryRedirectMiddleware(RedirectMiddleware):

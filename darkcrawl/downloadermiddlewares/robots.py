@@ -31,6 +31,8 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
 from darkcrawl.failures import Transfer, failure_reason
+from darkcrawl.links.classify import NO_ROBOTS_NETWORKS
+from darkcrawl.meta import ROBOTS_FOR_KEY, SLOT_KEY, STEP_KEY, network_of
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -39,12 +41,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Networks reached through a shared local gateway: no per-site robots.txt.
-NO_ROBOTS_NETWORKS = frozenset({"zeronet", "freenet"})
 #: The bootstrap step whose response holds a host's robots.txt (spiders/bootstrap.py).
 ROBOTS_STEP = "robots"
-#: On a bootstrap robots.txt request: the netloc whose rules it brings (kept through redirects).
-ROBOTS_FOR_KEY = "darkcrawl_robots_for"
 
 
 class DarcRobotsTxtMiddleware(RobotsTxtMiddleware):
@@ -54,11 +52,12 @@ class DarcRobotsTxtMiddleware(RobotsTxtMiddleware):
         self._adopted: set[str] = set()
 
     async def process_request(self, request: Request, spider: object = None) -> None:
-        if request.meta.get("darkcrawl_step") == ROBOTS_STEP:
+        if request.meta.get(STEP_KEY) == ROBOTS_STEP:
             self._adopt(request)
             return
-        link = request.meta.get("darkcrawl_link")
-        if link and link[0] in NO_ROBOTS_NETWORKS:
+        # the network of the URL fetched now (routing's), not the admitted link's: a
+        # redirect may have left that network
+        if network_of(request.meta) in NO_ROBOTS_NETWORKS:
             return
         await super().process_request(request)
 
@@ -135,8 +134,8 @@ class DarcRobotsTxtMiddleware(RobotsTxtMiddleware):
         if netloc not in self._parsers:
             self._parsers[netloc] = Deferred()
             meta: dict[str, object] = {"dont_obey_robotstxt": True}
-            if request.meta.get("download_slot"):
-                meta["download_slot"] = request.meta["download_slot"]  # the host's politeness
+            if request.meta.get(SLOT_KEY):
+                meta[SLOT_KEY] = request.meta[SLOT_KEY]  # the host's politeness
             robots = Request(f"{url.scheme}://{netloc}/robots.txt", priority=self.DOWNLOAD_PRIORITY,
                              meta=meta, callback=NO_CALLBACK)
             try:

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 from scrapy import signals
 from twisted.internet.task import LoopingCall
 
+from darkcrawl.meta import LINK_KEY
 from darkcrawl.report.outcome import exit_code
 from darkcrawl.report.summary import build_summary, summary_lines
 from darkcrawl.report.tally import CrawlTally
-from darkcrawl.spiders.common import LINK_KEY
 from darkcrawl.storage.atomic import atomic_write
 
 if TYPE_CHECKING:

@@ -53,6 +53,11 @@ from scrapy.utils.asyncio import is_asyncio_available
 from twisted.python.failure import Failure
 
 from darkcrawl.closing import ShutdownCancelled
+from darkcrawl.meta import (
+    SHUTDOWN_REQUEUED_KEY as REQUEUED_KEY,
+    SHUTDOWN_DIRECT_KEY as DIRECT_KEY,
+    SHUTDOWN_ABANDONED_KEY as ABANDONED_KEY,
+)
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -60,15 +65,6 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 logger = logging.getLogger(__name__)
-
-#: meta key of a request given back to the scheduler by a shutdown
-REQUEUED_KEY = "darkcrawl_shutdown_requeued"
-#: meta key of a request downloaded outside the scheduler (``engine.download_async``:
-#: robots.txt): it cannot be put back, its caller gets the cancellation
-DIRECT_KEY = "darkcrawl_shutdown_direct"
-#: meta key of a request whose callback was cut by a shutdown: the frontier does not
-#: mark it done (see FrontierScheduler._done), so the next start takes it again
-ABANDONED_KEY = "darkcrawl_shutdown_abandoned"
 
 
 #: meta keys a put-back request must not carry (a live page cannot be stored)

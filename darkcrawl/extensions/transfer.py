@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 
-from darkcrawl.failures import EXPECTED_KEY, RECEIVED_KEY
+from darkcrawl.meta import BODY_EXPECTED_KEY, BODY_RECEIVED_KEY
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -35,17 +35,17 @@ class TransferMeter:
     @staticmethod
     def _attempt(request: Request, spider: Any = None) -> None:
         # every attempt starts here: a retry's copied meta must not carry the last try's count
-        request.meta.pop(RECEIVED_KEY, None)
-        request.meta.pop(EXPECTED_KEY, None)
+        request.meta.pop(BODY_RECEIVED_KEY, None)
+        request.meta.pop(BODY_EXPECTED_KEY, None)
 
     @staticmethod
     def _headers_received(headers: Any, body_length: Any, request: Request, spider: Any = None) -> None:
         meta = request.meta
-        meta[RECEIVED_KEY] = 0
+        meta[BODY_RECEIVED_KEY] = 0
         # Twisted's UNKNOWN_LENGTH is not an int; httpx says -1
-        meta[EXPECTED_KEY] = body_length if isinstance(body_length, int) and body_length >= 0 else None
+        meta[BODY_EXPECTED_KEY] = body_length if isinstance(body_length, int) and body_length >= 0 else None
 
     @staticmethod
     def _bytes_received(data: bytes, request: Request, spider: Any = None) -> None:
         meta = request.meta
-        meta[RECEIVED_KEY] = meta.get(RECEIVED_KEY, 0) + len(data)
+        meta[BODY_RECEIVED_KEY] = meta.get(BODY_RECEIVED_KEY, 0) + len(data)

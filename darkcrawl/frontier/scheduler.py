@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 from scrapy.core.scheduler import BaseScheduler
 from scrapy.exceptions import NotConfigured
 
-from darkcrawl.extensions.shutdown import ABANDONED_KEY
 from darkcrawl.frontier import serialize
 from darkcrawl.frontier.ack import call_when_done
 from darkcrawl.frontier.store import FrontierStore
+from darkcrawl.meta import FRONTIER_ROW_KEY as ROW_KEY, SHUTDOWN_ABANDONED_KEY, SLOT_KEY
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -38,9 +38,6 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 logger = logging.getLogger(__name__)
-
-#: meta key of a handed-out request's row in the store
-ROW_KEY = "darkcrawl_frontier_row"
 
 
 class FrontierScheduler(BaseScheduler):
@@ -112,7 +109,7 @@ class FrontierScheduler(BaseScheduler):
         engine = self.crawler.engine
         if engine is not None:
             return engine.downloader.get_slot_key(request)
-        return request.meta.get("download_slot") or ""
+        return request.meta.get(SLOT_KEY) or ""
 
     # -- out -----------------------------------------------------------------------------
 
@@ -178,7 +175,7 @@ class FrontierScheduler(BaseScheduler):
 
     def _done(self, request: Request) -> None:
         row_id = request.meta.get(ROW_KEY)
-        if request.meta.get(ABANDONED_KEY):
+        if request.meta.get(SHUTDOWN_ABANDONED_KEY):
             # cut by a shutdown before its callback finished: left handed out, so the
             # next start puts it back (requeue_leased) and does it again
             self.stats.inc_value("darkcrawl/frontier/left_for_next_start")

@@ -28,6 +28,8 @@ SPECIAL_KINDS = (
 )  # fmt: skip
 
 _FETCHABLE = frozenset(NETWORKS)
+#: Networks reached through a shared local gateway: no per-site robots.txt.
+NO_ROBOTS_NETWORKS = frozenset({"zeronet", "freenet"})
 # Marker for schemes that need network detection rather than a fixed kind.
 _HTTP = "http"
 _SCHEME_KINDS: dict[str, str] = {

@@ -30,7 +30,8 @@ from scrapy.core.downloader.handlers.base import BaseDownloadHandler
 from scrapy.http import HtmlResponse
 from scrapy.utils.misc import build_from_crawler
 
-from darkcrawl.render.limits import GUARD_KEY, RenderCut, RenderGuard, RenderLimits
+from darkcrawl.meta import RENDER_GUARD_KEY
+from darkcrawl.render.limits import RenderCut, RenderGuard, RenderLimits
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -53,7 +54,7 @@ class BoundedRenderHandler(BaseDownloadHandler):
 
     async def download_request(self, request: Request) -> Response:
         guard = RenderGuard(self.limits, self.crawler.stats)
-        request.meta[GUARD_KEY] = guard
+        request.meta[RENDER_GUARD_KEY] = guard
         if math.isfinite(self.limits.timeout):
             goto = dict(request.meta.get("playwright_page_goto_kwargs") or {})
             goto.setdefault("timeout", 0)  # the render's deadline bounds it
@@ -62,7 +63,7 @@ class BoundedRenderHandler(BaseDownloadHandler):
             response = await guard.bounded(self._playwright.download_request(request))
         except asyncio.CancelledError:  # the crawl is closing: the page must not stay open
             # and the request may be put back in the frontier: no live object in its meta
-            request.meta.pop(GUARD_KEY, None)
+            request.meta.pop(RENDER_GUARD_KEY, None)
             self._close_later(guard)
             raise
         except Exception as exc:

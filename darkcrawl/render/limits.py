@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from darkcrawl.config import ConfigError
+from darkcrawl.meta import RENDER_GUARD_KEY as GUARD_KEY
 
 if TYPE_CHECKING:
     from playwright.async_api import CDPSession, Page, Request as BrowserRequest, Route
@@ -61,9 +62,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: meta key of a render's guard (set by the render handler; never serialised:
-#: the spider strips it from the requests it builds again)
-GUARD_KEY = "darkcrawl_render_guard"
 #: darc's SE_EMPTY: what Chromium shows for a page that did not load
 EMPTY_RENDER = "<html><head></head><body></body></html>"
 #: How long a DOM probe may go unanswered before the page's script is taken to

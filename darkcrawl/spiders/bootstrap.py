@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 from scrapy import Request
 
 from darkcrawl import hostfiles
-from darkcrawl.downloadermiddlewares.robots import NO_ROBOTS_NETWORKS
+from darkcrawl.addresses import AddressRefused
 from darkcrawl.failures import Transfer, failure_item, failure_reason
-from darkcrawl.downloadermiddlewares.routing import AddressRefused
 from darkcrawl.items import FailureItem, HostFileItem, LinkMetadata, NewHostItem
-from darkcrawl.links.classify import Link, classify
-from darkcrawl.spiders.common import BOOTSTRAP_KEY, BOOTSTRAP_PRIORITY, LINK_KEY, now_iso
+from darkcrawl.links.classify import NO_ROBOTS_NETWORKS, Link, classify
+from darkcrawl.meta import BOOTSTRAP_KEY, LINK_KEY, SLOT_KEY, STEP_KEY, BootstrapState, slot_key
+from darkcrawl.spiders.common import BOOTSTRAP_PRIORITY, now_iso
 from darkcrawl.storage import paths
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class HostBootstrap:
             root = link.url.split(link.host, 1)[0] + link.host + "/"
         else:
             root = f"{scheme}://{link.url.split('://', 1)[1].split('/', 1)[0]}/"
-        state: dict[str, Any] = {
+        state: BootstrapState = {
             "network": link.kind, "scheme": scheme, "host": link.host, "service": link.service,
             "root": root, "force": force, "partial": False, "robots": None, "sitemaps": [],
             "hosts": None, "todo": [], "visited": [], "hosts_done": link.kind != "i2p",
@@ -48,7 +48,7 @@ class HostBootstrap:
             return [self._new_host_item(state)]
         return [self._bootstrap_request(root + "robots.txt", state, "robots")]
 
-    def _bootstrap_request(self, url: str, state: dict[str, Any], step: str) -> Request:
+    def _bootstrap_request(self, url: str, state: BootstrapState, step: str) -> Request:
         callback = {"robots": self._on_robots, "sitemap": self._on_sitemap, "hosts": self._on_hosts}[step]
         return Request(
             url,
@@ -58,14 +58,14 @@ class HostBootstrap:
             dont_filter=True,
             meta={
                 BOOTSTRAP_KEY: state,
-                "darkcrawl_step": step,
+                STEP_KEY: step,
                 "dont_obey_robotstxt": True,
                 LINK_KEY: (state["network"], state["host"], state["service"]),
-                "download_slot": f"{state['network']}@{state['service']}",
+                SLOT_KEY: slot_key(state["network"], state["service"]),
             },
         )
 
-    def _host_file(self, kind: str, url: str, state: dict[str, Any], body: bytes) -> HostFileItem:
+    def _host_file(self, kind: str, url: str, state: BootstrapState, body: bytes) -> HostFileItem:
         return HostFileItem(kind=kind, url=url, network=state["network"], scheme=state["scheme"],
                             host=state["host"], timestamp=now_iso(), body=body)
 
@@ -137,7 +137,7 @@ class HostBootstrap:
         for output in self._bootstrap_next(state):
             yield output
 
-    def _sitemap_failure(self, response: Response, state: dict[str, Any], reader: hostfiles.SitemapReader,
+    def _sitemap_failure(self, response: Response, state: BootstrapState, reader: hostfiles.SitemapReader,
                          found: int) -> FailureItem | None:
         """Why a sitemap was not (wholly) read: one INFO line and a record.  A guessed
         ``/sitemap.xml`` that turns out to be something else is no failure."""
@@ -170,7 +170,7 @@ class HostBootstrap:
         request: Request = failure.request  # type: ignore[attr-defined]
         state = request.meta[BOOTSTRAP_KEY]
         state["partial"] = True
-        step = request.meta.get("darkcrawl_step")
+        step = request.meta.get(STEP_KEY)
         self.stats.inc_value(f"darkcrawl/bootstrap_error/{step}")
         reason, error = failure_reason(failure, Transfer.of(request, self.settings.getint("DOWNLOAD_MAXSIZE")))
         logger.info("fetch failed %s: %s (bootstrap %s)", request.url, reason, step)
@@ -183,7 +183,7 @@ class HostBootstrap:
             state["todo"] = [state["root"] + "sitemap.xml"]
         yield from self._bootstrap_next(state)
 
-    def _bootstrap_next(self, state: dict[str, Any]) -> Iterator[Any]:
+    def _bootstrap_next(self, state: BootstrapState) -> Iterator[Any]:
         while state["todo"]:
             url = state["todo"].pop(0)
             if url in state["visited"] or len(state["visited"]) >= self.max_sitemaps:
@@ -199,7 +199,7 @@ class HostBootstrap:
             return
         yield self._new_host_item(state)
 
-    def _new_host_item(self, state: dict[str, Any]) -> NewHostItem:
+    def _new_host_item(self, state: BootstrapState) -> NewHostItem:
         self.stats.inc_value("darkcrawl/hosts/new")
         return NewHostItem(
             link=LinkMetadata(url=state["root"], network=state["network"], scheme=state["scheme"], host=state["host"]),

@@ -1,20 +1,13 @@
-"""Meta keys and small helpers shared by the darkweb spider's parts."""
+"""Small pieces shared by the darkweb spider's parts (its meta keys are in darkcrawl.meta)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from darkcrawl.items import now_iso
+from darkcrawl.meta import BACKREF_KEY, BOOTSTRAP_KEY, HOOK_KEY, LINK_KEY, RENDER_KEY, VISIT_KEY
+
+__all__ = ["BACKREF_KEY", "BOOTSTRAP_KEY", "BOOTSTRAP_PRIORITY", "HOOK_KEY", "LINK_KEY", "RENDER_KEY", "VISIT_KEY",
+           "now_iso"]
 
 #: Bootstrap fetches (robots.txt, sitemaps) go before pages: the new_host record
 #: and the robots rules are wanted early.
 BOOTSTRAP_PRIORITY = 100
-LINK_KEY = "darkcrawl_link"  # (network, host, service) of the request's URL
-BACKREF_KEY = "darkcrawl_backref"  # the page the link was found on
-BOOTSTRAP_KEY = "darkcrawl_bootstrap"  # the state of a host's bootstrap chain
-HOOK_KEY = "darkcrawl_hook"  # (hook class name, method name) of a hook's callback
-RENDER_KEY = "darkcrawl_render_of"  # the plain-stage URL a render belongs to
-#: the plain fetch's timestamp a render belongs to: one visit's files share it
-VISIT_KEY = "darkcrawl_visit"
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()

@@ -31,9 +31,9 @@ from twisted.internet.task import LoopingCall
 
 from darkcrawl import hostfiles
 from darkcrawl.config import ConfigError
-from darkcrawl.downloadermiddlewares.history import HISTORY_KEY
+from darkcrawl.meta import HISTORY_KEY, SLOT_KEY, host_key, slot_key
 from darkcrawl.failures import ROBOTS_DISALLOWED, Transfer, failure_item, failure_reason
-from darkcrawl.downloadermiddlewares.routing import address_refusal
+from darkcrawl.addresses import address_refusal
 from darkcrawl.frontier.content import build_content_seen, response_digest
 from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
 from darkcrawl.hooks.base import LinkNoReturn
@@ -381,7 +381,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             for link, new in zip(batch, add_many([link.url for link in batch], marks)):
                 if not new:  # another worker (or this page) has it
                     duplicates += 1
-                elif self.host_page_limit and self.hosts.pages(f"{link.kind}|{link.host}") >= self.host_page_limit:
+                elif self.host_page_limit and self.hosts.pages(host_key(link.kind, link.host)) >= self.host_page_limit:
                     self.stats.inc_value("darkcrawl/refused/host_budget")
                     trapped["host_budget"] += 1
                     examples.setdefault("host_budget", link.url)
@@ -438,13 +438,13 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         trap = self.scope.traps.reason(link.url, link.service)
         if trap:
             return trap
-        if self.host_page_limit and self.hosts.pages(f"{link.kind}|{link.host}") >= self.host_page_limit:
+        if self.host_page_limit and self.hosts.pages(host_key(link.kind, link.host)) >= self.host_page_limit:
             return "host_budget"
         return None
 
     def _requests_for(self, link: Link, depth: int, source: str | None, revisit: bool = False) -> list[Any]:
         out: list[Any] = []
-        key = f"{link.kind}|{link.host}"
+        key = host_key(link.kind, link.host)
         now = time.time()
         if self.hosts.claim_bootstrap(key, now, now - self.time_cache if revisit else None):
             out.extend(self._bootstrap_start(link, force=revisit))
@@ -480,7 +480,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
                 "depth": depth,
                 LINK_KEY: (link.kind, link.host, link.service),
                 BACKREF_KEY: source,
-                "download_slot": f"{link.kind}@{link.service}",
+                SLOT_KEY: slot_key(link.kind, link.service),
             },
         )
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy import Request
 
 from darkcrawl.links.classify import classify
-from darkcrawl.spiders.common import HOOK_KEY, LINK_KEY
+from darkcrawl.meta import HOOK_KEY, LINK_KEY, SLOT_KEY, slot_key
 
 if TYPE_CHECKING:
     from scrapy.http import Response
@@ -65,6 +65,6 @@ class SiteHooks:
         if link.fetchable:
             self.seen.add(link.url)
             meta.setdefault(LINK_KEY, (link.kind, link.host, link.service))
-            meta.setdefault("download_slot", f"{link.kind}@{link.service}")
+            meta.setdefault(SLOT_KEY, slot_key(link.kind, link.service))
         meta.setdefault("depth", 0)
         return request.replace(callback=self.parse, errback=self.on_error, meta=meta)

@@ -30,8 +30,18 @@ from darkcrawl.failures import failure_item, failure_reason
 from darkcrawl.items import FailureItem, LinkMetadata, RenderItem
 from darkcrawl.links.extract import extract_links, truncated_depth
 from darkcrawl.render.handler import CUT_FLAG
-from darkcrawl.render.limits import EMPTY_RENDER, GUARD_KEY, RenderCut, RenderGuard
-from darkcrawl.spiders.common import BACKREF_KEY, LINK_KEY, RENDER_KEY, VISIT_KEY, now_iso
+from darkcrawl.render.limits import EMPTY_RENDER, RenderCut, RenderGuard
+from darkcrawl.meta import (
+    BACKREF_KEY,
+    LINK_KEY,
+    RENDER_GUARD_KEY,
+    RENDER_KEY,
+    RENDER_TRY_KEY,
+    SLOT_KEY,
+    VISIT_KEY,
+    render_slot,
+)
+from darkcrawl.spiders.common import now_iso
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -48,7 +58,7 @@ SCREENSHOT_RETAKES = 2
 _BROWSER_GONE = re.compile(r"has been closed|Target closed|crashed|disconnected", re.IGNORECASE)
 #: meta keys of one attempt only: a render request built again leaves them out
 #: (a page and a guard are live objects; the frontier stores requests as JSON)
-_ATTEMPT_KEYS = frozenset({"playwright_page", GUARD_KEY})
+_ATTEMPT_KEYS = frozenset({"playwright_page", RENDER_GUARD_KEY})
 #: the rendered DOM is parsed as deep as Scrapy's selectors parse a response
 _DEEP_HTML_PARSER = lxml.html.HTMLParser(huge_tree=True)
 
@@ -74,7 +84,7 @@ class RenderStage:
             RENDER_KEY: url,
             VISIT_KEY: visit,
             "depth": depth,
-            "download_slot": f"render@{link[2]}",
+            SLOT_KEY: render_slot(link[2]),
         }
         hook = self.hooks.for_host(link[1])
         if hook is not None:
@@ -92,7 +102,7 @@ class RenderStage:
     async def parse_rendered(self, response: Response) -> AsyncIterator[Any]:
         meta = response.meta
         page = meta["playwright_page"]
-        guard: RenderGuard | None = meta.get(GUARD_KEY)
+        guard: RenderGuard | None = meta.get(RENDER_GUARD_KEY)
         kind, host, _service = meta[LINK_KEY]
         url = meta[RENDER_KEY]
         read: tuple[str | None, bytes | None, bool] | None
@@ -118,7 +128,7 @@ class RenderStage:
         elif html is None:  # empty: tried again
             self.stats.inc_value("darkcrawl/render/empty_retry")
             yield response.request.replace(  # type: ignore[union-attr]
-                meta=self._retry_meta(meta, meta.get("darkcrawl_render_try", 0) + 1))
+                meta=self._retry_meta(meta, meta.get(RENDER_TRY_KEY, 0) + 1))
             return
         html = html or ""
         self.stats.inc_value("darkcrawl/render/pages")
@@ -154,7 +164,7 @@ class RenderStage:
         else:  # the navigation ended in a download: what the page shows now
             html = await page.content()
         if _WHITESPACE.sub("", html) == EMPTY_RENDER:
-            if response.meta.get("darkcrawl_render_try", 0) < self.render_retries:  # darc retried an empty render too
+            if response.meta.get(RENDER_TRY_KEY, 0) < self.render_retries:  # darc retried an empty render too
                 return None, None, False
             self.stats.inc_value("darkcrawl/render/empty")
         screenshot, full_page = await self._screenshot(page, guard.cdp if guard is not None else None)
@@ -193,7 +203,7 @@ class RenderStage:
     @staticmethod
     def _retry_meta(meta: dict[str, Any], tries: int) -> dict[str, Any]:
         retry = {k: v for k, v in meta.items() if k not in _ATTEMPT_KEYS}
-        retry["darkcrawl_render_try"] = tries
+        retry[RENDER_TRY_KEY] = tries
         return retry
 
     async def _screenshot(self, page: Any, cdp: Any = None) -> tuple[bytes | None, bool]:
@@ -247,7 +257,7 @@ class RenderStage:
 
     async def on_render_error(self, failure: Failure) -> list[Any]:
         request: Request = failure.request  # type: ignore[attr-defined]
-        guard: RenderGuard | None = request.meta.get(GUARD_KEY)
+        guard: RenderGuard | None = request.meta.get(RENDER_GUARD_KEY)
         page = request.meta.get("playwright_page") or (guard.page if guard is not None else None)
         if page is not None:
             try:
@@ -261,7 +271,7 @@ class RenderStage:
         self.stats.inc_value(f"darkcrawl/render/error/{failure.type.__name__}")
         reason, error = failure_reason(failure)
         logger.info("fetch failed %s: %s (render)", request.url, reason)
-        tries = request.meta.get("darkcrawl_render_try", 0)
+        tries = request.meta.get(RENDER_TRY_KEY, 0)
         if _BROWSER_GONE.search(failure.getErrorMessage()) and tries < self.render_retries:
             # scrapy-playwright restarts a crashed browser; this page deserves another go
             self.stats.inc_value("darkcrawl/render/crash_retry")
@@ -272,7 +282,7 @@ class RenderStage:
 async def watch_page(page: Page, request: Request) -> None:
     """The render requests' ``playwright_page_init_callback`` when scrapy-playwright's
     route stays: the render's bounds watch the page from before its navigation."""
-    guard = request.meta.get(GUARD_KEY)
+    guard = request.meta.get(RENDER_GUARD_KEY)
     if guard is not None:
         await guard.attach(page)
 

@@ -1,0 +1,48 @@
+"""Layers point one way: the imports between darkcrawl's packages, read with ast."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "darkcrawl"
+
+
+def _imports(path: Path) -> set[str]:
+    """Every darkcrawl module *path* imports, at the top or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.startswith("darkcrawl")}
+
+
+def _sources(where: str) -> list[Path]:
+    target = PACKAGE / where
+    return [target] if target.suffix == ".py" else sorted(target.rglob("*.py"))
+
+
+@pytest.mark.parametrize(
+    ("where", "forbidden"),
+    [
+        ("spiders", "darkcrawl.downloadermiddlewares"),
+        ("dns.py", "darkcrawl.downloadermiddlewares"),
+        ("distributed", "darkcrawl.spiders"),
+        ("downloadermiddlewares", "darkcrawl.spiders"),
+        ("failures.py", "darkcrawl.spiders"),
+        ("extensions", "darkcrawl.spiders"),
+        ("addresses.py", "darkcrawl.downloadermiddlewares"),
+        ("frontier", "darkcrawl.extensions"),
+        ("meta.py", "darkcrawl"),  # the bottom layer: imports nothing of darkcrawl
+    ],
+)
+def test_no_upward_import(where, forbidden):
+    wrong = [f"{path.relative_to(PACKAGE.parent)} imports {name}"
+             for path in _sources(where) for name in sorted(_imports(path))
+             if name == forbidden or name.startswith(forbidden + ".")]
+    assert not wrong, "\n".join(wrong)
