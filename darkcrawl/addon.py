@@ -165,10 +165,9 @@ class Addon:
         if shell:
             for name, value in SHELL_DEFAULTS.items():
                 settings.set(name, value, priority="addon")
-        for warning in config.apply_environment(settings, os.environ):
+        for warning in config.load(settings, os.environ):
             if not self.quiet:
                 logger.warning(warning)
-        config.normalise(settings)
         self._frontier(settings)
         for name, value in playwright_settings(settings["DARKCRAWL_CHROMIUM"], settings["USER_AGENT"]).items():
             settings.set(name, value, priority="addon")
