@@ -98,8 +98,6 @@ DEFAULTS = {
     # (100 by default): most of a page's CPU here, for a spider that yields a few
     # outputs per page into synchronous pipelines.
     "CONCURRENT_ITEMS": 4,
-    "DARKCRAWL_SEEN_CLASS": "darkcrawl.frontier.seen.MemorySeenSet",
-    "DARKCRAWL_HOST_LEDGER_CLASS": "darkcrawl.frontier.store.StoredHostLedger",
     "DOWNLOAD_HANDLERS": {
         "http": "darkcrawl.handlers.NetworkDownloadHandler",
         "https": "darkcrawl.handlers.NetworkDownloadHandler",

@@ -10,6 +10,7 @@ from tests.conftest import ROOT
 
 SOURCES = sorted((ROOT / "darkcrawl").rglob("*.py"))
 SETTINGS_GETTERS = {"get", "getbool", "getint", "getfloat", "getlist", "getdict", "getdictorlist", "getwithbase"}
+MAX_FUNCTION_LINES = 60
 
 
 def _trees() -> list[tuple[Path, ast.Module]]:
@@ -30,3 +31,13 @@ def test_no_call_site_repeats_a_default_of_the_option_table():
     ]
     assert not repeated, "\n".join(repeated)
 
+
+def test_no_function_is_longer_than_60_lines():
+    long = [
+        f"{path.relative_to(ROOT)}:{node.lineno}: {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path, tree in _trees()
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert not long, "\n".join(long)
