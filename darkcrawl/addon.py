@@ -98,8 +98,6 @@ DEFAULTS = {
     # (100 by default): most of a page's CPU here, for a spider that yields a few
     # outputs per page into synchronous pipelines.
     "CONCURRENT_ITEMS": 4,
-    "DARKCRAWL_SEEN_CLASS": "darkcrawl.frontier.seen.MemorySeenSet",
-    "DARKCRAWL_HOST_LEDGER_CLASS": "darkcrawl.frontier.store.StoredHostLedger",
     "DOWNLOAD_HANDLERS": {
         "http": "darkcrawl.handlers.NetworkDownloadHandler",
         "https": "darkcrawl.handlers.NetworkDownloadHandler",
@@ -165,10 +163,9 @@ class Addon:
         if shell:
             for name, value in SHELL_DEFAULTS.items():
                 settings.set(name, value, priority="addon")
-        for warning in config.apply_environment(settings, os.environ):
+        for warning in config.load(settings, os.environ):
             if not self.quiet:
                 logger.warning(warning)
-        config.normalise(settings)
         self._frontier(settings)
         for name, value in playwright_settings(settings["DARKCRAWL_CHROMIUM"], settings["USER_AGENT"]).items():
             settings.set(name, value, priority="addon")

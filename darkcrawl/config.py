@@ -267,12 +267,20 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_SEEN_FP", _seconds, 1e-5, "false-positive rate of the compact seen set"),
     _opt("DARKCRAWL_SEEN_PATH", _str, "", "file of the compact seen set (default JOBDIR/seen.filter; none without JOBDIR)"),
     _opt("DARKCRAWL_SEEN_SAVE_INTERVAL", _seconds, 300.0, "seconds between saves of the compact seen set"),
+    _opt("DARKCRAWL_SEEN_CLASS", _str, "darkcrawl.frontier.seen.MemorySeenSet",
+         "the seen set: which URLs were queued already (the distributed profile: Redis's)"),
+    _opt("DARKCRAWL_HOST_LEDGER_CLASS", _str, "darkcrawl.frontier.store.StoredHostLedger",
+         "the host ledger: hosts bootstrapped and their page counts (the distributed profile: Redis's)"),
     _opt("DARKCRAWL_FRONTIER_COMMIT_DELAY", _seconds, 0.05, "seconds of frontier changes grouped into one commit"),
     _opt("DARKCRAWL_CONTENT_SEEN_ENABLED", _bool, True,
          "record a 2xx page whose content another URL had first as its duplicate (no body stored, no links)"),
     _opt("DARKCRAWL_CONTENT_SEEN_CLASS", _str, "darkcrawl.frontier.content.MemoryContentSeen",
          "the content-seen store (digest -> first URL)"),
     _opt("DARKCRAWL_SITE_HOOKS", _dict, {}, "site hooks: {host regex: class path} (JSON object)"),
+    _opt("DARKCRAWL_SITE_HOOK_ENTRY_POINTS", _bool, True,
+         "also load the site hooks installed packages declare (darkcrawl.site_hooks entry points)"),
+    _opt("NAVER_STOCK_LIST", _str, "", "the Naver hook's stock list: a SQLite file with a master table, or a CSV"),
+    _opt("NAVER_BASE_URL", _str, "https://finance.naver.com", "the origin the Naver hook fetches from (a mirror, a replica)"),
     _opt("DARKCRAWL_TABLES_DB", _str, "", "SQLite file of the rows site hooks produce (default PATH_DATA/tables.sqlite)"),
     _opt("DARKCRAWL_BACKOFF_ENABLED", _bool, True, "back off hosts that keep failing (exponentially, bounded)"),
     _opt("DARKCRAWL_BACKOFF_AFTER", _int, 3, "failures in a row after which a host is backed off"),
@@ -322,6 +330,18 @@ OPTIONS: tuple[Option, ...] = (
          "aborted, at 3x it the render is cut (0: no budget)"),
     _opt("DARKCRAWL_RENDER_MAX_NAVIGATIONS", _int, 5, "main-frame navigations a render follows after the first (meta "
          "refresh, window.location, script redirects); one more cuts it (0: no limit)"),
+    # the distributed profile (settings/distributed.py)
+    _opt("DARKCRAWL_DISTRIBUTED", _bool, False, "a worker of a distributed crawl (set by the distributed add-on)"),
+    _opt("DARKCRAWL_REDIS_URL", _str, "", "the fleet's Redis (else REDIS_URL, else redis://127.0.0.1:6379/0)"),
+    _opt("REDIS_URL", _str, "", "scrapy-redis's Redis URL, used when DARKCRAWL_REDIS_URL is unset"),
+    _opt("DARKCRAWL_REDIS_PREFIX", _str, "darkcrawl:%(spider)s", "prefix of the shared frontier's Redis keys"),
+    _opt("DARKCRAWL_WORKER_ID", _str, "", "this worker's name in Redis (default <host>/<pid>/<random>)"),
+    _opt("DARKCRAWL_REDIS_RETRY_TIMEOUT", _seconds, 300.0, "seconds a worker keeps retrying an unreachable Redis (inf: for ever)"),
+    _opt("DARKCRAWL_REDIS_WORKER_TTL", _seconds, 30.0, "a worker silent this long (s) is dead: its requests go back to the queue"),
+    _opt("DARKCRAWL_REDIS_POLL_INTERVAL", _seconds, 0.2, "how often (s) an idle worker looks for work, and a worker flushes its writes"),
+    _opt("DARKCRAWL_REDIS_POP_BATCH", _int, 8, "requests taken per call (one per host)"),
+    _opt("DARKCRAWL_REDIS_SEED_BATCH", _int, 100, "seeds taken per call from the pushed list"),
+    _opt("DARKCRAWL_REDIS_SEEN_CACHE", _int, 262_144, "URLs a worker remembers as seen without asking Redis"),
 )
 
 OPTIONS_BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}
@@ -346,6 +366,22 @@ def parse_option(name: str, value: Any) -> Any:
         return option.parse(value)
     except ValueError as exc:
         raise ConfigError(f"{name}={value!r}: {exc}") from None
+
+
+def get_option(settings: BaseSettings, name: str) -> Any:
+    """One option's typed value: the settings' (already parsed once the add-on has
+    run), else the table's default (a crawler built without the add-on)."""
+    if settings.getpriority(name) is None:
+        return parse_option(name, OPTIONS_BY_NAME[name].default)
+    return parse_option(name, settings[name])
+
+
+def load(settings: BaseSettings, environ: Mapping[str, str]) -> list[str]:
+    """The one loader of the add-ons and commands: darc's environment into *settings*,
+    then every option parsed.  Returns the warnings of :func:`apply_environment`."""
+    warnings = apply_environment(settings, environ)
+    normalise(settings)
+    return warnings
 
 
 def apply_environment(settings: BaseSettings, environ: Mapping[str, str]) -> list[str]:

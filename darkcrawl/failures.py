@@ -145,14 +145,22 @@ def _first_line(text: str) -> str:
     return line if len(line) <= _MAX_REASON else line[: _MAX_REASON - 1] + "…"
 
 
-def _explain(exc: BaseException, transfer: Transfer, depth: int) -> tuple[str, str] | None:  # noqa: C901, PLR0911, PLR0912
+def _explain(exc: BaseException, transfer: Transfer, depth: int) -> tuple[str, str] | None:
     if depth > _MAX_DEPTH:
         return None
     text = str(exc).strip()
     if isinstance(exc, ResponseHeadersTooLarge):  # darkcrawl.headerlimits: a header bomb
         return f"response headers refused: {text}", "ResponseHeadersTooLarge"
+    for section in (_explain_refusal, _explain_cancel, _explain_timeout, _explain_connection,
+                    _explain_twisted, _explain_httpx_error, _explain_wrapper):
+        found = section(exc, text, transfer, depth)
+        if found is not None:
+            return found
+    return None
 
-    # -- refusals before the request left: our middlewares' messages say it all -----
+
+def _explain_refusal(exc: BaseException, text: str, transfer: Transfer, depth: int) -> tuple[str, str] | None:
+    """Refusals before the request left: our middlewares' messages say it all."""
     if isinstance(exc, IgnoreRequest):
         if text == "Forbidden by robots.txt":
             return "disallowed by robots.txt", ROBOTS_DISALLOWED
@@ -166,8 +174,11 @@ def _explain(exc: BaseException, transfer: Transfer, depth: int) -> tuple[str, s
         return (text or f"dropped: {type(exc).__name__}"), type(exc).__name__
     if isinstance(exc, StopDownload):
         return "download stopped by a signal handler", "StopDownload"
+    return None
 
-    # -- body cut by DOWNLOAD_MAXSIZE, or cancelled -----------------------------------
+
+def _explain_cancel(exc: BaseException, text: str, transfer: Transfer, depth: int) -> tuple[str, str] | None:
+    """Body cut by DOWNLOAD_MAXSIZE, or cancelled."""
     if isinstance(exc, (DownloadCancelledError, CancelledError)):
         match = _MAXSIZE_MESSAGE.search(text)
         if match:
@@ -179,8 +190,11 @@ def _explain(exc: BaseException, transfer: Transfer, depth: int) -> tuple[str, s
             return (f"response larger than DOWNLOAD_MAXSIZE ({size_text(transfer.maxsize)}): "
                     f"cut after {transfer.received:,} bytes"), "DownloadMaxSize"
         return f"download cancelled before it completed{_of(transfer)}", "DownloadCancelled"
+    return None
 
-    # -- timeouts ----------------------------------------------------------------------
+
+def _explain_timeout(exc: BaseException, text: str, transfer: Transfer, depth: int) -> tuple[str, str] | None:
+    """Timeouts."""
     if isinstance(exc, DownloadTimeoutError):
         if isinstance(exc.__cause__, tx_error.TimeoutError):  # Twisted's connect timeout
             return "connection attempt timed out (no answer from the host)", "ConnectTimeout"
@@ -196,8 +210,11 @@ def _explain(exc: BaseException, transfer: Transfer, depth: int) -> tuple[str, s
         return "TCP connection timed out (no answer from the host)", "ConnectTimeout"
     if isinstance(exc, tx_error.TimeoutError):
         return "connection attempt timed out (no answer from the host)", "ConnectTimeout"
+    return None
 
-    # -- names and connections ---------------------------------------------------------
+
+def _explain_connection(exc: BaseException, text: str, transfer: Transfer, depth: int) -> tuple[str, str] | None:
+    """Names and connections."""
     if isinstance(exc, (CannotResolveHostError, tx_error.DNSLookupError)):
         inner = exc.__cause__
         if isinstance(inner, tx_error.DNSLookupError) and str(inner):
@@ -225,8 +242,11 @@ def _explain(exc: BaseException, transfer: Transfer, depth: int) -> tuple[str, s
         return "no route to the host", "NoRoute"
     if isinstance(exc, tx_error.SSLError) or type(exc).__module__.startswith(("OpenSSL", "ssl")):
         return f"TLS failed: {text or type(exc).__name__}", "TLSError"
+    return None
 
-    # -- Twisted's lists of reasons ----------------------------------------------------
+
+def _explain_twisted(exc: BaseException, text: str, transfer: Transfer, depth: int) -> tuple[str, str] | None:
+    """Twisted's lists of reasons."""
     if isinstance(exc, ResponseDataLossError) or isinstance(exc, _WrapperException):
         found = _wrapped(exc, transfer, depth)
         if found is not None:
@@ -241,13 +261,19 @@ def _explain(exc: BaseException, transfer: Transfer, depth: int) -> tuple[str, s
         return "the server closed the connection", "ConnectionClosed"
     if isinstance(exc, tx_error.ConnectionLost):
         return "connection reset by the server", "ConnectionReset"
+    return None
 
-    # -- the httpx handler (SOCKS: Tor, I2P's SOCKS port) -----------------------------
+
+def _explain_httpx_error(exc: BaseException, text: str, transfer: Transfer, depth: int) -> tuple[str, str] | None:
+    """The httpx handler (SOCKS: Tor, I2P's SOCKS port)."""
     name = _httpx_name(exc)
     if name is not None:
         return _explain_httpx(name, text, exc, transfer)
+    return None
 
-    # -- Scrapy's wrappers whose message is a repr: look at what they wrap ------------
+
+def _explain_wrapper(exc: BaseException, text: str, transfer: Transfer, depth: int) -> tuple[str, str] | None:
+    """Scrapy's wrappers whose message is a repr: look at what they wrap."""
     if isinstance(exc, (DownloadFailedError, ResponseDataLossError)) or (not text and exc.__cause__ is not None):
         cause = exc.__cause__ or exc.__context__
         if cause is not None:

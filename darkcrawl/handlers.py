@@ -44,7 +44,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import build_from_crawler
 
-from darkcrawl.config import ConfigError
+from darkcrawl.config import ConfigError, get_option
 from darkcrawl.downloadermiddlewares.backoff import HostBackoffMiddleware
 from darkcrawl.transfer import (
     BodyTimeoutError,
@@ -130,10 +130,10 @@ class NetworkDownloadHandler(BaseDownloadHandler):
         settings = crawler.settings
         try:
             self.bounds = TransferBounds(
-                connect_clearnet=settings.getfloat("DARKCRAWL_CONNECT_TIMEOUT", 15.0),
-                connect_darknet=settings.getfloat("DARKCRAWL_CONNECT_TIMEOUT_DARKNET", 60.0),
-                rule=RateRule(settings.getint("DARKCRAWL_MIN_RATE", 512),
-                              settings.getfloat("DARKCRAWL_MIN_RATE_WINDOW", 30.0)),
+                connect_clearnet=get_option(settings, "DARKCRAWL_CONNECT_TIMEOUT"),
+                connect_darknet=get_option(settings, "DARKCRAWL_CONNECT_TIMEOUT_DARKNET"),
+                rule=RateRule(get_option(settings, "DARKCRAWL_MIN_RATE"),
+                              get_option(settings, "DARKCRAWL_MIN_RATE_WINDOW")),
             )
         except ValueError as exc:
             raise ConfigError(f"DARKCRAWL_MIN_RATE*: {exc}") from None
@@ -142,7 +142,7 @@ class NetworkDownloadHandler(BaseDownloadHandler):
         self._backoff_found = False  # looked up once the engine exists
         crawler.signals.connect(self._headers_received, signal=signals.headers_received)
         crawler.signals.connect(self._bytes_received, signal=signals.bytes_received)
-        headerlimits.install(settings.getint("DARKCRAWL_MAX_RESPONSE_HEADERS_SIZE", 262144))  # header bombs
+        headerlimits.install(get_option(settings, "DARKCRAWL_MAX_RESPONSE_HEADERS_SIZE"))  # header bombs
         self._direct = build_from_crawler(DirectDownloadHandler, crawler)
         self._socks: BaseDownloadHandler | None = None
         self._browser: BaseDownloadHandler | None = None

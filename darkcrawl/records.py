@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy.http.cookies import WrappedRequest, WrappedResponse
 
+from darkcrawl.config import get_option
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -40,10 +42,10 @@ class RecordLimits:
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> RecordLimits:
         return cls(
-            max_headers=settings.getint("DARKCRAWL_RECORD_MAX_HEADERS", 100),
-            max_value=settings.getint("DARKCRAWL_RECORD_MAX_HEADER_VALUE", 8192),
-            max_cookies=settings.getint("DARKCRAWL_RECORD_MAX_COOKIES", 180),
-            max_record=settings.getint("DARKCRAWL_MAX_HEADERS_RECORD", 262144),
+            max_headers=get_option(settings, "DARKCRAWL_RECORD_MAX_HEADERS"),
+            max_value=get_option(settings, "DARKCRAWL_RECORD_MAX_HEADER_VALUE"),
+            max_cookies=get_option(settings, "DARKCRAWL_RECORD_MAX_COOKIES"),
+            max_record=get_option(settings, "DARKCRAWL_MAX_HEADERS_RECORD"),
         )
 
 

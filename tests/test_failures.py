@@ -431,13 +431,16 @@ def test_every_pipeline_passes_failure_and_trap_records_through(tmp_path: Path) 
 def test_render_errback_records_the_failure() -> None:
     import asyncio
 
+    from dataclasses import replace
+
     from darkcrawl.spiders.darkweb import DarkwebSpider
+    from darkcrawl.spiders.options import SpiderOptions
 
     crawler = get_crawler(DarkwebSpider, settings_dict={"ADDONS": {"darkcrawl.addon.Addon": 0}})
     crawler._apply_settings()
     crawler.stats.open_spider()
     spider = DarkwebSpider.from_crawler(crawler)
-    spider.render_retries = 0  # set when the spider opens
+    spider.options = replace(SpiderOptions.from_settings(crawler.settings), render_retries=0)  # set when the spider opens
     request = Request("http://x.example/", meta={"playwright": True, LINK_KEY: ("clearnet", "x.example", "x.example:80")})
     failure = Failure(PlaywrightTimeoutError("Page.goto: Timeout 60000ms exceeded.\nCall log:\n  - navigating"))
     failure.request = request  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import sqlite3
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -542,3 +543,20 @@ def test_crawl_replica_twice(tmp_path, naver):
     stored = sorted(con.execute(f'SELECT {columns} FROM "{DAILY_TABLE}"'))
     con.close()
     assert stored == expected
+
+
+def test_stock_list_from_the_environment_reaches_the_hook(tmp_path, naver, crawl):
+    """The README's command: ``NAVER_STOCK_LIST=stocks.csv scrapy crawl darkweb``."""
+    stocks = tmp_path / "stocks.csv"
+    with open(stocks, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["codeName", "full_code", "marketName", "short_code"])
+        writer.writerow(["다온소재", "KR7499990009", "KOSDAQ", "499990"])  # one page
+    result = crawl(env={
+        "DARKCRAWL_SITE_HOOKS": json.dumps({r"127\.0\.0\.1:\d+": "darkcrawl.hooks.naver_stock.NaverStockHook"}),
+        "NAVER_STOCK_LIST": str(stocks),
+        "NAVER_BASE_URL": naver.base_url,
+        "DARKCRAWL_TABLES_DB": str(tmp_path / "tables.sqlite"),
+    })
+    assert result.returncode == 0, result.log[-3000:]
+    assert result.stats["darkcrawl/tables/naver_daily_price/new"] == len(naver.expected_rows("499990"))

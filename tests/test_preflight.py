@@ -100,3 +100,15 @@ def test_scrapy_settings_with_a_bad_variable_is_one_line():
     result = _settings_get("TIME_CACHE", {"TIME_CACHE": "soon"})
     assert result.returncode == 2
     assert result.stderr.strip() == "darkcrawl: configuration error: TIME_CACHE='soon': expected a number of seconds or 'inf'"
+
+
+def test_scrapy_settings_lists_every_option_with_its_value_and_meaning():
+    from darkcrawl.config import OPTIONS
+
+    result = subprocess.run([sys.executable, "-m", "scrapy", "settings", "--options"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "TIME_CACHE": "inf"})
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("\t")[0]: line.split("\t")[1:] for line in result.stdout.splitlines()}
+    assert list(rows) == [option.name for option in OPTIONS]
+    assert rows["TIME_CACHE"] == ["inf", "seconds during which a fetched URL is not fetched again ('inf': never)"]
+    assert rows["NAVER_BASE_URL"][0] == "'https://finance.naver.com'"

@@ -31,7 +31,6 @@ from scrapy.commands import ScrapyCommand
 
 from darkcrawl import config
 from darkcrawl.distributed import connection
-from darkcrawl.distributed.addon import read_environment
 from darkcrawl.distributed.frontier import DEFAULT_PREFIX
 from darkcrawl.links.classify import Gateways
 from darkcrawl.seeds import SeedError, parse_seed_lines, read_seed_file, split_inline
@@ -67,9 +66,7 @@ class Command(ScrapyCommand):
         assert self.settings is not None
         settings = self.settings.copy()
         try:
-            config.apply_environment(settings, os.environ)
-            config.normalise(settings)
-            read_environment(settings)
+            config.load(settings, os.environ)
         except config.ConfigError as exc:
             print(f"pushseeds: configuration error: {exc}", file=sys.stderr)
             self.exitcode = 2

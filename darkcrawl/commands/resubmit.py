@@ -106,8 +106,7 @@ class Command(ScrapyCommand):
         assert self.settings is not None
         settings = self.settings.copy()
         try:
-            config.apply_environment(settings, os.environ)
-            config.normalise(settings)
+            config.load(settings, os.environ)
         except config.ConfigError as exc:
             print(f"resubmit: configuration error: {exc}")
             self.exitcode = 2

@@ -22,6 +22,8 @@ from redis.exceptions import BusyLoadingError, ConnectionError, RedisError, Time
 from redis.retry import Retry
 from scrapy_redis import connection, defaults
 
+from darkcrawl.config import get_option
+
 if TYPE_CHECKING:
     import redis
     from scrapy.settings import BaseSettings
@@ -108,7 +110,7 @@ def from_settings(settings: BaseSettings, on_outage: Callable[[float], None] | N
     """scrapy-redis's client (``REDIS_PARAMS`` apply) on ``DARKCRAWL_REDIS_URL``/``REDIS_URL``."""
     params = _params(settings)
     params.update(
-        retry=PatientRetry(settings.getfloat("DARKCRAWL_REDIS_RETRY_TIMEOUT", 300.0), on_outage),
+        retry=PatientRetry(get_option(settings, "DARKCRAWL_REDIS_RETRY_TIMEOUT"), on_outage),
         retry_on_error=list(RETRY_ERRORS),
         health_check_interval=15,
     )

@@ -26,6 +26,7 @@ from scrapy.exceptions import DontCloseSpider, NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.task import LoopingCall
 
+from darkcrawl.config import get_option
 from darkcrawl.distributed.frontier import RedisFrontier
 
 if TYPE_CHECKING:
@@ -73,8 +74,8 @@ class DistributedCrawl:
             crawler,
             RedisFrontier.for_crawler(crawler),
             reboot=settings.getbool("DARC_REBOOT"),
-            poll_interval=settings.getfloat("DARKCRAWL_REDIS_POLL_INTERVAL", 0.2),
-            seed_batch=settings.getint("DARKCRAWL_REDIS_SEED_BATCH", 100),
+            poll_interval=get_option(settings, "DARKCRAWL_REDIS_POLL_INTERVAL"),
+            seed_batch=get_option(settings, "DARKCRAWL_REDIS_SEED_BATCH"),
             low_water=2 * max(1, settings.getint("CONCURRENT_REQUESTS")),
         )
 

@@ -42,6 +42,7 @@ from redis.exceptions import RedisError
 from scrapy import signals
 from twisted.internet.task import LoopingCall
 
+from darkcrawl.config import get_option
 from darkcrawl.distributed import connection, scripts
 
 if TYPE_CHECKING:
@@ -153,8 +154,8 @@ class RedisFrontier:
                 f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}")
             connection.check(settings)
             client = connection.from_settings(settings, on_outage=_outage_counter(crawler.stats))
-            frontier = cls(client, prefix, worker, ttl=settings.getfloat("DARKCRAWL_REDIS_WORKER_TTL", 30.0),
-                           stats=crawler.stats, seen_capacity=settings.getint("DARKCRAWL_SEEN_CAPACITY", 10_000_000))
+            frontier = cls(client, prefix, worker, ttl=get_option(settings, "DARKCRAWL_REDIS_WORKER_TTL"),
+                           stats=crawler.stats, seen_capacity=get_option(settings, "DARKCRAWL_SEEN_CAPACITY"))
             setattr(crawler, _ATTRIBUTE, frontier)
             crawler.signals.connect(frontier.close, signal=signals.engine_stopped)
         return frontier

@@ -31,6 +31,7 @@ from scrapy_redis.scheduler import Scheduler
 from scrapy.utils.asyncio import call_later
 from twisted.internet.task import LoopingCall
 
+from darkcrawl.config import get_option
 from darkcrawl.distributed.frontier import RedisFrontier
 from darkcrawl.distributed.queue import SlotQueue, slot_of
 from darkcrawl.frontier.ack import call_when_done
@@ -88,9 +89,9 @@ class DistributedScheduler(Scheduler):
         dupefilter = RFPDupeFilter(frontier.client, key=frontier.key("dupefilter"),
                                    debug=settings.getbool("DUPEFILTER_DEBUG"))
         return cls(crawler, frontier, serializer=serializer, dupefilter=dupefilter,
-                   pop_batch=settings.getint("DARKCRAWL_REDIS_POP_BATCH", 8),
+                   pop_batch=get_option(settings, "DARKCRAWL_REDIS_POP_BATCH"),
                    delay=settings.getfloat("DOWNLOAD_DELAY"),
-                   poll_interval=settings.getfloat("DARKCRAWL_REDIS_POLL_INTERVAL", 0.2))
+                   poll_interval=get_option(settings, "DARKCRAWL_REDIS_POLL_INTERVAL"))
 
     def __len__(self) -> int:
         return len(self._popped) + len(self._memory) + self.frontier.pending_slots

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from hashlib import blake2b
 from typing import TYPE_CHECKING
 
+from darkcrawl.config import get_option
 from darkcrawl.distributed.frontier import RedisFrontier
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class RedisSeenSet:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(RedisFrontier.for_crawler(crawler), crawler.settings.getint("DARKCRAWL_REDIS_SEEN_CACHE", 262_144))
+        return cls(RedisFrontier.for_crawler(crawler), get_option(crawler.settings, "DARKCRAWL_REDIS_SEEN_CACHE"))
 
     def known(self, url: str) -> bool:
         """True if *url* is certainly seen, answered locally; False means: ask :meth:`add_many`."""

@@ -32,6 +32,8 @@ import scrapy.downloadermiddlewares.cookies as scrapy_cookies
 from scrapy.downloadermiddlewares.cookies import CookiesMiddleware
 from tldextract import TLDExtract
 
+from darkcrawl.config import get_option
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from http.cookiejar import Cookie
@@ -58,10 +60,10 @@ class CookieLimits:
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> CookieLimits:
         return cls(
-            per_host=settings.getint("DARKCRAWL_COOKIES_PER_HOST", 180),
-            total=settings.getint("DARKCRAWL_COOKIES_TOTAL", 3000),
-            max_size=settings.getint("DARKCRAWL_COOKIE_MAX_SIZE", 4096),
-            header_max=settings.getint("DARKCRAWL_COOKIE_HEADER_MAX", 8192),
+            per_host=get_option(settings, "DARKCRAWL_COOKIES_PER_HOST"),
+            total=get_option(settings, "DARKCRAWL_COOKIES_TOTAL"),
+            max_size=get_option(settings, "DARKCRAWL_COOKIE_MAX_SIZE"),
+            header_max=get_option(settings, "DARKCRAWL_COOKIE_HEADER_MAX"),
         )
 
 

@@ -30,6 +30,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
+from darkcrawl.config import get_option
 from darkcrawl.failures import Transfer, failure_reason
 from darkcrawl.links.classify import NO_ROBOTS_NETWORKS
 from darkcrawl.meta import ROBOTS_FOR_KEY, SLOT_KEY, STEP_KEY, network_of
@@ -93,7 +94,7 @@ class DarcRobotsTxtMiddleware(RobotsTxtMiddleware):
     def _adopt_deadline(self) -> float:
         settings = self.crawler.settings
         attempts = 1 + settings.getint("RETRY_TIMES") + settings.getint("REDIRECT_MAX_TIMES")
-        return attempts * settings.getfloat("DOWNLOAD_TIMEOUT") + settings.getfloat("DARKCRAWL_BACKOFF_MAX", 600.0)
+        return attempts * settings.getfloat("DOWNLOAD_TIMEOUT") + get_option(settings, "DARKCRAWL_BACKOFF_MAX")
 
     def _expire(self, netloc: str) -> None:
         if isinstance(self._parsers.get(netloc), Deferred):

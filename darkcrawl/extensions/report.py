@@ -21,6 +21,7 @@ from scrapy import signals
 from twisted.internet.task import LoopingCall
 
 from darkcrawl.meta import LINK_KEY
+from darkcrawl.config import get_option
 from darkcrawl.report.outcome import exit_code
 from darkcrawl.report.summary import build_summary, summary_lines
 from darkcrawl.report.tally import CrawlTally
@@ -68,7 +69,7 @@ class CrawlReport:
             summary = Path(settings["PATH_DATA"]) / "crawl-summary.json"
         else:
             summary = Path(path) if str(path) not in ("0", "none") else None
-        return cls(crawler, settings.getfloat("DARKCRAWL_PROGRESS_INTERVAL", 60.0), summary)
+        return cls(crawler, get_option(settings, "DARKCRAWL_PROGRESS_INTERVAL"), summary)
 
     # -- counting ---------------------------------------------------------------------
 

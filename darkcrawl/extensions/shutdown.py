@@ -61,6 +61,9 @@ from darkcrawl.meta import (
 
 if TYPE_CHECKING:
     from scrapy import Request
+    from scrapy.core.downloader import Downloader
+    from scrapy.core.engine import ExecutionEngine
+    from scrapy.core.scraper import Scraper
     from scrapy.crawler import Crawler
     from typing_extensions import Self
 
@@ -155,6 +158,12 @@ class ShutdownGuard:
     def _engine_started(self) -> None:
         engine = self.crawler.engine
         assert engine is not None
+        self._guard_engine(engine)
+        self._guard_downloader(engine.downloader)
+        self._guard_scraper(engine.scraper)
+
+    def _guard_engine(self, engine: ExecutionEngine) -> None:
+        """The close starts the shutdown; the spider's own downloads are marked direct."""
         close_spider = engine.close_spider_async
 
         async def close_spider_async(*, reason: str = "cancelled") -> None:
@@ -171,7 +180,8 @@ class ShutdownGuard:
 
         engine.download_async = direct_download_async  # type: ignore[method-assign]
 
-        downloader = engine.downloader
+    def _guard_downloader(self, downloader: Downloader) -> None:
+        """A download cut by the shutdown goes back to the frontier; none starts past the bound."""
         fetch = downloader.fetch
 
         def guarded_fetch(request: Request, *args: Any, **kwargs: Any) -> Any:
@@ -200,7 +210,8 @@ class ShutdownGuard:
 
         handlers.download_request_async = guarded_download  # type: ignore[method-assign]
 
-        scraper = engine.scraper
+    def _guard_scraper(self, scraper: Scraper) -> None:
+        """A render cut by the shutdown is counted, not reported as a spider error."""
         handle_spider_error = scraper.handle_spider_error
 
         def guarded_spider_error(failure: Failure, request: Request, response: Any) -> None:

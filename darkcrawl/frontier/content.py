@@ -72,6 +72,7 @@ from scrapy import signals
 from scrapy.http import TextResponse
 from scrapy.utils.misc import load_object
 
+from darkcrawl.config import get_option
 from darkcrawl.storage.atomic import AppendLog
 from darkcrawl.storage.paths import HTML_TYPES
 
@@ -158,7 +159,7 @@ class ContentSeen(Protocol):
 def build_content_seen(crawler: Crawler) -> ContentSeen | None:
     """The store ``DARKCRAWL_CONTENT_SEEN_CLASS`` names, or None when content-seen is off."""
     settings = crawler.settings
-    if not settings.getbool("DARKCRAWL_CONTENT_SEEN_ENABLED", True):
+    if not get_option(settings, "DARKCRAWL_CONTENT_SEEN_ENABLED"):
         return None
     store: ContentSeen = load_object(settings.get("DARKCRAWL_CONTENT_SEEN_CLASS") or DEFAULT_CLASS).from_crawler(crawler)
     return store

@@ -81,6 +81,8 @@ from hashlib import blake2b
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from darkcrawl.config import get_option
+
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from typing_extensions import Self
@@ -341,9 +343,9 @@ class CompactSeenSet:
             path = Path(jobdir) / "seen.filter" if jobdir else None
         return cls(
             path,
-            capacity=settings.getint("DARKCRAWL_SEEN_CAPACITY", 10_000_000),
-            fp_rate=settings.getfloat("DARKCRAWL_SEEN_FP", 1e-5),
-            save_interval=settings.getfloat("DARKCRAWL_SEEN_SAVE_INTERVAL", 300.0),
+            capacity=get_option(settings, "DARKCRAWL_SEEN_CAPACITY"),
+            fp_rate=get_option(settings, "DARKCRAWL_SEEN_FP"),
+            save_interval=get_option(settings, "DARKCRAWL_SEEN_SAVE_INTERVAL"),
         )
 
     # -- the SeenSet protocol --------------------------------------------------------

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 
+from darkcrawl.config import get_option
 from darkcrawl.frontier.freshness import RevisitSchedule
 from darkcrawl.frontier.hosts import MemoryHostLedger
 
@@ -95,8 +96,8 @@ class FrontierStore:
                 return None
             store = cls(
                 Path(jobdir) / "frontier.sqlite",
-                commit_delay=crawler.settings.getfloat("DARKCRAWL_FRONTIER_COMMIT_DELAY", 0.05),
-                checkpoint_interval=crawler.settings.getfloat("DARKCRAWL_SEEN_SAVE_INTERVAL", 300.0),
+                commit_delay=get_option(crawler.settings, "DARKCRAWL_FRONTIER_COMMIT_DELAY"),
+                checkpoint_interval=get_option(crawler.settings, "DARKCRAWL_SEEN_SAVE_INTERVAL"),
             )
             setattr(crawler, _ATTRIBUTE, store)
             crawler.signals.connect(store.close, signal=signals.engine_stopped)

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 from scrapy import Request
 from scrapy.exceptions import NotConfigured
 
+from darkcrawl.config import get_option
 from darkcrawl.hooks.base import SiteHook
 from darkcrawl.items import TableRow
 from darkcrawl.sites import naver_stock as naver
@@ -46,10 +47,10 @@ class NaverStockHook(SiteHook):
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        path = crawler.settings.get("NAVER_STOCK_LIST")
+        path = get_option(crawler.settings, "NAVER_STOCK_LIST")
         if not path:
             raise NotConfigured("NaverStockHook needs NAVER_STOCK_LIST (a SQLite master table or a CSV)")
-        return cls(crawler, Path(path), crawler.settings.get("NAVER_BASE_URL") or "https://finance.naver.com")
+        return cls(crawler, Path(path), get_option(crawler.settings, "NAVER_BASE_URL"))
 
     def _url(self, code: str, page: int) -> str:
         parts = urlsplit(naver.sise_day_url(code, page))

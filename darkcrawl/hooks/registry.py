@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import build_from_crawler, load_object
 
+from darkcrawl.config import get_option
 from darkcrawl.hooks.base import SiteHook
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ class HookRegistry:
         rules: list[tuple[re.Pattern[str], SiteHook]] = []
         for pattern, path in crawler.settings.getdict("DARKCRAWL_SITE_HOOKS").items():
             rules.append((re.compile(pattern, re.IGNORECASE), hook(path)))
-        if crawler.settings.getbool("DARKCRAWL_SITE_HOOK_ENTRY_POINTS", True):
+        if get_option(crawler.settings, "DARKCRAWL_SITE_HOOK_ENTRY_POINTS"):
             for entry in entry_points(group=ENTRY_POINT_GROUP):
                 path = entry.value.replace(":", ".")
                 instance = hook(path)

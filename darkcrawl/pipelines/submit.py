@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import is_asyncio_available
 
+from darkcrawl.config import get_option
 from darkcrawl.items import NewHostItem, PageItem, RenderItem
 from darkcrawl.storage import paths
 from darkcrawl.submission import API_SETTINGS
@@ -109,17 +110,17 @@ class SubmitPipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
-        if not settings.getbool("DARKCRAWL_SUBMIT_ENABLED", True):
+        if not get_option(settings, "DARKCRAWL_SUBMIT_ENABLED"):
             raise NotConfigured("DARKCRAWL_SUBMIT_ENABLED is off")
         return cls(
             crawler,
             Path(settings["PATH_DATA"]),
             {event: str(settings.get(name) or "") for event, name in API_SETTINGS.items()},
-            retries=max(0, settings.getint("API_RETRY", 3)),
-            max_inflight=settings.getint("DARKCRAWL_API_MAX_INFLIGHT", 16),
-            close_timeout=settings.getfloat("DARKCRAWL_API_CLOSE_TIMEOUT", 30.0),
-            timeout=settings.getfloat("DARKCRAWL_API_TIMEOUT", 30.0),
-            spool_without_api=settings.getbool("DARKCRAWL_SPOOL_WITHOUT_API", True),
+            retries=max(0, get_option(settings, "API_RETRY")),
+            max_inflight=get_option(settings, "DARKCRAWL_API_MAX_INFLIGHT"),
+            close_timeout=get_option(settings, "DARKCRAWL_API_CLOSE_TIMEOUT"),
+            timeout=get_option(settings, "DARKCRAWL_API_TIMEOUT"),
+            spool_without_api=get_option(settings, "DARKCRAWL_SPOOL_WITHOUT_API"),
         )
 
     # -- lifecycle ----------------------------------------------------------------

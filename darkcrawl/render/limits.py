@@ -7,7 +7,7 @@ answers), a ``window.location`` or meta-refresh loop (each hop a new request, an
 30 closes), a page that fires ``fetch()`` or images without end.  Scrapy's
 ``DOWNLOAD_TIMEOUT`` and ``DOWNLOAD_DELAY`` do not reach inside the browser.
 
-One :class:`RenderGuard` per render (``request.meta[GUARD_KEY]``) watches its page
+One :class:`RenderGuard` per render (``request.meta[darkcrawl.meta.RENDER_GUARD_KEY]``) watches its page
 from the moment the page exists (scrapy-playwright's page init callback, before
 the navigation) to its close:
 
@@ -50,8 +50,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from darkcrawl.config import ConfigError
-from darkcrawl.meta import RENDER_GUARD_KEY as GUARD_KEY
+from darkcrawl.config import ConfigError, get_option
 
 if TYPE_CHECKING:
     from playwright.async_api import CDPSession, Page, Request as BrowserRequest, Route
@@ -103,10 +102,10 @@ class RenderLimits:
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> RenderLimits:
         limits = cls(
-            timeout=settings.getfloat("DARKCRAWL_RENDER_TIMEOUT", 90.0),
-            request_budget=settings.getint("DARKCRAWL_RENDER_REQUEST_BUDGET", 200),
-            max_navigations=settings.getint("DARKCRAWL_RENDER_MAX_NAVIGATIONS", 5),
-            grace=settings.getfloat("DARKCRAWL_RENDER_GRACE", 5.0),
+            timeout=get_option(settings, "DARKCRAWL_RENDER_TIMEOUT"),
+            request_budget=get_option(settings, "DARKCRAWL_RENDER_REQUEST_BUDGET"),
+            max_navigations=get_option(settings, "DARKCRAWL_RENDER_MAX_NAVIGATIONS"),
+            grace=get_option(settings, "DARKCRAWL_RENDER_GRACE"),
         )
         for name, value in (("DARKCRAWL_RENDER_REQUEST_BUDGET", limits.request_budget),
                             ("DARKCRAWL_RENDER_MAX_NAVIGATIONS", limits.max_navigations)):

@@ -92,7 +92,7 @@ class HostBootstrap:
                 yield output
             return
         reader = hostfiles.SitemapReader(response.body)
-        cap = self.max_sitemap_urls
+        cap = self.options.max_sitemap_urls
         taken = state.get("sitemap_urls", 0)
         found = cut = 0
         traps: Counter[str] = Counter()
@@ -100,7 +100,7 @@ class HostBootstrap:
         for locations in reader.batches():
             found += len(locations)
             if reader.kind == "index":
-                budget = self.max_sitemaps - len(state["visited"]) - len(state["todo"])
+                budget = self.options.max_sitemaps - len(state["visited"]) - len(state["todo"])
                 state["todo"].extend(loc for loc in locations[: max(0, budget)] if loc not in state["visited"])
             elif locations:
                 if cap and taken + len(locations) > cap:
@@ -186,11 +186,12 @@ class HostBootstrap:
     def _bootstrap_next(self, state: BootstrapState) -> Iterator[Any]:
         while state["todo"]:
             url = state["todo"].pop(0)
-            if url in state["visited"] or len(state["visited"]) >= self.max_sitemaps:
+            if url in state["visited"] or len(state["visited"]) >= self.options.max_sitemaps:
                 continue
             state["visited"].append(url)
-            link = classify(url, self.gateways)
-            if link.fetchable and self.scope.network_allowed(link.kind) and self.scope.host_allowed(link.host):
+            link = classify(url, self.options.gateways)
+            scope = self.options.scope
+            if link.fetchable and scope.network_allowed(link.kind) and scope.host_allowed(link.host):
                 yield self._bootstrap_request(link.url, state, "sitemap")
                 return
         if not state["hosts_done"]:

@@ -15,7 +15,7 @@ import logging
 import time
 from collections import Counter
 from datetime import datetime, timezone
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,22 +30,20 @@ from scrapy.utils.misc import load_object
 from twisted.internet.task import LoopingCall
 
 from darkcrawl import hostfiles
-from darkcrawl.config import ConfigError
+from darkcrawl.config import get_option
 from darkcrawl.meta import HISTORY_KEY, SLOT_KEY, host_key, slot_key
 from darkcrawl.failures import ROBOTS_DISALLOWED, Transfer, failure_item, failure_reason
 from darkcrawl.addresses import address_refusal
 from darkcrawl.frontier.content import build_content_seen, response_digest
 from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
 from darkcrawl.hooks.base import LinkNoReturn
-from darkcrawl.frontier.scope import ListRule, Scope, TrapRules, strip_session_params
-from darkcrawl.frontier.traps import ONCE_PER_HOST, TrapGuard, TrapLimits, trap_detail
+from darkcrawl.frontier.scope import strip_session_params
+from darkcrawl.frontier.traps import ONCE_PER_HOST, TrapGuard, trap_detail
 from darkcrawl.hooks.registry import HookRegistry
 from darkcrawl.items import FailureItem, LinkMetadata, PageItem, TrapItem
-from darkcrawl.links.classify import Gateways, Link, classify
+from darkcrawl.links.classify import Link, classify
 from darkcrawl.links.extract import extract_links, truncated_depth
-from darkcrawl.links.patterns import compile_extra_patterns
 from darkcrawl.records import (
-    RecordLimits,
     bound_cookies,
     bound_page_record,
     cookie_dict,
@@ -58,6 +56,7 @@ from darkcrawl.seeds import SeedError, parse_seed_lines, read_seed_file, split_i
 from darkcrawl.spiders.bootstrap import HostBootstrap
 from darkcrawl.spiders.common import BACKREF_KEY, BOOTSTRAP_KEY, HOOK_KEY, LINK_KEY, now_iso
 from darkcrawl.spiders.hooks import SiteHooks
+from darkcrawl.spiders.options import SpiderOptions
 from darkcrawl.spiders.render import RenderStage
 from darkcrawl.storage import paths
 
@@ -136,22 +135,8 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
 
     def _set_up(self, crawler: Crawler) -> None:
         settings = crawler.settings
-        self.gateways = Gateways(settings.getint("ZERONET_PORT"), settings.getint("FREENET_PORT"))
-        self.scope = Scope(
-            links=ListRule.build(settings["LINK_WHITE_LIST"], settings["LINK_BLACK_LIST"], settings["LINK_FALLBACK"]),
-            networks=ListRule.build(settings["PROXY_WHITE_LIST"], settings["PROXY_BLACK_LIST"], settings["PROXY_FALLBACK"]),
-            mimes=ListRule.build(settings["MIME_WHITE_LIST"], settings["MIME_BLACK_LIST"], settings["MIME_FALLBACK"]),
-            traps=TrapRules(
-                max_url_length=settings.getint("URLLENGTH_LIMIT"),
-                max_segment_repeat=settings.getint("DARKCRAWL_MAX_SEGMENT_REPEAT"),
-                max_subdomains=settings.getint("DARKCRAWL_MAX_SUBDOMAINS"),
-            ),
-        )
-        try:
-            self.extra_patterns = compile_extra_patterns(settings["DARC_URL_PAT"])
-        except ValueError as exc:
-            raise ConfigError(f"DARC_URL_PAT: {exc}") from None
-        seen_cls = load_object(settings.get("DARKCRAWL_SEEN_CLASS", "darkcrawl.frontier.seen.MemorySeenSet"))
+        self.options = options = SpiderOptions.from_settings(settings)
+        seen_cls = load_object(get_option(settings, "DARKCRAWL_SEEN_CLASS"))
         self.seen: SeenSet = seen_cls.from_crawler(crawler)
         store = FrontierStore.for_crawler(crawler)
         if store is not None:
@@ -159,44 +144,25 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             restored = store.attach_seen(self.seen)
             if restored:
                 self.stats.set_value("darkcrawl/frontier/seen_restored", restored)
-        self.depth_limit = settings.getint("DEPTH_LIMIT")
-        self.allow_private = settings.getbool("DARKCRAWL_ALLOW_LOOPBACK")
-        self.record_limits = RecordLimits.from_settings(settings)
-        self.host_page_limit = settings.getint("DARKCRAWL_HOST_PAGE_LIMIT")
-        self.max_sitemaps = settings.getint("DARKCRAWL_MAX_SITEMAPS")
-        self.max_sitemap_urls = settings.getint("DARKCRAWL_MAX_SITEMAP_URLS")
-        self.trap_guard = TrapGuard(TrapLimits(
-            links_per_page=settings.getint("DARKCRAWL_MAX_LINKS_PER_PAGE"),
-            query_variants=settings.getint("DARKCRAWL_MAX_QUERY_VARIANTS"),
-            date_variants=settings.getint("DARKCRAWL_MAX_DATE_VARIANTS"),
-            host_depth=settings.getint("DARKCRAWL_MAX_HOST_DEPTH"),
-        ))
-        self.reboot = settings.getbool("DARC_REBOOT")
-        self.time_cache = settings.getfloat("TIME_CACHE")
-        self.revisits = StoredRevisitSchedule(self.time_cache if not self.reboot else float("inf"), store)
-        self.poll_interval = max(1.0, min(settings.getfloat("DARC_WAIT"), self.time_cache, 60.0))
-        ledger_cls = load_object(settings.get("DARKCRAWL_HOST_LEDGER_CLASS", "darkcrawl.frontier.hosts.MemoryHostLedger"))
+        self.trap_guard = TrapGuard(options.trap_limits)
+        self.revisits = StoredRevisitSchedule(options.time_cache if not options.reboot else float("inf"), store)
+        ledger_cls = load_object(get_option(settings, "DARKCRAWL_HOST_LEDGER_CLASS"))
         self.hosts: HostLedger = ledger_cls.from_crawler(crawler)
         self._cookies: CookiesMiddleware | None = None
         self.hooks = HookRegistry.from_crawler(crawler)
         self.content_seen = build_content_seen(crawler)
-        self.render = settings.getbool("DARKCRAWL_RENDER")
-        self.se_wait = settings.getfloat("SE_WAIT")
-        self.render_retries = settings.getint("DARKCRAWL_RENDER_RETRIES")
-        self.screenshot_max_height = settings.getint("DARKCRAWL_SCREENSHOT_MAX_HEIGHT")
-        self.screenshot_timeout_ms = settings.getfloat("DARKCRAWL_SCREENSHOT_TIMEOUT") * 1000
         self._poller: LoopingCall | None = None
         crawler.signals.connect(self._engine_started, signal=signals.engine_started)
         crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
-        if self.scope.mimes.white or self.scope.mimes.black:
+        if options.scope.mimes.white or options.scope.mimes.black:
             crawler.signals.connect(self._headers_received, signal=signals.headers_received)
 
     def _engine_started(self) -> None:
         self._cookies = self.crawler.get_downloader_middleware(CookiesMiddleware)  # or a subclass
         if self.revisits.enabled:
             self._poller = LoopingCall(self._schedule_due)
-            self._poller.start(self.poll_interval, now=False)
+            self._poller.start(self.options.poll_interval, now=False)
 
     def _spider_closed(self) -> None:
         if self.config_error:
@@ -223,7 +189,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         errors: list[SeedError] = []
         for path in self.seed_files:
             try:
-                more, more_errors = read_seed_file(path, self.gateways)
+                more, more_errors = read_seed_file(path, self.options.gateways)
             except (OSError, UnicodeDecodeError) as exc:
                 logger.error("cannot read seeds file %s: %s", path, exc)
                 self.stats.inc_value("darkcrawl/seeds/unreadable_files")
@@ -231,7 +197,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             urls += more
             errors += more_errors
         if self.seed_urls:
-            more, more_errors = parse_seed_lines(split_inline(self.seed_urls), "urls", self.gateways)
+            more, more_errors = parse_seed_lines(split_inline(self.seed_urls), "urls", self.options.gateways)
             urls += more
             errors += more_errors
         for error in errors:
@@ -282,11 +248,11 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             if due:
                 when = datetime.fromtimestamp(min(due), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
                 logger.info("%d seeds were fetched less than TIME_CACHE (%g s) ago: next due at %s",
-                            seen, self.time_cache, when)
+                            seen, self.options.time_cache, when)
             else:
                 logger.info("%d seeds were fetched already by this job (%s): nothing is due; a new PATH_DATA "
                             "or JOBDIR starts afresh", seen,
-                            "DARC_REBOOT=1" if self.reboot else f"TIME_CACHE={self.time_cache:g}")
+                            "DARC_REBOOT=1" if self.options.reboot else f"TIME_CACHE={self.options.time_cache:g}")
         refused = {key.rsplit("/", 1)[-1]: delta(key) for key in after
                    if key.startswith("darkcrawl/refused/") and delta(key) > 0}
         if refused:
@@ -317,25 +283,61 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         example URL of each, in *examples*) there and records them itself; otherwise
         they are recorded here, per source.
         """
-        seen = self.seen
+        trapped: Counter[str] = Counter() if traps is None else traps
+        examples = {} if examples is None else examples
+        out: list[Any] = []
         # a shared seen set (Redis) decides a page's links in one round trip: add_many
-        add_many = getattr(seen, "add_many", None)
-        known = seen.known if add_many is not None else seen.__contains__
+        add_many = getattr(self.seen, "add_many", None)
+        if add_many is None:
+            duplicates = self._screen(urls, source, depth, specials, page, trapped, examples,
+                                      known=self.seen.__contains__, mark=self.seen.add,
+                                      admit=lambda link: self._admit_now(link, depth, source, out))
+        else:
+            batch: list[Link] = []
+            marks: list[str] = []
+
+            def admit_later(link: Link) -> bool:  # the whole batch is added after the loop
+                batch.append(link)
+                return True
+
+            duplicates = self._screen(urls, source, depth, specials, page, trapped, examples,
+                                      known=self.seen.known, mark=marks.append, admit=admit_later)
+            if batch or marks:
+                duplicates += self._admit_batch(add_many(
+                    [link.url for link in batch], marks), batch, depth, source, trapped, examples, out)
+        if duplicates:
+            self.stats.inc_value("darkcrawl/links/duplicate", duplicates)
+        if trapped and traps is None and source is not None:
+            out.extend(self._trap_items(source, trapped, examples))
+        return out
+
+    def _screen(
+        self,
+        urls: Iterable[str],
+        source: str | None,
+        depth: int,
+        specials: list[tuple[str, str, str | None]],
+        page: bool,
+        trapped: Counter[str],
+        examples: dict[str, str],
+        *,
+        known: Callable[[str], bool],
+        mark: Callable[[str], Any],
+        admit: Callable[[Link], bool],
+    ) -> int:
+        """Hands the new, in-scope links of *urls* to *admit* (False: seen after all) and
+        the refused ones to *mark* (seen); records specials and refusals.  Returns the
+        number of URLs seen already."""
         guard = self.trap_guard if source is not None else None
         inside: str | None = None  # the source's service: classified once a new URL needs it
         cap = guard.limits.links_per_page if guard is not None and page else 0
-        trapped: Counter[str] = Counter() if traps is None else traps
-        examples = {} if examples is None else examples
-        batch: list[Link] = []
-        marks: list[str] = []
-        out: list[Any] = []
         duplicates = admitted = 0
         iterator = iter(urls)
         for url in iterator:
             if known(url):
                 duplicates += 1
                 continue
-            link = classify(url, self.gateways)
+            link = classify(url, self.options.gateways)
             if not link.fetchable:
                 specials.append((link.kind, link.value, link.reason))
                 continue
@@ -353,23 +355,13 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
                     inside = self._link_of(source)[2]  # type: ignore[arg-type]
                 refused = guard.check(link.url, link.service, depth, link.service == inside)
             if refused:
-                self.stats.inc_value(f"darkcrawl/refused/{refused}")
-                if refused in TRAP_KINDS:
-                    trapped[refused] += 1
-                    examples.setdefault(refused, link.url)
+                self._count_refusal(refused, link.url, trapped, examples)
                 if refused not in ("depth", "host_depth"):  # a shallower path may reach it later
-                    if add_many is None:
-                        seen.add(link.url)
-                    else:
-                        marks.append(link.url)
+                    mark(link.url)
                 continue
-            if add_many is not None:
-                batch.append(link)
-            elif not seen.add(link.url):
+            if not admit(link):
                 duplicates += 1
                 continue
-            else:
-                out.extend(self._requests_for(link, depth, source))
             admitted += 1
             if cap and admitted >= cap:
                 # the rest is counted, not classified nor marked seen: another page may admit it
@@ -377,21 +369,34 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
                 if rest:
                     trapped["links_per_page"] += rest
                 break
-        if add_many is not None and (batch or marks):
-            for link, new in zip(batch, add_many([link.url for link in batch], marks)):
-                if not new:  # another worker (or this page) has it
-                    duplicates += 1
-                elif self.host_page_limit and self.hosts.pages(host_key(link.kind, link.host)) >= self.host_page_limit:
-                    self.stats.inc_value("darkcrawl/refused/host_budget")
-                    trapped["host_budget"] += 1
-                    examples.setdefault("host_budget", link.url)
-                else:
-                    out.extend(self._requests_for(link, depth, source))
-        if duplicates:
-            self.stats.inc_value("darkcrawl/links/duplicate", duplicates)
-        if trapped and traps is None and source is not None:
-            out.extend(self._trap_items(source, trapped, examples))
-        return out
+        return duplicates
+
+    def _count_refusal(self, refused: str, url: str, trapped: Counter[str], examples: dict[str, str]) -> None:
+        self.stats.inc_value(f"darkcrawl/refused/{refused}")
+        if refused in TRAP_KINDS:
+            trapped[refused] += 1
+            examples.setdefault(refused, url)
+
+    def _admit_now(self, link: Link, depth: int, source: str | None, out: list[Any]) -> bool:
+        """A local seen set: *link* is marked seen at once, its requests go to *out*."""
+        if not self.seen.add(link.url):
+            return False
+        out.extend(self._requests_for(link, depth, source))
+        return True
+
+    def _admit_batch(self, new: Iterable[bool], batch: list[Link], depth: int, source: str | None,
+                     trapped: Counter[str], examples: dict[str, str], out: list[Any]) -> int:
+        """A shared seen set: the links *new* says no one had go to *out*, unless their
+        host's budget was spent meanwhile.  Returns the number seen already."""
+        duplicates = 0
+        for link, is_new in zip(batch, new):
+            if not is_new:  # another worker (or this page) has it
+                duplicates += 1
+            elif self._budget_spent(link):
+                self._count_refusal("host_budget", link.url, trapped, examples)
+            else:
+                out.extend(self._requests_for(link, depth, source))
+        return duplicates
 
     def _trap_items(self, source: str, trapped: Counter[str], examples: dict[str, str]) -> list[TrapItem]:
         """One record per trap kind hit by *source* (once per host for the kinds every
@@ -410,11 +415,11 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         return items
 
     def _trap_limit(self, kind: str) -> int:
-        traps = self.scope.traps
+        traps = self.options.scope.traps
         return self.trap_guard.limit_of(kind) or {
-            "host_budget": self.host_page_limit, "url_too_long": traps.max_url_length,
+            "host_budget": self.options.host_page_limit, "url_too_long": traps.max_url_length,
             "repeated_path_segment": traps.max_segment_repeat, "too_many_subdomains": traps.max_subdomains,
-            "sitemap_urls": self.max_sitemap_urls,
+            "sitemap_urls": self.options.max_sitemap_urls,
         }.get(kind, 0)
 
     def _truncated_tree(self, response: Response, url: str, network: str, depth: int) -> FailureItem:
@@ -427,26 +432,31 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
                            partial=True)
 
     def _refusal(self, link: Link, depth: int) -> str | None:
-        if address := address_refusal(link, self.allow_private):  # hostile web: inside addresses, any spelling
+        if address := address_refusal(link, self.options.allow_private):  # hostile web: inside addresses, any spelling
             return address
-        if not self.scope.network_allowed(link.kind):
+        if not self.options.scope.network_allowed(link.kind):
             return "network"
-        if not self.scope.host_allowed(link.host):
+        if not self.options.scope.host_allowed(link.host):
             return "host"
-        if self.depth_limit and depth > self.depth_limit:
+        if self.options.depth_limit and depth > self.options.depth_limit:
             return "depth"
-        trap = self.scope.traps.reason(link.url, link.service)
+        trap = self.options.scope.traps.reason(link.url, link.service)
         if trap:
             return trap
-        if self.host_page_limit and self.hosts.pages(host_key(link.kind, link.host)) >= self.host_page_limit:
+        if self._budget_spent(link):
             return "host_budget"
         return None
+
+    def _budget_spent(self, link: Link) -> bool:
+        """Whether the link's host has had its DARKCRAWL_HOST_PAGE_LIMIT pages."""
+        limit = self.options.host_page_limit
+        return bool(limit) and self.hosts.pages(host_key(link.kind, link.host)) >= limit
 
     def _requests_for(self, link: Link, depth: int, source: str | None, revisit: bool = False) -> list[Any]:
         out: list[Any] = []
         key = host_key(link.kind, link.host)
         now = time.time()
-        if self.hosts.claim_bootstrap(key, now, now - self.time_cache if revisit else None):
+        if self.hosts.claim_bootstrap(key, now, now - self.options.time_cache if revisit else None):
             out.extend(self._bootstrap_start(link, force=revisit))
         if not revisit:
             self.hosts.count_page(key)
@@ -495,13 +505,10 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         url = redirects[0] if redirects else request.url
         kind, host, service = meta.get(LINK_KEY) or self._link_of(url)
         if redirects:
-            self.seen.add(classify(response.url, self.gateways).url)
+            self.seen.add(classify(response.url, self.options.gateways).url)
 
-        raw_type = response.headers.get(b"Content-Type")
-        content_type = raw_type.decode("latin-1").split(";", 1)[0].strip().lower() if raw_type else ""
-        if not content_type:
-            content_type = "text/html" if hostfiles.looks_like_html(response.body) else "application/octet-stream"
-        if not self.scope.mime_allowed(content_type):
+        content_type = self._content_type(response)
+        if not self.options.scope.mime_allowed(content_type):
             self.stats.inc_value("darkcrawl/refused/mime")
             return
         is_html = content_type in paths.HTML_TYPES
@@ -510,43 +517,86 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         outputs: list[Any] = []
         found = 0
         hooked = self._hook_parse(response, host)
-        digest: bytes | None = None
-        duplicate_of: str | None = None
-        if hooked is None and self.content_seen is not None and 200 <= response.status < 300 and response.body:
-            digest = response_digest(response, content_type)
-            first = self.content_seen.first_url(digest, url)
-            if first is None:
-                self.stats.inc_value("darkcrawl/content/new")
-            elif first == url:  # a revisit: the page did not change
-                self.stats.inc_value("darkcrawl/content/unchanged")
-            else:
-                duplicate_of = first
+        digest, duplicate_of = (None, None) if hooked is not None else self._content_seen(response, url, content_type)
         if hooked is not None:
             outputs = hooked
         elif duplicate_of is not None:
             self.stats.inc_value("darkcrawl/content/duplicates")  # links: taken from its first copy
-        elif is_html and isinstance(response, TextResponse):
+        else:
+            outputs, found = self._page_links(response, url, kind, depth, content_type, specials)
+
+        visit = now_iso()  # names this visit's files, its render's too
+        item = self._page_item(
+            response, url, kind, host, content_type, visit,
+            special_links=specials,
+            links_found=found,
+            links_queued=sum(1 for o in outputs if isinstance(o, Request) and o.callback == self.parse),
+            content_digest=digest.hex() if digest else None,
+            duplicate_of=duplicate_of,
+        )
+        self.revisits.fetched(url, depth, time.time())
+        yield item
+        yield from outputs
+        if self.options.render and is_html and response.status < 400 and not meta.get(HOOK_KEY) and duplicate_of is None:
+            yield self._render_request(response, url, (kind, host, service), depth, visit)
+
+    @staticmethod
+    def _content_type(response: Response) -> str:
+        """The declared MIME type, else sniffed: HTML or bytes."""
+        raw_type = response.headers.get(b"Content-Type")
+        content_type = raw_type.decode("latin-1").split(";", 1)[0].strip().lower() if raw_type else ""
+        if not content_type:
+            content_type = "text/html" if hostfiles.looks_like_html(response.body) else "application/octet-stream"
+        return content_type
+
+    def _content_seen(self, response: Response, url: str, content_type: str) -> tuple[bytes | None, str | None]:
+        """The page's content digest (2xx pages with a body), and the URL that had this
+        content first when it is another URL's (the page is then its duplicate)."""
+        if self.content_seen is None or not 200 <= response.status < 300 or not response.body:
+            return None, None
+        digest = response_digest(response, content_type)
+        first = self.content_seen.first_url(digest, url)
+        if first is None:
+            self.stats.inc_value("darkcrawl/content/new")
+        elif first == url:  # a revisit: the page did not change
+            self.stats.inc_value("darkcrawl/content/unchanged")
+        else:
+            return digest, first
+        return digest, None
+
+    def _page_links(self, response: Response, url: str, kind: str, depth: int, content_type: str,
+                    specials: list[tuple[str, str, str | None]]) -> tuple[list[Any], int]:
+        """What the page's links give (requests, items) and how many links it has:
+        an HTML page's, or an I2P address book's."""
+        if content_type in paths.HTML_TYPES and isinstance(response, TextResponse):
             cut: int | None = None
             try:
                 root = response.selector.root
                 cut = truncated_depth(root)  # nested deeper than libxml2 builds: links scanned for
-                links = extract_links(root, response.url, self.extra_patterns, markup=response.text if cut else None)
+                links = extract_links(root, response.url, self.options.extra_patterns, markup=response.text if cut else None)
             except Exception as exc:  # lxml and encodings fail in many ways; it costs this page only
                 logger.info("cannot parse %s: %r", response.url, exc)
                 self.stats.inc_value("darkcrawl/parse_error")
                 links = []
-            found = len(links)
             outputs = self._admit(links, source=url, depth=depth + 1, specials=specials)
             if cut:
                 outputs.append(self._truncated_tree(response, url, kind, cut))
-        elif kind == "i2p" and content_type in ("text/plain", "text/text"):
+            return outputs, len(links)
+        if kind == "i2p" and content_type in ("text/plain", "text/text"):
             links = hostfiles.parse_hosts_txt(response.body)  # darc reads any i2p text as an address book
-            found = len(links)
-            outputs = self._admit(links, source=url, depth=depth + 1, specials=specials)
+            return self._admit(links, source=url, depth=depth + 1, specials=specials), len(links)
+        return [], 0
 
+    def _page_item(self, response: Response, url: str, kind: str, host: str, content_type: str, visit: str,
+                   **links: Any) -> PageItem:
+        """The page's record (its headers record bounded), counted in the stats;
+        *links*: the PageItem fields of what its links gave."""
+        request = response.request
+        assert request is not None
+        meta = response.meta
+        is_html = content_type in paths.HTML_TYPES
         cut: list[str] = []  # what the headers record's caps leave out
         cookies, session = self._cookie_records(request, response, cut)
-        visit = now_iso()  # names this visit's files, its render's too
         item = PageItem(
             link=LinkMetadata(url=url, network=kind, scheme=url.split(":", 1)[0].lower(), host=host,
                               backref=meta.get(BACKREF_KEY)),
@@ -556,37 +606,29 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             status=response.status,
             reason=reason_phrase(response.status),
             content_type=content_type,
-            request_headers=headers_dict(request.headers, self.record_limits, cut, "request headers"),
-            response_headers=headers_dict(response.headers, self.record_limits, cut, "response headers"),
+            request_headers=headers_dict(request.headers, self.options.record_limits, cut, "request headers"),
+            response_headers=headers_dict(response.headers, self.options.record_limits, cut, "response headers"),
             cookies=cookies,
             session=session,
             history=list(meta.get(HISTORY_KEY, ())),
             body=response.body,
             is_html=is_html,
-            special_links=specials,
-            links_found=found,
-            links_queued=sum(1 for o in outputs if isinstance(o, Request) and o.callback == self.parse),
-            content_digest=digest.hex() if digest else None,
-            duplicate_of=duplicate_of,
+            **links,
         )
-        bound_page_record(item, self.record_limits, cut)
+        bound_page_record(item, self.options.record_limits, cut)
         if item.cut:
             self.stats.inc_value("darkcrawl/records/cut")
             logger.info("headers record of %s cut: %s", url, "; ".join(item.cut))
         self.stats.inc_value("darkcrawl/pages")
         if is_html:
             self.stats.inc_value("darkcrawl/html_pages")
-        if found:
-            self.stats.inc_value("darkcrawl/links/found", found)
-        self.revisits.fetched(url, depth, time.time())
-        yield item
-        yield from outputs
-        if self.render and is_html and response.status < 400 and not meta.get(HOOK_KEY) and duplicate_of is None:
-            yield self._render_request(response, url, (kind, host, service), depth, visit)
+        if item.links_found:
+            self.stats.inc_value("darkcrawl/links/found", item.links_found)
+        return item
 
     def _cookie_records(self, request: Request, response: Response,
                         cut: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        limits = self.record_limits
+        limits = self.options.record_limits
         cookies = bound_cookies([cookie_dict(c) for c in response_cookies(request, response, limits, cut)],
                                 limits, cut, "Cookies")
         session: list[dict[str, Any]] = []
@@ -612,11 +654,11 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         if request.meta.get(BOOTSTRAP_KEY):
             return
         raw = headers.get(b"Content-Type")
-        if raw and not self.scope.mime_allowed(raw.decode("latin-1")):
+        if raw and not self.options.scope.mime_allowed(raw.decode("latin-1")):
             raise StopDownload(fail=False)  # the callback drops it: no body wasted on it
 
     def _link_of(self, url: str) -> tuple[str, str, str]:
-        link = classify(url, self.gateways)
+        link = classify(url, self.options.gateways)
         return link.kind, link.host, link.service
 
     # -- freshness ------------------------------------------------------------------
@@ -626,7 +668,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         if engine is None:
             return
         for url, depth in self.revisits.pop_due(time.time()):
-            link = classify(url, self.gateways)
+            link = classify(url, self.options.gateways)
             if not link.fetchable:
                 continue
             for output in self._requests_for(link, depth, None, revisit=True):

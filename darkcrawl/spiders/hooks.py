@@ -61,7 +61,7 @@ class SiteHooks:
         meta = dict(request.meta)
         if callback is not None and getattr(callback, "__self__", None) is hook:
             meta[HOOK_KEY] = (type(hook).__name__, callback.__name__)
-        link = classify(request.url, self.gateways)
+        link = classify(request.url, self.options.gateways)
         if link.fetchable:
             self.seen.add(link.url)
             meta.setdefault(LINK_KEY, (link.kind, link.host, link.service))

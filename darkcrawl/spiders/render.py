@@ -143,7 +143,7 @@ class RenderStage:
             # levels); a tree still cut short has its links scanned from the markup
             root = lxml.html.document_fromstring(html or "<html></html>", parser=_DEEP_HTML_PARSER)
             cut = truncated_depth(root)
-            links = extract_links(root, response.url, self.extra_patterns, markup=html if cut else None)
+            links = extract_links(root, response.url, self.options.extra_patterns, markup=html if cut else None)
             if cut:
                 self.stats.inc_value("darkcrawl/render/truncated_tree")
         except Exception as exc:  # lxml fails in many ways on hostile markup; it costs these links only
@@ -156,15 +156,15 @@ class RenderStage:
                            guard: RenderGuard | None) -> tuple[str | None, bytes | None, bool]:
         """The rendered DOM and its screenshot; (None, None, False) for an empty
         render that deserves another try."""
-        if self.se_wait:
-            await page.wait_for_timeout(self.se_wait * 1000)
+        if self.options.se_wait:
+            await page.wait_for_timeout(self.options.se_wait * 1000)
             html = await page.content()
         elif isinstance(response, TextResponse):  # scrapy-playwright read the DOM after load and page actions
             html = response.text
         else:  # the navigation ended in a download: what the page shows now
             html = await page.content()
         if _WHITESPACE.sub("", html) == EMPTY_RENDER:
-            if response.meta.get(RENDER_TRY_KEY, 0) < self.render_retries:  # darc retried an empty render too
+            if response.meta.get(RENDER_TRY_KEY, 0) < self.options.render_retries:  # darc retried an empty render too
                 return None, None, False
             self.stats.inc_value("darkcrawl/render/empty")
         screenshot, full_page = await self._screenshot(page, guard.cdp if guard is not None else None)
@@ -209,12 +209,12 @@ class RenderStage:
     async def _screenshot(self, page: Any, cdp: Any = None) -> tuple[bytes | None, bool]:
         """A full-page PNG, cut at the height cap; the viewport when that fails."""
         try:
-            return await asyncio.wait_for(self._full_page(page, cdp), self.screenshot_timeout_ms / 1000), True
+            return await asyncio.wait_for(self._full_page(page, cdp), self.options.screenshot_timeout_ms / 1000), True
         except Exception as exc:
             logger.info("full-page screenshot failed for %s: %r; taking the viewport", page.url, exc)
             self.stats.inc_value("darkcrawl/render/screenshot_fallback")
         try:
-            return await page.screenshot(type="png", timeout=self.screenshot_timeout_ms), False
+            return await page.screenshot(type="png", timeout=self.options.screenshot_timeout_ms), False
         except Exception as exc:
             logger.warning("no screenshot of %s: %r", page.url, exc)
             self.stats.inc_value("darkcrawl/render/screenshot_failed")
@@ -232,9 +232,9 @@ class RenderStage:
         try:
             size = (await cdp.send("Page.getLayoutMetrics"))["cssContentSize"]
             width, height = max(1, math.ceil(size["width"])), max(1, math.ceil(size["height"]))
-            if height > self.screenshot_max_height:
+            if height > self.options.screenshot_max_height:
                 self.stats.inc_value("darkcrawl/render/screenshot_capped")
-                height = self.screenshot_max_height
+                height = self.options.screenshot_max_height
             params = {
                 "format": "png",
                 "optimizeForSpeed": True,
@@ -272,7 +272,7 @@ class RenderStage:
         reason, error = failure_reason(failure)
         logger.info("fetch failed %s: %s (render)", request.url, reason)
         tries = request.meta.get(RENDER_TRY_KEY, 0)
-        if _BROWSER_GONE.search(failure.getErrorMessage()) and tries < self.render_retries:
+        if _BROWSER_GONE.search(failure.getErrorMessage()) and tries < self.options.render_retries:
             # scrapy-playwright restarts a crashed browser; this page deserves another go
             self.stats.inc_value("darkcrawl/render/crash_retry")
             return [request.replace(meta=self._retry_meta(request.meta, tries + 1))]
