@@ -240,7 +240,7 @@ def seen_memory(counts: list[int], probes: int, capacity: int, tmp: Path) -> lis
     from scrapy.settings import Settings
 
     from darkcrawl.distributed import connection
-    from darkcrawl.distributed.frontier import RedisFrontier
+    from darkcrawl.distributed.redis_frontier import RedisFrontier
     from darkcrawl.distributed.seen import fingerprint
 
     out = []

@@ -91,7 +91,7 @@ def _set_bytes(values: set[Any]) -> int:
 
 class CompactSubject:
     def __init__(self, plan: int, workdir: Path, fp_rate: float) -> None:
-        from darkcrawl.frontier.filters import CompactSeenSet
+        from darkcrawl.seen.compact import CompactSeenSet
 
         self.path = workdir / "seen.filter"
         self.fp_rate = fp_rate
@@ -116,7 +116,7 @@ class CompactSubject:
         return time.perf_counter() - started, self.path.stat().st_size
 
     def load(self) -> float:
-        from darkcrawl.frontier.filters import CompactSeenSet
+        from darkcrawl.seen.compact import CompactSeenSet
 
         started = time.perf_counter()
         again = CompactSeenSet(self.path, capacity=self.plan, fp_rate=self.fp_rate)
@@ -126,10 +126,10 @@ class CompactSubject:
 
 
 class MemorySubject:
-    """The current default, darkcrawl.frontier.seen.MemorySeenSet (no persistence)."""
+    """The current default, darkcrawl.seen.memory.MemorySeenSet (no persistence)."""
 
     def __init__(self, plan: int, workdir: Path, fp_rate: float) -> None:
-        from darkcrawl.frontier.seen import MemorySeenSet
+        from darkcrawl.seen.memory import MemorySeenSet
 
         self.seen = MemorySeenSet()
         self.add = self.seen.add

@@ -2,7 +2,7 @@
 
 darkcrawl's ``NetworkDownloadHandler`` sends clear-web requests through Scrapy's
 default HTTP/1.1 handler and only SOCKS-routed ones through the httpx handler
-(darkcrawl/handlers.py says why). This benchmark measures what that choice is worth:
+(darkcrawl/download_handler.py says why). This benchmark measures what that choice is worth:
 the same darkcrawl crawl of the synthetic web (bench/webgen.py, served by
 bench/nginx.py), run three times in one go, with only ``DOWNLOAD_HANDLERS``
 changed:
@@ -48,7 +48,7 @@ class Variant:
 
 
 VARIANTS = (
-    Variant("darkcrawl", "as configured: darkcrawl.handlers.NetworkDownloadHandler", None),
+    Variant("darkcrawl", "as configured: darkcrawl.download_handler.NetworkDownloadHandler", None),
     Variant("httpx", "every request through Scrapy's HttpxDownloadHandler", f"{_HANDLERS}._httpx.HttpxDownloadHandler"),
     Variant("http11", "Scrapy's HTTP11DownloadHandler, set explicitly", f"{_HANDLERS}.http11.HTTP11DownloadHandler"),
 )

@@ -39,7 +39,7 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
 }
 ITEM_PIPELINES = {
-    "darkcrawl.pipelines.storage.StoragePipeline": 100,
+    "darkcrawl.pipelines.files.StoragePipeline": 100,
     "darkcrawl.pipelines.linkcsv.LinkCsvPipeline": 200,
     "darkcrawl.pipelines.misc.MiscLinksPipeline": 300,
     "darkcrawl.pipelines.traps.TrapPipeline": 350,
@@ -99,8 +99,8 @@ DEFAULTS = {
     # outputs per page into synchronous pipelines.
     "CONCURRENT_ITEMS": 4,
     "DOWNLOAD_HANDLERS": {
-        "http": "darkcrawl.handlers.NetworkDownloadHandler",
-        "https": "darkcrawl.handlers.NetworkDownloadHandler",
+        "http": "darkcrawl.download_handler.NetworkDownloadHandler",
+        "https": "darkcrawl.download_handler.NetworkDownloadHandler",
     },
 }
 

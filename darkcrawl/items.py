@@ -74,7 +74,7 @@ class PageItem:
     links_found: int = 0
     links_queued: int = 0
     #: BLAKE2b-128 (hex) of the normalised content of a 2xx page
-    #: (darkcrawl.frontier.content), and the URL that had this content first when it
+    #: (darkcrawl.seen.content), and the URL that had this content first when it
     #: was another one: then the body is not stored again and no link was extracted
     content_digest: str | None = None
     duplicate_of: str | None = None

@@ -53,7 +53,7 @@ LEASE_KEY = "darkcrawl_lease"
 #: filled by the TransferMeter during a download (reset at every attempt)
 BODY_RECEIVED_KEY = "darkcrawl_body_received"
 BODY_EXPECTED_KEY = "darkcrawl_body_expected"
-#: the connect deadline of a request (seconds), read by the transports of darkcrawl.handlers
+#: the connect deadline of a request (seconds), read by the transports of darkcrawl.download_handler
 CONNECT_TIMEOUT_KEY = "darkcrawl_connect_timeout"
 #: a request given back to the scheduler by a shutdown
 SHUTDOWN_REQUEUED_KEY = "darkcrawl_shutdown_requeued"

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from darkcrawl.sites.naver_stock import DailyPrice, Stock
+from darkcrawl.sites.naver_stock.pages import DailyPrice, Stock
 
 ROWS_PER_PAGE = 10  # Naver shows ten days per page ...
 GROUP = 5  # ... in two groups of five, separated by blank rows

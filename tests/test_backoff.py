@@ -33,7 +33,7 @@ from darkcrawl.downloadermiddlewares.backoff import (
     HostBackoffMiddleware,
     HostGivenUp,
 )
-from darkcrawl.frontier.backoff import BackoffPolicy, BackoffTable, Event, HostState, Verdict
+from darkcrawl.policy.backoff import BackoffPolicy, BackoffTable, Event, HostState, Verdict
 from tests.conftest import run_crawl
 from tests.darknet import sites
 

@@ -1,4 +1,4 @@
-"""Content-seen (darkcrawl/frontier/content.py): the digest, the store, and a real
+"""Content-seen (darkcrawl/seen/content.py): the digest, the store, and a real
 crawl in which pages share content under several URLs."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from darkcrawl.frontier.content import FILE_NAME, MemoryContentSeen, content_digest, normalise
+from darkcrawl.seen.content import FILE_NAME, MemoryContentSeen, content_digest, normalise
 from darkcrawl.storage.paths import url_hash
 from tests.conftest import run_crawl
 from tests.darknet import Darknet, sites

@@ -24,7 +24,7 @@ import pytest
 from scrapy.settings import Settings
 
 from darkcrawl.distributed import connection
-from darkcrawl.distributed.frontier import RedisFrontier
+from darkcrawl.distributed.redis_frontier import RedisFrontier
 from darkcrawl.distributed.seen import RedisSeenSet, mark_of
 from tests.conftest import ROOT, crawl_argv
 from tests.darknet import Darknet, sites

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, cast
 import pytest
 from scrapy.settings import Settings
 
-from darkcrawl.frontier.filters import SLOTS, CompactSeenSet, CuckooTable, fingerprint_bits
+from darkcrawl.seen.compact import SLOTS, CompactSeenSet, CuckooTable, fingerprint_bits
 
 ROOT = Path(__file__).resolve().parent.parent
 ONION = "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwx"
@@ -154,7 +154,7 @@ def test_a_file_with_another_plan_keeps_its_own(tmp_path: Path, caplog: pytest.L
     seen = CompactSeenSet(path, capacity=1_000, fp_rate=1e-4)
     fill(seen, urls(3_000))
     seen.save()
-    with caplog.at_level(logging.WARNING, logger="darkcrawl.frontier.filters"):
+    with caplog.at_level(logging.WARNING, logger="darkcrawl.seen.compact"):
         again = CompactSeenSet(path, capacity=50_000, fp_rate=1e-5)
     assert "keeping that plan" in caplog.text
     assert (again.capacity, again.fp_rate) == (1_000, 1e-4)
@@ -188,7 +188,7 @@ def test_a_damaged_file_is_reported_and_ignored(
 ) -> None:
     path, raw = _saved(tmp_path)
     path.write_bytes(damage(raw))
-    with caplog.at_level(logging.WARNING, logger="darkcrawl.frontier.filters"):
+    with caplog.at_level(logging.WARNING, logger="darkcrawl.seen.compact"):
         seen = CompactSeenSet(path, capacity=2_000)
     assert len(seen) == 0
     assert urls(1)[0] not in seen
@@ -202,12 +202,12 @@ def test_a_damaged_file_is_reported_and_ignored(
 def test_an_unreadable_path_is_reported_and_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "seen.filter"
     path.mkdir()  # a directory where the file should be: open() fails
-    with caplog.at_level(logging.WARNING, logger="darkcrawl.frontier.filters"):
+    with caplog.at_level(logging.WARNING, logger="darkcrawl.seen.compact"):
         seen = CompactSeenSet(path, capacity=100)
     assert len(seen) == 0
     assert "starting with an empty one" in caplog.text
     seen.add("http://a.onion/")
-    with caplog.at_level(logging.ERROR, logger="darkcrawl.frontier.filters"):
+    with caplog.at_level(logging.ERROR, logger="darkcrawl.seen.compact"):
         seen.close()  # cannot replace a directory: logged, not raised
     assert "cannot save" in caplog.text
 
@@ -235,7 +235,7 @@ def test_stable_across_processes(tmp_path: Path) -> None:
     expected = [url in seen for url in probes]
     script = (
         "import json, sys\n"
-        "from darkcrawl.frontier.filters import CompactSeenSet\n"
+        "from darkcrawl.seen.compact import CompactSeenSet\n"
         "seen = CompactSeenSet(sys.argv[1], capacity=5_000)\n"
         "probes = json.load(sys.stdin)\n"
         "print(json.dumps([len(seen)] + [url in seen for url in probes]))\n"

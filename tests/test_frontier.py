@@ -100,8 +100,8 @@ def test_store_survives_a_crash_at_the_last_commit(tmp_path: Path) -> None:
 
 
 def test_store_gives_the_seen_set_back_what_it_lacks(tmp_path: Path) -> None:
-    from darkcrawl.frontier.filters import CompactSeenSet
-    from darkcrawl.frontier.seen import MemorySeenSet
+    from darkcrawl.seen.compact import CompactSeenSet
+    from darkcrawl.seen.memory import MemorySeenSet
 
     store = FrontierStore(tmp_path / "f.sqlite", commit_delay=0)
     seen = CompactSeenSet(tmp_path / "seen.filter", capacity=1000)

@@ -14,7 +14,7 @@ import pytest
 from tests.gateways import FakeGateway, html
 from tests.naver_replica import NaverReplica
 
-NAVER_HOOK = "darkcrawl.hooks.naver_stock.NaverStockHook"
+NAVER_HOOK = "darkcrawl.sites.naver_stock.NaverStockHook"
 
 
 def test_naver_daily_prices_twice_into_sqlite(tmp_path, crawl):
@@ -123,7 +123,7 @@ def test_hooks_drop_defer_and_fail_without_stopping_the_crawl(crawl):
 def test_a_hook_that_cannot_be_configured_is_reported(crawl, tmp_path):
     result = crawl("-a", "urls=http://127.0.0.1:1/",
                    settings={"DARKCRAWL_SITE_HOOKS": json.dumps({"x": NAVER_HOOK})})
-    assert "darkcrawl cannot start: site hook darkcrawl.hooks.naver_stock.NaverStockHook: NaverStockHook needs NAVER_STOCK_LIST" in result.log
+    assert "darkcrawl cannot start: site hook darkcrawl.sites.naver_stock.NaverStockHook: NaverStockHook needs NAVER_STOCK_LIST" in result.log
     assert result.stats["finish_reason"] == "config_error"
     assert "Traceback" not in result.log
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from darkcrawl.sites.naver_stock import (
+from darkcrawl.sites.naver_stock.pages import (
     DAILY_KEY,
     DAILY_TABLE,
     DailyPrice,
@@ -553,7 +553,7 @@ def test_stock_list_from_the_environment_reaches_the_hook(tmp_path, naver, crawl
         writer.writerow(["codeName", "full_code", "marketName", "short_code"])
         writer.writerow(["다온소재", "KR7499990009", "KOSDAQ", "499990"])  # one page
     result = crawl(env={
-        "DARKCRAWL_SITE_HOOKS": json.dumps({r"127\.0\.0\.1:\d+": "darkcrawl.hooks.naver_stock.NaverStockHook"}),
+        "DARKCRAWL_SITE_HOOKS": json.dumps({r"127\.0\.0\.1:\d+": "darkcrawl.sites.naver_stock.NaverStockHook"}),
         "NAVER_STOCK_LIST": str(stocks),
         "NAVER_BASE_URL": naver.base_url,
         "DARKCRAWL_TABLES_DB": str(tmp_path / "tables.sqlite"),

@@ -1,8 +1,8 @@
 import pytest
 
-from darkcrawl.frontier.freshness import RevisitSchedule
-from darkcrawl.frontier.scope import ListRule, Scope, TrapRules
-from darkcrawl.frontier.seen import MemorySeenSet
+from darkcrawl.frontier.revisits import RevisitSchedule
+from darkcrawl.policy.scope import ListRule, Scope, TrapRules
+from darkcrawl.seen.memory import MemorySeenSet
 
 
 def scope(links=((), (), ""), networks=((), (), ""), mimes=((), (), "")) -> Scope:
@@ -101,8 +101,8 @@ def test_revisit_disabled_for_infinite_time_cache():
 
 # --- trap defences: query normalisation, date templates, admission counters -----
 
-from darkcrawl.frontier.scope import date_template, strip_session_params  # noqa: E402
-from darkcrawl.frontier.traps import TrapGuard, TrapLimits, trap_detail  # noqa: E402
+from darkcrawl.policy.scope import date_template, strip_session_params  # noqa: E402
+from darkcrawl.policy.traps import TrapGuard, TrapLimits, trap_detail  # noqa: E402
 
 
 @pytest.mark.parametrize(

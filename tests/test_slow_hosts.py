@@ -33,7 +33,7 @@ from scrapy.exceptions import (
 from twisted.internet.error import ConnectionRefusedError as TxConnectionRefusedError
 
 from darkcrawl.downloadermiddlewares.backoff import STATE_FILE, unreachable
-from darkcrawl.frontier.backoff import BackoffPolicy, BackoffTable, Event, Verdict
+from darkcrawl.policy.backoff import BackoffPolicy, BackoffTable, Event, Verdict
 from darkcrawl.transfer import (
     BodyTimeoutError,
     ConnectTimeoutError,

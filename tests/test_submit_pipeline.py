@@ -93,7 +93,7 @@ def test_every_page_and_host_arrives(tmp_path: Path, darknet: Any, api: ApiServe
     assert not any(p.is_file() for p in (result.data / "api").rglob("*"))  # delivered, and pruned
 
     # the payloads are darc's, with the saved bytes in them (a duplicate's were sent
-    # with the URL that had them first, darkcrawl/frontier/content.py)
+    # with the URL that had them first, darkcrawl/seen/content.py)
     by_url = {p["URL"]: p for p in api.received["requests"].values()}
     for payload in api.received["requests"].values():
         if payload["Document"] is None:

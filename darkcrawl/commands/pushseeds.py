@@ -31,7 +31,7 @@ from scrapy.commands import ScrapyCommand
 
 from darkcrawl import config
 from darkcrawl.distributed import connection
-from darkcrawl.distributed.frontier import DEFAULT_PREFIX
+from darkcrawl.distributed.redis_frontier import DEFAULT_PREFIX
 from darkcrawl.links.classify import Gateways
 from darkcrawl.seeds import SeedError, parse_seed_lines, read_seed_file, split_inline
 

@@ -27,7 +27,7 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.task import LoopingCall
 
 from darkcrawl.config import get_option
-from darkcrawl.distributed.frontier import RedisFrontier
+from darkcrawl.distributed.redis_frontier import RedisFrontier
 
 if TYPE_CHECKING:
     from collections.abc import Callable

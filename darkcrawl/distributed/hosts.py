@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from darkcrawl.distributed.frontier import RedisFrontier
+from darkcrawl.distributed.redis_frontier import RedisFrontier
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

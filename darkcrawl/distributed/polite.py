@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import sleep
 
-from darkcrawl.distributed.frontier import RedisFrontier
+from darkcrawl.distributed.redis_frontier import RedisFrontier
 from darkcrawl.distributed.queue import slot_of
 
 if TYPE_CHECKING:

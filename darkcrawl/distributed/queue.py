@@ -27,7 +27,7 @@ from darkcrawl.meta import LEASE_KEY, SLOT_KEY, bootstrap_host
 if TYPE_CHECKING:
     from scrapy import Request, Spider
 
-    from darkcrawl.distributed.frontier import RedisFrontier
+    from darkcrawl.distributed.redis_frontier import RedisFrontier
 
 #: scores hold priorities in this range (beyond, they are clamped)
 PRIORITY_LIMIT = 1 << 20

@@ -32,7 +32,7 @@ from scrapy.utils.asyncio import call_later
 from twisted.internet.task import LoopingCall
 
 from darkcrawl.config import get_option
-from darkcrawl.distributed.frontier import RedisFrontier
+from darkcrawl.distributed.redis_frontier import RedisFrontier
 from darkcrawl.distributed.queue import SlotQueue, slot_of
 from darkcrawl.frontier.ack import call_when_done
 from darkcrawl.meta import LEASE_KEY

@@ -10,7 +10,7 @@ collide with probability ``n / 2**(32 + bits)``: 3.6e-8 at 10M URLs (2**16
 shards), 3.6e-7 at 100M.  A shard that outgrows the plan just gets longer.
 
 Why not a Bloom filter (SETBIT), at 2.9 B/URL for 1e-5?  A crashed worker's
-admissions must be taken back (:mod:`darkcrawl.distributed.frontier`), and a Bloom
+admissions must be taken back (:mod:`darkcrawl.distributed.redis_frontier`), and a Bloom
 filter cannot forget; a Redis set of 8-byte strings could, at 60-70 B/URL.
 
 A page's links cost one round trip (:meth:`RedisSeenSet.add_many`, which the spider
@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from hashlib import blake2b
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from darkcrawl.config import get_option
-from darkcrawl.distributed.frontier import RedisFrontier
+from darkcrawl.distributed.redis_frontier import RedisFrontier
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -69,6 +69,9 @@ class RecentSet:
 
 
 class RedisSeenSet:
+    #: a page's links in one add_many call: one round trip to Redis
+    batched: ClassVar[bool] = True
+
     def __init__(self, frontier: RedisFrontier, cache_size: int = 262_144) -> None:
         self.frontier = frontier
         self._known = RecentSet(cache_size)
@@ -127,6 +130,9 @@ class RedisSeenSet:
 
     def __len__(self) -> int:
         return int(self.frontier.client.get(self.frontier.key("seen", "n")) or 0)
+
+    def save(self) -> None:
+        """Nothing to write: every add is in Redis when it returns."""
 
     def close(self) -> None:
         self._known.clear()

@@ -1,4 +1,4 @@
-"""Dead hosts are backed off exponentially instead of hammered (policy: darkcrawl/frontier/backoff.py).
+"""Dead hosts are backed off exponentially instead of hammered (policy: darkcrawl/policy/backoff.py).
 
 A host is a download slot (``<network>@<service>``, set by the routing middleware),
 so every subdomain of an onion service shares its fate, and two ports of one
@@ -81,7 +81,7 @@ from twisted.internet.error import ConnectError
 from twisted.internet.error import TimeoutError as TxTimeoutError
 
 from darkcrawl.config import ConfigError
-from darkcrawl.frontier.backoff import BackoffPolicy, BackoffTable, Event, HostState, Verdict
+from darkcrawl.policy.backoff import BackoffPolicy, BackoffTable, Event, HostState, Verdict
 from darkcrawl.storage.atomic import atomic_write
 from darkcrawl.transfer import BodyTimeoutError, NoResponseError
 from darkcrawl.meta import (

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 from scrapy import signals
 
 from darkcrawl.config import get_option
-from darkcrawl.frontier.freshness import RevisitSchedule
-from darkcrawl.frontier.hosts import MemoryHostLedger
+from darkcrawl.frontier.revisits import RevisitSchedule
+from darkcrawl.frontier.host_ledger import MemoryHostLedger
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

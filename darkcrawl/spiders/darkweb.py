@@ -34,11 +34,11 @@ from darkcrawl.config import get_option
 from darkcrawl.meta import HISTORY_KEY, SLOT_KEY, host_key, slot_key
 from darkcrawl.failures import ROBOTS_DISALLOWED, Transfer, failure_item, failure_reason
 from darkcrawl.addresses import address_refusal
-from darkcrawl.frontier.content import build_content_seen, response_digest
+from darkcrawl.seen.content import build_content_seen, response_digest
 from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
 from darkcrawl.hooks.base import LinkNoReturn
-from darkcrawl.frontier.scope import strip_session_params
-from darkcrawl.frontier.traps import ONCE_PER_HOST, TrapGuard, trap_detail
+from darkcrawl.policy.scope import strip_session_params
+from darkcrawl.policy.traps import ONCE_PER_HOST, TrapGuard, trap_detail
 from darkcrawl.hooks.registry import HookRegistry
 from darkcrawl.items import FailureItem, LinkMetadata, PageItem, TrapItem
 from darkcrawl.links.classify import Link, classify
@@ -55,7 +55,7 @@ from darkcrawl.records import (
 from darkcrawl.seeds import SeedError, parse_seed_lines, read_seed_file, split_inline
 from darkcrawl.spiders.bootstrap import HostBootstrap
 from darkcrawl.spiders.common import BACKREF_KEY, BOOTSTRAP_KEY, HOOK_KEY, LINK_KEY, now_iso
-from darkcrawl.spiders.hooks import SiteHooks
+from darkcrawl.spiders.hook_calls import SiteHooks
 from darkcrawl.spiders.options import SpiderOptions
 from darkcrawl.spiders.render import RenderStage
 from darkcrawl.storage import paths
@@ -64,8 +64,8 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from twisted.python.failure import Failure
 
-    from darkcrawl.frontier.hosts import HostLedger
-    from darkcrawl.frontier.seen import SeenSet
+    from darkcrawl.frontier.host_ledger import HostLedger
+    from darkcrawl.seen.base import SeenSet
 
 logger = logging.getLogger(__name__)
 
@@ -286,9 +286,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         trapped: Counter[str] = Counter() if traps is None else traps
         examples = {} if examples is None else examples
         out: list[Any] = []
-        # a shared seen set (Redis) decides a page's links in one round trip: add_many
-        add_many = getattr(self.seen, "add_many", None)
-        if add_many is None:
+        if not self.seen.batched:
             duplicates = self._screen(urls, source, depth, specials, page, trapped, examples,
                                       known=self.seen.__contains__, mark=self.seen.add,
                                       admit=lambda link: self._admit_now(link, depth, source, out))
@@ -303,7 +301,8 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             duplicates = self._screen(urls, source, depth, specials, page, trapped, examples,
                                       known=self.seen.known, mark=marks.append, admit=admit_later)
             if batch or marks:
-                duplicates += self._admit_batch(add_many(
+                # a shared seen set (Redis) decides a page's links in one round trip
+                duplicates += self._admit_batch(self.seen.add_many(
                     [link.url for link in batch], marks), batch, depth, source, trapped, examples, out)
         if duplicates:
             self.stats.inc_value("darkcrawl/links/duplicate", duplicates)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from darkcrawl.config import ConfigError
-from darkcrawl.frontier.scope import ListRule, Scope, TrapRules
-from darkcrawl.frontier.traps import TrapLimits
+from darkcrawl.policy.scope import ListRule, Scope, TrapRules
+from darkcrawl.policy.traps import TrapLimits
 from darkcrawl.links.classify import Gateways
 from darkcrawl.links.patterns import compile_extra_patterns
 from darkcrawl.records import RecordLimits

@@ -1,32 +1,17 @@
-"""URL-seen: decided on the URL string, before any Request object exists.
-
-Building and fingerprinting a Request for every extracted link (as CrawlSpider and
-Scrapy's dupefilter do) costs most of a page's CPU; a string lookup costs little.
-The class is chosen by ``DARKCRAWL_SEEN_CLASS`` so that a persistent or shared
-implementation (Bloom filter, Redis) can replace this in-memory one.
-"""
+"""The exact in-memory URL-seen set (the protocol is :mod:`darkcrawl.seen.base`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
+
+from darkcrawl.seen.base import LocalSeenSet, SeenSet
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from typing_extensions import Self
 
 
-class SeenSet(Protocol):
-    def add(self, url: str) -> bool:
-        """Record *url*; True when it was not seen before."""
-
-    def __contains__(self, url: object) -> bool: ...
-
-    def __len__(self) -> int: ...
-
-    def close(self) -> None: ...
-
-
-class MemorySeenSet:
+class MemorySeenSet(LocalSeenSet):
     """Exact, in memory, for one process: fine up to a few million URLs."""
 
     def __init__(self) -> None:
@@ -51,3 +36,6 @@ class MemorySeenSet:
 
     def close(self) -> None:
         self._urls.clear()
+
+
+__all__ = ["MemorySeenSet", "SeenSet"]

@@ -1,6 +1,6 @@
 """Crawler-trap defences that need memory of what was admitted before.
 
-:class:`~darkcrawl.frontier.scope.TrapRules` judges one URL on its own (length,
+:class:`~darkcrawl.policy.scope.TrapRules` judges one URL on its own (length,
 repeated segments, subdomains); the limits here count admissions, so that a trap
 that makes every URL look new (a calendar's "next month", a query that never
 repeats, a chain of generated paths) is cut after a bounded number of them rather
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from darkcrawl.frontier.scope import date_template
+from darkcrawl.policy.scope import date_template
 
 #: The settings behind each limit, named in the records so an operator knows what to raise.
 LIMIT_SETTINGS = {

@@ -82,6 +82,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from darkcrawl.config import get_option
+from darkcrawl.seen.base import LocalSeenSet
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -290,7 +291,7 @@ def _fresh_salt() -> bytes:
     return os.urandom(16)
 
 
-class CompactSeenSet:
+class CompactSeenSet(LocalSeenSet):
     """The SeenSet protocol over a chain of cuckoo filters; see the module docstring.
 
     ``add`` and ``in`` never give a false negative; ``in`` answers True for a URL never
@@ -463,10 +464,11 @@ class CompactSeenSet:
             self._next_save = time.monotonic() + self.save_interval
 
     def save(self, path: Path | str | None = None) -> None:
-        """Write the whole state to *path* (default: the configured one) atomically."""
+        """Write the whole state to *path* (default: the configured one) atomically;
+        a set with no path (no JOBDIR) lives in memory only: nothing to write."""
         target = Path(path) if path is not None else self.path
         if target is None:
-            raise ValueError("no path to save the seen set to")
+            return
         started = time.monotonic()
         # Streamed to a temporary sibling, fsync'ed, then renamed over the target:
         # darkcrawl.storage.atomic.atomic_write would need the whole filter joined into

@@ -83,7 +83,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CLASS = "darkcrawl.frontier.content.MemoryContentSeen"
+DEFAULT_CLASS = "darkcrawl.seen.content.MemoryContentSeen"
 DIGEST_SIZE = 16
 #: file of the persisted store, under JOBDIR
 FILE_NAME = "content-seen.jsonl"

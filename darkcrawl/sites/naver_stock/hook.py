@@ -10,7 +10,7 @@ days.  The pages are euc-kr (decoded as cp949, its superset).
 
 Enable it with::
 
-    DARKCRAWL_SITE_HOOKS = {r"finance\\.naver\\.com": "darkcrawl.hooks.naver_stock.NaverStockHook"}
+    DARKCRAWL_SITE_HOOKS = {r"finance\\.naver\\.com": "darkcrawl.sites.naver_stock.NaverStockHook"}
     NAVER_STOCK_LIST = "stocks.csv"
 
 ``NAVER_BASE_URL`` points it at another origin (a mirror, or the test replica).
@@ -29,7 +29,7 @@ from scrapy.exceptions import NotConfigured
 from darkcrawl.config import get_option
 from darkcrawl.hooks.base import SiteHook
 from darkcrawl.items import TableRow
-from darkcrawl.sites import naver_stock as naver
+from darkcrawl.sites.naver_stock import pages as naver
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

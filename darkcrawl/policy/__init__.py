@@ -1,0 +1,1 @@
+"""Crawl policy: what is in scope, what is a trap, which hosts are backed off."""

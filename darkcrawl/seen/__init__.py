@@ -1,0 +1,1 @@
+"""Seen sets: URL-seen (memory, compact on disk) and content-seen."""
