@@ -26,11 +26,12 @@ from scrapy.settings import Settings
 from darkcrawl.distributed import connection
 from darkcrawl.distributed.frontier import RedisFrontier
 from darkcrawl.distributed.seen import RedisSeenSet, mark_of
+from tests.components import needs
 from tests.conftest import ROOT, crawl_argv
 from tests.darknet import Darknet, sites
-from tests.redisserver import RedisServer, redis_server_missing
+from tests.redisserver import RedisServer
 
-pytestmark = pytest.mark.skipif(redis_server_missing() is not None, reason=str(redis_server_missing()))
+pytestmark = needs("redis-server")
 
 #: each worker's robots middleware fetches robots.txt for itself (a single crawl
 #: fetches it twice already); /error answers 500 and is retried

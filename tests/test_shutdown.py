@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.components import needs
 from tests.conftest import ROOT, crawl_argv, run_crawl
 from tests.gateways import FakeGateway, html
 from tests.tornet import free_ports
@@ -208,7 +208,7 @@ def test_the_bound_is_a_setting(timeout, tmp_path):
     assert ("darkcrawl.extensions.shutdown.ShutdownGuard" in result.log) is (timeout != "inf")
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+@needs("chromium")
 @pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
 def test_a_render_in_progress_is_cut_at_the_bound_and_redone_on_the_next_start(how, tmp_path):
     """The render callback waits SE_WAIT (120 s) on the page: SIGTERM closes its page at
@@ -246,7 +246,7 @@ def test_a_render_in_progress_is_cut_at_the_bound_and_redone_on_the_next_start(h
         assert [p for p in (tmp_path / "data").glob("clearnet/http/*/*.html") if not p.name.endswith("_raw.html")]
 
 
-@pytest.mark.skipif(shutil.which("setsid") is None, reason="no setsid")
+@needs("setsid")
 def test_the_playwright_driver_is_started_in_a_session_of_its_own(tmp_path, monkeypatch):
     from darkcrawl.extensions.shutdown import driver_in_own_session
 

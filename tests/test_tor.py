@@ -15,6 +15,7 @@ from scrapy import Spider
 from scrapy.utils.test import get_crawler
 
 from darkcrawl.networks.tor import TorNetwork
+from tests.components import require
 from tests.conftest import ROOT
 from tests.tornet import free_ports
 
@@ -108,12 +109,10 @@ def test_no_onion_or_i2p_name_reaches_the_local_resolver(tor_network, tmp_path):
     """A DNS canary is the crawl's only resolver: it must see the clear-web names (the
     positive control, proving it watches) and never an .onion or .i2p name."""
     from tests.conftest import run_crawl
-    from tests.dnscanary import DnsCanary, canary_supported, isolated_command
+    from tests.dnscanary import DnsCanary, isolated_command
     from tests.gateways import FakeGateway, html
 
-    reason = canary_supported()
-    if reason:
-        pytest.skip(reason)
+    require("dns-canary")
     main = tor_network.onions[0]
     i2p_pages = {"http://site.i2p/": html("http://other.i2p/", "http://canary-i2p-link.example/")}
     with DnsCanary() as canary, FakeGateway(i2p_pages) as i2p_proxy:
