@@ -5,6 +5,7 @@ failure reasons, darkcrawl's own stem launcher joining the network, NEWNYM, and
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -97,12 +98,34 @@ def test_scrapy_shell_fetches_through_tor(tor_network):
     assert proc.stdout.strip() == f"(200, '{main.url}')", proc.stdout + proc.stderr[-2000:]
 
 
-@pytest.mark.parametrize("pool", [1, 3])
-def test_services_stay_on_their_port(pool):
-    from darkcrawl.networks.tor import pinned_port
+_PROXIES_OF = '''
+import json, sys
+from scrapy import Spider
+from scrapy.utils.test import get_crawler
+from darkcrawl.networks.tor import TorNetwork
+settings = {"ADDONS": {"darkcrawl.addon.Addon": 0}, "TOR_PORT": 9050, "TOR_CTRL": 9051,
+            "DARKCRAWL_TOR_POOL": int(sys.argv[1])}
+tor = TorNetwork.from_crawler(get_crawler(Spider, settings))
+print(json.dumps([tor.proxy_for(service) for service in sys.argv[2:]]))
+'''
 
-    ports = list(range(9050, 9050 + pool))
-    assert pinned_port("x.onion", ports) == pinned_port("x.onion", ports)
+
+@pytest.mark.parametrize(("pool", "ports"), [(1, {9050}), (3, {9050, 9052, 9053})])
+def test_services_stay_on_their_port(pool, ports):
+    """Each onion service's requests leave through one SocksPort of the pool (never the
+    control port), the same one in every crawl process: in two processes with different
+    hash seeds, every service gets the port it got here, and the services share the pool."""
+    services = [f"service{i}.onion" for i in range(40)]
+    crawler = get_crawler(Spider, {"ADDONS": {"darkcrawl.addon.Addon": 0}, "TOR_PORT": 9050, "TOR_CTRL": 9051,
+                                   "DARKCRAWL_TOR_POOL": pool})
+    here = [TorNetwork.from_crawler(crawler).proxy_for(s) for s in services]
+    assert {int(proxy.rsplit(":", 1)[1]) for proxy in here} == ports
+    assert all(proxy.startswith("socks5h://127.0.0.1:") for proxy in here)
+    for seed in ("1", "2"):
+        proc = subprocess.run([sys.executable, "-c", _PROXIES_OF, str(pool), *services], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONHASHSEED": seed})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert json.loads(proc.stdout) == here
 
 
 def test_no_onion_or_i2p_name_reaches_the_local_resolver(tor_network, tmp_path):
