@@ -482,22 +482,48 @@ def test_hit_counting(net: Darknet) -> None:
 
 
 def test_hits_snapshot_is_safe_to_iterate_while_serving(net: Darknet) -> None:
+    """Snapshots iterated while handler threads count neither raise nor lag: each one
+    holds every request completed before it was taken, and in the end every request
+    the hammer made is counted exactly once."""
+    site = net["main"]
     stop = threading.Event()
+    done: list[int] = []  # the hammer's requests that were answered, in order
+    errors: list[BaseException] = []
 
     def hammer() -> None:
         i = 0
-        while not stop.is_set():
-            request(net.url("main", f"/page2.html?h={i}"))
-            i += 1
+        try:
+            while not stop.is_set():
+                status = request(net.url("main", f"/page2.html?h={i}"))[0]
+                assert status == 200, status
+                done.append(i)
+                i += 1
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
 
-    t = threading.Thread(target=hammer)
+    def counted() -> int:
+        return sum(n for target, n in site.hits.items() if target.startswith("/page2.html?h="))
+
+    t = threading.Thread(target=hammer, daemon=True)
     t.start()
+    hang = time.monotonic() + 120  # a guard against a hang, not a speed bound
     try:
-        for _ in range(200):
-            sum(1 for _ in net["main"].hits.items())
+        # keep iterating until the hammer has had 50 requests answered meanwhile
+        while not done and not errors:
+            assert time.monotonic() < hang, "the hammer got no answer"
+            time.sleep(0.01)
+        first = len(done)
+        while len(done) < first + 50 and not errors:
+            assert time.monotonic() < hang, f"the hammer hangs after {len(done)} requests"
+            completed = len(done)
+            assert counted() >= completed
     finally:
         stop.set()
-        t.join(10)
+        t.join(30)
+    assert not t.is_alive(), "the hammer did not stop"
+    assert not errors, errors
+    hits = site.hits
+    assert counted() == len(done) and all(hits[f"/page2.html?h={i}"] == 1 for i in done)
 
 
 def test_slow_site_times_out_and_shutdown_is_prompt() -> None:
