@@ -29,7 +29,7 @@ import pytest
 from darkcrawl.storage.paths import timestamp_token, url_hash
 from darkcrawl.submission.spool import Spool
 from tests.apiserver import ApiServer
-from tests.conftest import ROOT, CrawlResult, run_crawl
+from tests.conftest import ROOT, CrawlResult, logged_at, run_crawl
 from tests.conftest import crawl_argv as conftest_crawl_argv
 
 PAGE_LIMIT = 150
@@ -195,14 +195,8 @@ def down_rounds(log: str, event: str) -> list[int]:
 
 
 def close_seconds(log: str) -> float:
-    """From Scrapy's "Closing spider" to its "Spider closed" (the log's 1 s resolution)."""
-    def at(message: str) -> datetime:
-        match = re.search(rf"^(\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d) \[scrapy\.core\.engine\] INFO: {message}",
-                          log, re.M)
-        assert match, f"no {message!r} in the log"
-        return datetime.fromisoformat(match[1])
-
-    return (at("Spider closed") - at("Closing spider")).total_seconds()
+    """From Scrapy's "Closing spider" to its "Spider closed"."""
+    return (logged_at(log, "Spider closed") - logged_at(log, "Closing spider")).total_seconds()
 
 
 def test_api_down_for_the_whole_crawl_then_resubmit(tmp_path: Path, darknet: Any, api: ApiServer) -> None:
