@@ -162,6 +162,7 @@ def test_a_second_signal_forces_the_stop(tmp_path):
         assert 2 not in [state for row_url, state in _rows(tmp_path) if row_url == url]
 
 
+@needs("tor")
 @pytest.mark.parametrize("signals_", [1, 2])
 def test_sigterm_during_a_tor_launch_aborts_it(signals_, tmp_path):
     """A tor with DisableNetwork never bootstraps: the launch would wait TOR_WAIT (120 s)

@@ -135,6 +135,7 @@ def test_no_onion_or_i2p_name_reaches_the_local_resolver(tor_network, tmp_path):
     from tests.gateways import FakeGateway, html
 
     require("dns-canary")
+    require("chromium")  # the render stage is part of this crawl
     main = tor_network.onions[0]
     i2p_pages = {"http://site.i2p/": html("http://other.i2p/", "http://canary-i2p-link.example/")}
     with DnsCanary() as canary, FakeGateway(i2p_pages) as i2p_proxy:
