@@ -155,9 +155,9 @@ def test_a_second_signal_forces_the_stop(tmp_path):
         url = f"{server.url}/stuck"
         proc = _start(tmp_path, "-a", f"urls={url}", settings=settings)
         _wait_for(lambda: "/stuck" in server.hits, 60, "the stuck request to reach the server")
-        log, took = _stop(proc, signals_=2)
+        log, _ = _stop(proc, signals_=2)  # (a hang fails at 60 s, well before the 120 s bound)
         assert "Received SIGTERM twice, forcing unclean shutdown" in log, log[-3000:]
-        assert took < 20, log[-3000:]
+        assert "shutdown bound (" not in log, log[-3000:]  # forced, not waited out
         # an unclean stop acknowledges nothing: the request is fetched again on the next start
         assert 2 not in [state for row_url, state in _rows(tmp_path) if row_url == url]
 
@@ -178,9 +178,9 @@ def test_sigterm_during_a_tor_launch_aborts_it(signals_, tmp_path):
     proc = _start(tmp_path, "-a", f"urls=http://{ONION}/", settings=settings)
     _wait_for(lambda: (data_dir / "control_auth_cookie").exists(), 60, "tor to start")
     time.sleep(1)
-    log, took = _stop(proc, signals_=signals_, gap=0.2)
-    assert took < 10, log[-3000:]
+    log, _ = _stop(proc, signals_=signals_, gap=0.2)  # (a hang fails at 60 s, before TOR_WAIT)
     assert "tor launch aborted: the crawl is closing" in log
+    assert "shutdown bound (" not in log, log[-3000:]  # the launch ended by itself, not cut at 10 s
     if signals_ == 2:
         # the second one may come after the (quick) graceful close or force it: either
         # way the launch thread does not keep the process, or its tor, alive
