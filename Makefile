@@ -15,8 +15,10 @@ setup:
 crawl: setup
 	DARC_REBOOT=$(REBOOT) PATH_DATA=$(PATH_DATA) $(VENV)/scrapy crawl darkweb -a seeds=$(SEEDS)
 
+# strict: a missing tor, chromium, i2pd, redis-server... fails its tests instead of
+# skipping them (tests/components.py); DARKCRAWL_TEST_ALLOW_MISSING=tor,i2pd opts out
 test: setup
-	$(VENV)/python -m pytest -q
+	DARKCRAWL_TEST_STRICT=1 $(VENV)/python -m pytest -q
 
 bench: setup
 	$(VENV)/python -m bench.run

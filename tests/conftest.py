@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,15 @@ class CrawlResult:
 
     def headers_records(self) -> list[dict[str, Any]]:
         return [json.loads(p.read_text()) for p in self.data.glob("*/*/*/*.json")]
+
+
+def logged_at(log: str, pattern: str) -> datetime:
+    """When the first log line matching the regex *pattern* (after the logger's name) was
+    written: Scrapy's log times, 1 s resolution.  For "X happened before its bound" asserts
+    that must not depend on how long the process took to start or stop."""
+    match = re.search(rf"^(\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d) \[[\w.]+\] \w+: (?:{pattern})", log, re.M)
+    assert match, f"no log line matches {pattern!r}"
+    return datetime.fromisoformat(match[1])
 
 
 def crawl_argv(
@@ -103,6 +114,9 @@ def crawl(tmp_path):
 
     return _crawl
 
+
+# Missing real components (tor, chromium, ...): skipped locally, failures in strict mode.
+from tests.components import pytest_configure, pytest_runtest_setup  # noqa: E402,F401
 
 # The private Tor network (tests/tornet): one per session, started on first use.
 from tests.tornet.fixtures import tor_network  # noqa: E402,F401

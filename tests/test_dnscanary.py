@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.dnscanary import DnsCanary, canary_supported, isolated_command
+from tests.components import needs, require
+from tests.dnscanary import DnsCanary, isolated_command
 from tests.dnscanary.isolate import NSSWITCH_CONF, REFUSED_EXIT
 from tests.dnscanary.server import build_query, parse_query
 
@@ -34,9 +35,7 @@ ANSWERED = {"answered.example": "10.20.30.40", "twisted-answer.example": "10.9.8
 
 @pytest.fixture
 def canary() -> Iterator[DnsCanary]:
-    reason = canary_supported()
-    if reason is not None:
-        pytest.skip(reason)
+    require("dns-canary")
     with DnsCanary(answers=ANSWERED) as running:
         yield running
 
@@ -136,11 +135,9 @@ def test_parse_query_reads_names_types_and_compression() -> None:
         parse_query(looping)
 
 
+@needs("dns-canary")
 def test_canary_answers_and_records_udp_and_tcp() -> None:
-    try:
-        canary = DnsCanary(answers={"Known.Example.": "192.0.2.7"}).start()
-    except OSError as error:
-        pytest.skip(f"cannot bind the canary here: {error}")
+    canary = DnsCanary(answers={"Known.Example.": "192.0.2.7"}).start()
     with canary:
         ident, rcode, addresses = _rcode_and_a(_ask_udp(canary, build_query("known.example", ident=11)))
         assert (ident, rcode, addresses) == (11, 0, ["192.0.2.7"])
@@ -164,12 +161,10 @@ def test_canary_answers_and_records_udp_and_tcp() -> None:
         canary.address  # noqa: B018 - stopped canaries have no address
 
 
+@needs("dns-canary")
 def test_two_canaries_get_different_addresses() -> None:
     # Parallel test sessions must not share (and split) one canary's queries.
-    try:
-        first = DnsCanary().start()
-    except OSError as error:
-        pytest.skip(f"cannot bind the canary here: {error}")
+    first = DnsCanary().start()
     with first, DnsCanary() as second:
         assert first.address != second.address
         _ask_udp(second, build_query("second.example"))

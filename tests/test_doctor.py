@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import pytest
 
 from darkcrawl.doctor import socks5_answers, tcp_answers
+from tests.components import needs
 from tests.conftest import ROOT
 from tests.redisserver import RedisServer, free_port
 
@@ -98,6 +99,7 @@ def test_api_url_that_does_not_answer_is_a_warning(tmp_path):
     assert _line(result.stdout, "API_REQUESTS").startswith("warn")
 
 
+@needs("redis-server")
 def test_redis_of_a_fleet(tmp_path):
     with RedisServer(tmp_path / "redis") as redis_server:
         result = doctor({"PATH_DATA": str(tmp_path), "SCRAPY_PROJECT": "distributed",

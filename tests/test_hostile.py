@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -31,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from tests.components import missing, needs
 from tests.conftest import ROOT, crawl_argv
 from tests.hostile import EXPECT, SSRF_FRONT, Case, HostileWeb, by_stage, hostile_web
 from tests.hostile.check import (Outcome, canary_problems, case_problems, log_problems, proxy_problems,
@@ -72,8 +72,7 @@ RENDER_BOUNDS = {
 #: How long each round may take before the test calls it "never ends" (and kills it).
 PLAIN_LIMIT, RENDER_LIMIT, SSRF_LIMIT = 120.0, 90.0, 60.0
 
-needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None,
-                                    reason="chromium is not installed (scripts/setup.sh installs it)")
+needs_chromium = needs("chromium")
 
 
 @dataclass
@@ -174,7 +173,7 @@ def rounds(hostile: HostileWeb, tmp_path_factory: pytest.TempPathFactory) -> dic
         "ssrf": Running(tmp_path_factory.mktemp("hostile-ssrf"), _seeds(hostile, by_stage("ssrf")),
                         {**BOUNDS, "DARKCRAWL_ALLOW_LOOPBACK": 0}, _env(guard=True, proxy=hostile["proxy"].url)),
     }
-    if shutil.which("chromium") is not None:
+    if missing("chromium") is None:
         running["render"] = Running(tmp_path_factory.mktemp("hostile-render"), _seeds(hostile, by_stage("render")),
                                     RENDER_BOUNDS, _env())
     limits = {"plain": PLAIN_LIMIT, "render": RENDER_LIMIT, "ssrf": SSRF_LIMIT}

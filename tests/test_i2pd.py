@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests import i2pnet
+from tests.components import needs
 from tests.i2pnet import (
     HOST_DOWN_DETAIL,
     HOST_DOWN_MARKER,
@@ -31,12 +32,11 @@ from tests.i2pnet import (
     PROXY_PAGE_TITLE,
     I2pd,
     free_port,
-    i2pd_available,
     i2pd_command,
     i2pd_config,
 )
 
-pytestmark = pytest.mark.skipif(i2pd_available() is not None, reason=str(i2pd_available()))
+pytestmark = needs("i2pd")
 
 # Observed: both error pages come back in milliseconds (no peers, so nothing
 # to wait for). The bounds leave room for a loaded machine, not for hangs.
@@ -171,9 +171,6 @@ def test_darkcrawl_launches_i2pd_and_records_its_error_pages(tmp_path: Path, cra
     """The product's own launcher starts i2pd (DARKCRAWL_I2P_CMD), the crawl goes through
     its HTTP proxy, i2pd's "Host not found" page is a proxy error, and the launched
     router is stopped when the crawl ends."""
-    reason = i2pd_available()
-    if reason:
-        pytest.skip(reason)
     http_port, socks_port = free_port(), free_port()
     config = i2pd_config(tmp_path / "i2pd", http_port, socks_port)
     result = crawl(

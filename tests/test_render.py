@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
-
-import pytest
 
 from darkcrawl.storage.paths import url_hash
+from tests.components import needs
 from tests.gateways import FakeGateway, html
 
-pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (scripts/setup.sh installs it)")
+pytestmark = needs("chromium")
 
 JS_PAGE = (200, "text/html; charset=utf-8", b"""<html><head><title>js</title></head><body>
 <p>static text</p><div id="out"></div>

@@ -5,7 +5,6 @@ number of requests, and leave the browser context usable for the next page."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,9 +13,9 @@ from typing import Any
 import pytest
 
 from darkcrawl.render.limits import RenderLimits, cut_reason, is_empty_render, seconds
+from tests.components import needs
 
-chromium = pytest.mark.skipif(shutil.which("chromium") is None,
-                              reason="chromium is not installed (scripts/setup.sh installs it)")
+chromium = needs("chromium")
 
 AFTER = """<html><body><h1>after {}</h1><p>a normal page, rendered after the hostile one</p>
 <div style="height: 1500px">tall</div></body></html>"""

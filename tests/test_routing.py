@@ -86,7 +86,9 @@ def test_onion_services_are_pinned_to_one_port():
     ports = [9050, 9051, 9052, 9053]
     services = [f"service{i}.onion" for i in range(400)]
     chosen = [pinned_port(s, ports) for s in services]
-    assert chosen == [pinned_port(s, ports) for s in services]  # stable, not hash()-randomised
+    # stable across runs and processes (a blake2b of the name, not hash()-randomised):
+    # the same ports as every earlier run gave these names
+    assert chosen[:8] == [9050, 9052, 9051, 9051, 9050, 9053, 9050, 9053]
     assert all(chosen.count(p) > 60 for p in ports)  # spread over the pool
 
 

@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from tests.components import require
 from tests.scrapydserver import Scrapyd
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +63,7 @@ def _ignore(folder: str, names: list[str]) -> set[str]:
 
 @pytest.fixture(scope="module")
 def scrapyd(tmp_path_factory):
+    require("scrapyd")
     env = {name: value for name, value in os.environ.items() if name not in UNSET_ENV}
     with Scrapyd(tmp_path_factory.mktemp("scrapyd"), env={**env, **SERVER_ENV}) as server:
         yield server

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,10 +29,12 @@ import pytest
 from darkcrawl.storage.paths import timestamp_token, url_hash
 from darkcrawl.submission.spool import Spool
 from tests.apiserver import ApiServer
-from tests.conftest import ROOT, CrawlResult, run_crawl
+from tests.conftest import ROOT, CrawlResult, logged_at, run_crawl
 from tests.conftest import crawl_argv as conftest_crawl_argv
 
 PAGE_LIMIT = 150
+#: DARKCRAWL_API_MAX_INFLIGHT of the dead-API test: POSTs a round can fail at most
+MAX_INFLIGHT = 16
 
 
 @pytest.fixture
@@ -185,21 +188,36 @@ def resubmit(data: Path, *settings: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
 
 
+def down_rounds(log: str, event: str) -> list[int]:
+    """The cool-downs (s) the pipeline announced for *event*: one per round of failed POSTs."""
+    return [int(s) for s in re.findall(rf"API {event} unreachable \(.*?\): payloads stay spooled, "
+                                       r"retrying in (\d+) s", log)]
+
+
+def close_seconds(log: str) -> float:
+    """From Scrapy's "Closing spider" to its "Spider closed"."""
+    return (logged_at(log, "Spider closed") - logged_at(log, "Closing spider")).total_seconds()
+
+
 def test_api_down_for_the_whole_crawl_then_resubmit(tmp_path: Path, darknet: Any, api: ApiServer) -> None:
     api.down()
-    started = time.monotonic()
-    result = crawl(tmp_path, darknet, api_settings(api, API_RETRY=2, DARKCRAWL_API_CLOSE_TIMEOUT=120))
-    took = time.monotonic() - started
+    result = crawl(tmp_path, darknet, api_settings(api, API_RETRY=2, DARKCRAWL_API_CLOSE_TIMEOUT=120,
+                                                   DARKCRAWL_API_MAX_INFLIGHT=MAX_INFLIGHT))
     assert result.returncode == 0, result.log[-3000:]
     pages, hosts = page_keys(result.data), {new_host_key(i) for i in new_host_items(result)}
     assert spooled_keys(result.data) == {"requests": pages, "new_host": hosts}
     stats = result.stats
     assert stats["darkcrawl/api/pending"] == len(pages) + len(hosts)
     assert "darkcrawl/api/requests/delivered" not in stats
-    # a dead API costs a round of attempts (and one more at close), then payloads
-    # just stay spooled: the close does not wait out its bound
-    assert stats["darkcrawl/api/requests/failed"] <= 2 * 16
-    assert took < 60
+    # A dead API costs a round of attempts per cool-down (5 s doubling to 60 s) and
+    # one more at close, then payloads just stay spooled: however long the crawl
+    # takes, each round (announced in the log) fails at most the POSTs in flight.
+    for event in ("requests", "new_host"):
+        rounds = down_rounds(result.log, event)
+        assert rounds == [min(60, 5 * 2**k) for k in range(len(rounds))] and rounds, (event, rounds)
+        assert stats[f"darkcrawl/api/{event}/failed"] <= MAX_INFLIGHT * len(rounds), (event, rounds)
+    # the close does not wait out its bound (120 s) for an API that stays dead
+    assert close_seconds(result.log) < 120, result.log[-3000:]
 
     down = resubmit(result.data, f"API_REQUESTS={api.url('requests')}", f"API_NEW_HOST={api.url('new_host')}")
     assert down.returncode == 1, down.stdout + down.stderr

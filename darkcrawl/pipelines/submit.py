@@ -306,11 +306,12 @@ class SubmitPipeline:
             for event, path in await asyncio.to_thread(self.spool.pending_on, day, events):
                 if path in self._tasks or path in self._rejected:
                     continue
-                if self._is_down(event):
-                    self._backlog.add(event)  # the sweep after the cool-down gets it
-                    continue
                 while len(self._tasks) >= self.max_inflight:
                     assert self._wake is not None
                     self._wake.clear()
                     await self._wake.wait()
+                # after the wait for a slot: the endpoint may have gone down meanwhile
+                if self._is_down(event):
+                    self._backlog.add(event)  # the sweep after the cool-down gets it
+                    continue
                 self._launch(event, path)

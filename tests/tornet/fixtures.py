@@ -1,35 +1,27 @@
 """pytest fixture: one private Tor network per test session, with two onion sites.
 
 Wire it in with ``from tests.tornet.fixtures import tor_network`` (in a
-conftest or a test module). Skips, rather than fails, where tor is not
-installed: the project's setup script installs Debian's ``tor`` package.
+conftest or a test module). Where tor is not installed it skips, or fails in
+strict mode (tests/components.py): the setup script installs Debian's ``tor``.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .network import TOR_CMD, TOR_GENCERT_CMD, TorNetwork
+from tests.components import require
+
+from .network import TorNetwork
 from .sites import TinySite, onion_pages
 
 __all__ = ["tor_network"]
 
 # Lets CI keep the authority keys somewhere it caches between jobs.
 CACHE_ENV = "DARKCRAWL_TORNET_CACHE"
-
-
-def _missing_tools() -> list[str]:
-    missing = []
-    if not os.access(TOR_CMD, os.X_OK):
-        missing.append(TOR_CMD)
-    if shutil.which(TOR_GENCERT_CMD) is None:
-        missing.append(TOR_GENCERT_CMD)
-    return missing
 
 
 @pytest.fixture(scope="session")
@@ -41,9 +33,7 @@ def tor_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TorNetwork
     :func:`.sites.onion_pages`. Self-contained (no other fixtures), so that
     importing just this name into a conftest is enough.
     """
-    missing = _missing_tools()
-    if missing:
-        pytest.skip(f"private Tor network needs {' and '.join(missing)} (apt-get install tor)")
+    require("tor")
     cache = os.environ.get(CACHE_ENV)
     workdir = tmp_path_factory.mktemp("tornet")
     with TinySite("main") as main, TinySite("other") as other:
