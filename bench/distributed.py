@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,69 +34,9 @@ from bench.nginx import NginxError, NginxServer, ensure_nginx
 from bench.run import DEFAULT_WEB_DIR, PROJECT_ROOT, _child_env, smoke_check, warm_page_cache
 from bench.statsdump import html_pages, load_stats_file
 from bench.webgen import WebInfo, WebParams, ensure_web
+from tests.harness.redisserver import RedisServer
 
 TARGET_RATIO = 1.7
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisServer:
-    """A private redis-server in *workdir*, stopped on exit."""
-
-    def __init__(self, workdir: Path, appendonly: bool = True) -> None:
-        self.workdir = workdir
-        self.port = _free_port()
-        self.appendonly = appendonly
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> Any:
-        import redis
-
-        return redis.Redis(port=self.port, socket_timeout=60)
-
-    def __enter__(self) -> RedisServer:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server not found (apt-get install redis-server)")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec", "--save", "",
-             "--logfile", str(self.workdir / "redis.log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        client = self.client()
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                client.ping()
-                return self
-            except Exception:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.__exit__()
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-
-    def __exit__(self, *_exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def cpu_seconds(self) -> float:
-        info = self.client().info("cpu")
-        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 @dataclass

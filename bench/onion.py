@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.nginx import NginxError, NginxServer, ensure_nginx, free_port
+from bench.nginx import NginxError, NginxServer, ensure_nginx
 from bench.run import PROJECT_ROOT, CrawlResult, _child_env, _fmt, _raise_interrupt
 from bench.transport import crawl_pages_per_s, median_of, ratio_of, run_darkcrawl
 from bench.webgen import LOOPBACK, WebInfo, WebParams, ensure_web, host_dir
+from tests.harness import free_port
 from tests.tornet import OnionService, TorNetwork, TorNetworkError
 from tests.tornet.socks import SocksError
 

@@ -27,8 +27,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
+
+from tests.harness.service import Service
 
 HOST = "127.0.0.1"
 EVENTS = ("new_host", "requests", "selenium")
@@ -113,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
                 api.in_progress -= 1
 
 
-class ApiServer:
+class ApiServer(Service):
     """The test API; a context manager.  ``url(event)`` is what API_* settings take."""
 
     def __init__(self, *, delay: float = 0.0, port: int = 0) -> None:
@@ -138,14 +139,6 @@ class ApiServer:
         self.arrivals: list[float] = []
 
     # -- lifecycle ----------------------------------------------------------------
-
-    def __enter__(self) -> ApiServer:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     def start(self) -> None:
         self._stopping.clear()

@@ -21,10 +21,10 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from darkcrawl.sites.naver_stock import DailyPrice, Stock
+from tests.harness.service import Service
 
 ROWS_PER_PAGE = 10  # Naver shows ten days per page ...
 GROUP = 5  # ... in two groups of five, separated by blank rows
@@ -272,7 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # keep test output clean; hits are counted instead
 
 
-class NaverReplica:
+class NaverReplica(Service):
     """``with NaverReplica() as naver:`` serves the stocks on 127.0.0.1.
 
     ``naver.local(url)`` turns a real ``https://finance.naver.com/...`` URL into
@@ -340,17 +340,6 @@ class NaverReplica:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._server = self._thread = None
-
-    def __enter__(self) -> NaverReplica:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 The end-to-end tests run ``SCRAPY_PROJECT=distributed scrapy crawl darkweb``
 workers as subprocesses over the local test web (tests/darknet) and count what the
-sites served; each test gets its own redis-server (tests/redisserver.py).
+sites served; each test gets its own redis-server (tests/harness/redisserver.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from darkcrawl.distributed.frontier import RedisFrontier
 from darkcrawl.distributed.seen import RedisSeenSet, mark_of
 from tests.conftest import ROOT, crawl_argv
 from tests.darknet import Darknet, sites
-from tests.redisserver import RedisServer, redis_server_missing
+from tests.harness.redisserver import RedisServer, redis_server_missing
 
 pytestmark = pytest.mark.skipif(redis_server_missing() is not None, reason=str(redis_server_missing()))
 

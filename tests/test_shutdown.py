@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import ROOT, crawl_argv, run_crawl
 from tests.gateways import FakeGateway, html
-from tests.tornet import free_ports
+from tests.harness import free_ports
 
 ONION = "lbtgmztgmztgmztgmztgmztgmztgmztgmztgmztgmztgmztgmztmn5ad.onion"
 

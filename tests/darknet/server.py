@@ -25,10 +25,10 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from tests.harness.service import Service
 from .sites import SITE_NAMES, SLOW_DELAY, HTML, Reply, SiteContent, Streamed, build_sites
 
 __all__ = ["Darknet", "RecordedRequest", "Site"]
@@ -290,7 +290,7 @@ def _body_chunks(body: bytes | Streamed) -> Iterator[bytes]:
         yield view[start : start + _CHUNK].tobytes()
 
 
-class Darknet:
+class Darknet(Service):
     """Starts every site on its own free port; a context manager.
 
     ``root``: optional directory of extra static files, ``root/<site>/<path>``,
@@ -303,18 +303,6 @@ class Darknet:
         self.slow_delay = slow_delay
         self.sites: dict[str, Site] = {}
         self._running = False
-
-    def __enter__(self) -> Darknet:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         if self._running:

@@ -11,8 +11,9 @@ import collections
 import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from urllib.parse import urlsplit
+
+from tests.harness.service import Service
 
 __all__ = ["MAIN_TITLE", "OTHER_TITLE", "TinySite", "onion_pages"]
 
@@ -56,7 +57,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # tests assert on hits, not on stderr noise
 
 
-class TinySite:
+class TinySite(Service):
     """One threaded HTTP server with replaceable pages and per-path hit counts."""
 
     def __init__(self, name: str) -> None:
@@ -106,18 +107,6 @@ class TinySite:
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
-
-    def __enter__(self) -> TinySite:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _page(title: str, body: str) -> str:

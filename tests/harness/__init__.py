@@ -1,0 +1,16 @@
+"""What the tests and the benchmarks share: services, ports, local servers.
+
+No pytest here: ``bench/`` imports this package too.
+
+- :mod:`tests.harness.service`: :class:`Service`, the start/stop/context-manager
+  base every local server derives from, and :func:`wait_until`.
+- :mod:`tests.harness.ports`: :func:`free_port`, :func:`free_ports`.
+- :mod:`tests.harness.http`: :class:`HttpService`, a threaded HTTP server on a
+  free loopback port that the small fake servers subclass.
+- :mod:`tests.harness.redisserver`: a real redis-server in a private folder.
+"""
+
+from tests.harness.ports import free_port, free_ports
+from tests.harness.service import Service, wait_until
+
+__all__ = ["Service", "free_port", "free_ports", "wait_until"]
