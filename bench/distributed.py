@@ -18,13 +18,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +29,7 @@ from typing import Any
 
 from bench.nginx import NginxError, NginxServer, ensure_nginx
 from bench.run import DEFAULT_WEB_DIR, PROJECT_ROOT, _child_env, smoke_check, warm_page_cache
+from bench.scaffold import temp_dir, write_json
 from bench.statsdump import html_pages, load_stats_file
 from bench.webgen import WebInfo, WebParams, ensure_web
 from tests.harness.redisserver import RedisServer
@@ -239,37 +237,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--probes", type=int, default=1_000_000)
     args = ap.parse_args(argv)
 
-    tmp = Path(tempfile.mkdtemp(prefix="darkcrawl-bench-dist-"))
     payload: dict[str, Any] = {}
-    try:
-        if args.seen_memory:
-            counts = [int(float(c)) for c in args.seen_memory.split(",")]
-            payload["seen_memory"] = seen_memory(counts, args.probes, args.seen_capacity, tmp)
-        else:
-            params = WebParams(hosts=args.hosts, pages=args.pages, base_port=args.base_port)
-            web = ensure_web(args.web_dir, params)
-            print(f"web: {args.web_dir}: {web.html_pages} HTML pages, {web.total_bytes / 2**20:.0f} MiB")
-            results: list[FleetResult] = []
-            with NginxServer(args.web_dir, params, tmp / "nginx", ensure_nginx()) as server:
-                smoke_check(params)
-                print(f"  nginx up; page cache warmed in {warm_page_cache(args.web_dir):.1f}s")
-                for n in (int(x) for x in args.workers.split(",")):
-                    result = run_fleet(n, tmp, server, web, args.timeout, args.pin)
-                    results.append(result)
-                    print(f"[{n}] {result.status}: {result.pages} pages in {result.wall_s:.1f}s", flush=True)
-            ratio = print_fleets(results, args.pin)
-            payload.update(params=asdict(params), pinned=args.pin, cores=os.cpu_count(),
-                           results=[asdict(r) for r in results], ratio=ratio, target_ratio=TARGET_RATIO)
-    except (NginxError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if args.keep:
-            print(f"kept: {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with temp_dir("darkcrawl-bench-dist-", args.keep, kept="kept: ") as tmp:
+        try:
+            if args.seen_memory:
+                counts = [int(float(c)) for c in args.seen_memory.split(",")]
+                payload["seen_memory"] = seen_memory(counts, args.probes, args.seen_capacity, tmp)
+            else:
+                params = WebParams(hosts=args.hosts, pages=args.pages, base_port=args.base_port)
+                web = ensure_web(args.web_dir, params)
+                print(f"web: {args.web_dir}: {web.html_pages} HTML pages, {web.total_bytes / 2**20:.0f} MiB")
+                results: list[FleetResult] = []
+                with NginxServer(args.web_dir, params, tmp / "nginx", ensure_nginx()) as server:
+                    smoke_check(params)
+                    print(f"  nginx up; page cache warmed in {warm_page_cache(args.web_dir):.1f}s")
+                    for n in (int(x) for x in args.workers.split(",")):
+                        result = run_fleet(n, tmp, server, web, args.timeout, args.pin)
+                        results.append(result)
+                        print(f"[{n}] {result.status}: {result.pages} pages in {result.wall_s:.1f}s", flush=True)
+                ratio = print_fleets(results, args.pin)
+                payload.update(params=asdict(params), pinned=args.pin, cores=os.cpu_count(),
+                               results=[asdict(r) for r in results], ratio=ratio, target_ratio=TARGET_RATIO)
+        except (NginxError, RuntimeError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.json:
-        args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        write_json(args.json, payload, say=False)
     return 0
 
 

@@ -10,23 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import argparse
-import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from bench.measure import Measurement, run_measured
-from bench.nginx import NginxError, NginxServer, ensure_nginx, http_get
+from bench.nginx import NginxError, NginxServer, http_get
+from bench.scaffold import exit_code, find_nginx, prepare_web, sigterm_as_interrupt, temp_dir, write_json
 from bench.statsdump import HTML_PAGE_KEYS, html_pages, load_stats_file, parse_stats_from_log
-from bench.webgen import LOOPBACK, WebInfo, WebParams, ensure_web
+from bench.webgen import LOOPBACK, WebInfo, WebParams
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEB_DIR = PROJECT_ROOT / "bench" / ".web"
@@ -295,11 +292,6 @@ def print_table(results: list[CrawlResult], ratio: float | None) -> None:
     print(f"\nratio darkcrawl/baseline pages/s: {_fmt(ratio, '.2f')}  target >= {TARGET_RATIO:g}{verdict}")
 
 
-def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
-    # Turn SIGTERM into the same clean shutdown path as Ctrl-C.
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     ap.add_argument("--hosts", type=int, default=50, help="number of hosts/ports (default 50)")
@@ -325,57 +317,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    sigterm_as_interrupt()
     params = WebParams(hosts=args.hosts, pages=args.pages, base_port=args.base_port)
-
-    print(f"web: {args.web_dir} ({params.hosts} hosts x {params.pages} pages + index)", flush=True)
-    web = ensure_web(args.web_dir, params)
-    print(
-        f"  {f'generated in {web.seconds:.1f}s' if web.generated else 'reused (manifest matches)'}: "
-        f"{web.html_pages} HTML pages, {web.total_bytes / 2**20:.0f} MiB, {web.links} links"
-    )
-    try:
-        binary = ensure_nginx()
-    except (NginxError, subprocess.CalledProcessError) as e:
-        print(f"error: cannot get nginx: {e}", file=sys.stderr)
+    web = prepare_web(args.web_dir, params)
+    binary = find_nginx()
+    if binary is None:
         return 2
 
-    tmp = Path(tempfile.mkdtemp(prefix="darkcrawl-bench-"))
     results: list[CrawlResult] = []
     nginx_info: dict[str, Any] | None = None
     interrupted = False
-    try:
-        with NginxServer(args.web_dir, params, tmp / "nginx", binary) as server:
-            ports = f"{params.port(0)}-{params.port(params.hosts - 1)}"
-            print(f"nginx: {binary}, ports {ports}, status port {server.status_port}")
-            smoke_check(params)
-            print(f"  smoke check ok; page cache warmed in {warm_page_cache(args.web_dir):.1f}s")
-            if args.serve:
-                print(f"  serving {params.seed_url()} until Ctrl-C")
-                while True:
-                    time.sleep(3600)
-            if args.nginx_bench > 0:
-                nginx_info = nginx_throughput(params, tmp, args.nginx_bench)
-                if nginx_info:
-                    print(f"  nginx alone: {nginx_info['requests_per_s']:.0f} pages/s ({nginx_info['tool']})")
-            for name in [args.only] if args.only else CRAWLERS:
-                result = run_crawler(name, tmp, server, web, args.timeout)
-                results.append(result)
-                print(f"[{name}] {result.status}: {_fmt(result.pages, 'd')} pages in {result.wall_s:.1f}s", flush=True)
-                if result.status == "interrupted":
-                    interrupted = True
-                    break
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\ninterrupted; nginx stopped", file=sys.stderr)
-    except NginxError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    finally:
-        if args.keep:
-            print(f"\nkept temp dir: {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with temp_dir("darkcrawl-bench-", args.keep) as tmp:
+        try:
+            with NginxServer(args.web_dir, params, tmp / "nginx", binary) as server:
+                ports = f"{params.port(0)}-{params.port(params.hosts - 1)}"
+                print(f"nginx: {binary}, ports {ports}, status port {server.status_port}")
+                smoke_check(params)
+                print(f"  smoke check ok; page cache warmed in {warm_page_cache(args.web_dir):.1f}s")
+                if args.serve:
+                    print(f"  serving {params.seed_url()} until Ctrl-C")
+                    while True:
+                        time.sleep(3600)
+                if args.nginx_bench > 0:
+                    nginx_info = nginx_throughput(params, tmp, args.nginx_bench)
+                    if nginx_info:
+                        print(f"  nginx alone: {nginx_info['requests_per_s']:.0f} pages/s ({nginx_info['tool']})")
+                for name in [args.only] if args.only else CRAWLERS:
+                    result = run_crawler(name, tmp, server, web, args.timeout)
+                    results.append(result)
+                    print(f"[{name}] {result.status}: {_fmt(result.pages, 'd')} pages in {result.wall_s:.1f}s",
+                          flush=True)
+                    if result.status == "interrupted":
+                        interrupted = True
+                        break
+        except KeyboardInterrupt:
+            interrupted = True
+            print("\ninterrupted; nginx stopped", file=sys.stderr)
+        except NginxError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
 
     if not results:
         return 130 if interrupted else 0
@@ -396,11 +376,8 @@ def main(argv: list[str] | None = None) -> int:
             "ratio": ratio,
             "target_ratio": TARGET_RATIO,
         }
-        args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-        print(f"results written to {args.json}")
-    if interrupted:
-        return 130
-    return 0 if all(r.status == "ok" for r in results) else 1
+        write_json(args.json, payload)
+    return exit_code(interrupted, (r.status == "ok" for r in results))
 
 
 if __name__ == "__main__":
