@@ -320,13 +320,9 @@ class NaverReplica(HttpService):
 
 
 if __name__ == "__main__":
-    import time
+    from tests.harness.service import serve_until_interrupt
 
     with NaverReplica() as naver:
         for s in naver.stocks.values():
             print(f"{s.stock.name} {naver.base_url}{PATH}?code={s.stock.code}&page=1  ({s.pages} pages)")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+        serve_until_interrupt()

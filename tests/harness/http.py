@@ -20,6 +20,8 @@ The port is the kernel's pick (or the one given) and is known from :meth:`~HttpS
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import socketserver
 import threading
 from collections.abc import Iterable
@@ -29,7 +31,7 @@ from typing import Any
 from tests.harness.ports import LOOPBACK
 from tests.harness.service import Service
 
-__all__ = ["HttpService", "LoopbackHTTPServer", "QuietHandler"]
+__all__ = ["HttpService", "LoopbackHTTPServer", "QuietHandler", "TrackingHTTPServer"]
 
 
 class LoopbackHTTPServer(ThreadingHTTPServer):
@@ -112,3 +114,53 @@ class HttpService(Service):
 
     def url(self, path: str = "/") -> str:
         return self.base_url + path
+
+
+class TrackingHTTPServer(LoopbackHTTPServer):
+    """A :class:`LoopbackHTTPServer` that knows its open connections and their threads.
+
+    :meth:`drop_connections` ends the open (keep-alive) ones, so that a stop does
+    not wait for clients that keep them open, and can join their threads.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._conn_lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._workers: set[threading.Thread] = set()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conn_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        # daemon_threads means socketserver does not track workers; we do, so
+        # drop_connections() can join them and report a clean shutdown.
+        me = threading.current_thread()
+        with self._conn_lock:
+            self._workers.add(me)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._conn_lock:
+                self._workers.discard(me)
+
+    def close_request(self, request: Any) -> None:
+        with self._conn_lock:
+            self._connections.discard(request)
+        super().close_request(request)
+
+    def drop_connections(self, timeout: float | None = None) -> None:
+        """Shut down open connections; with a *timeout*, also join their threads."""
+        with self._conn_lock:
+            connections = list(self._connections)
+            workers = list(self._workers)
+        for conn in connections:
+            # shutdown(), not close(): it wakes a worker blocked in recv()
+            # without yanking the fd from under it.
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if timeout is not None:
+            for worker in workers:
+                worker.join(timeout)

@@ -7,12 +7,12 @@ on the way out, errors included).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import TypeVar
 
-__all__ = ["Service", "wait_until"]
+__all__ = ["Service", "serve_until_interrupt", "wait_until"]
 
 _S = TypeVar("_S", bound="Service")
 
@@ -30,12 +30,7 @@ class Service:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 
@@ -48,3 +43,15 @@ def wait_until(ready: Callable[[], object], timeout: float, interval: float = 0.
         if time.monotonic() > deadline:
             return False
         time.sleep(interval)
+
+
+def serve_until_interrupt() -> None:
+    """Block until Ctrl-C (for a test web started by hand), then end the line."""
+    try:
+        # Event.wait in a loop rather than one long wait: keeps the main
+        # thread responsive to Ctrl-C on every platform.
+        stop = threading.Event()
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        print()
