@@ -30,7 +30,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -53,6 +52,7 @@ from bench.render.variants import (
 )
 from bench.render.verify import _verify
 from bench.render.worker import _worker, collect_darkcrawl, darkcrawl_command
+from bench.scaffold import sigterm_as_interrupt
 
 # --------------------------------------------------------------------------
 # 6. The runner
@@ -243,10 +243,6 @@ def print_summary(summary: list[dict[str, Any]]) -> None:
               f"| {s['peak_pss_mb']:.0f} | {s['avg_shot_kb']:.0f} | {s['fidelity']} | {ok} |")
 
 
-def _raise_interrupt(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")  # the same clean-up as Ctrl-C
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=200)
@@ -298,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipping variants that need {missing} (apt-get install -y chromium-headless-shell)", file=sys.stderr)
         variants = [v for v in variants if os.access(v.executable, os.X_OK)]
     subreaper = _set_subreaper()
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    sigterm_as_interrupt()  # the same clean-up as Ctrl-C
 
     t0 = time.perf_counter()
     site = build_site(args.pages)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.render.variants import PROJECT_ROOT
+from tests.harness.procs import descendants
 
 # --------------------------------------------------------------------------
 # 5. Measuring a subprocess and its whole tree (incl. Chromium)
@@ -50,15 +51,7 @@ def _proc_table() -> dict[int, tuple[int, int, int]]:
 
 
 def _descendants(table: dict[int, tuple[int, int, int]], root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    out, todo = [], list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
+    return descendants({pid: ppid for pid, (ppid, _, _) in table.items()}, root)
 
 
 def _kind(pid: int) -> str:
