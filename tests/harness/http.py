@@ -24,14 +24,14 @@ import contextlib
 import socket
 import socketserver
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.harness.ports import LOOPBACK
 from tests.harness.service import Service
 
-__all__ = ["HttpService", "LoopbackHTTPServer", "QuietHandler", "TrackingHTTPServer"]
+__all__ = ["HttpService", "LoopbackHTTPServer", "QuietHandler", "TrackingHTTPServer", "serving"]
 
 
 class LoopbackHTTPServer(ThreadingHTTPServer):
@@ -75,6 +75,8 @@ class HttpService(Service):
     server_class: type[LoopbackHTTPServer] = LoopbackHTTPServer
     #: seconds stop() waits for the serving thread
     join_timeout = 5.0
+    #: seconds between serve_forever()'s looks at a shutdown request
+    poll_interval = 0.5
 
     def __init__(self, host: str = LOOPBACK, port: int = 0) -> None:
         self.host = host
@@ -94,8 +96,8 @@ class HttpService(Service):
 
     def start(self) -> HttpService:
         server = self.bind()
-        self._thread = threading.Thread(target=server.serve_forever, name=f"{type(self).__name__}-{self.port}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": self.poll_interval},
+                                        name=f"{type(self).__name__}-{self.port}", daemon=True)
         self._thread.start()
         return self
 
@@ -164,3 +166,21 @@ class TrackingHTTPServer(LoopbackHTTPServer):
         if timeout is not None:
             for worker in workers:
                 worker.join(timeout)
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], host: str = LOOPBACK,
+            **state: Any) -> Iterator[LoopbackHTTPServer]:
+    """*handler* served on ``host:<free port>`` for the ``with`` block; yields the server.
+
+    *state* becomes attributes of the server (set before the first request), for
+    the handler to share with the test as ``self.server.<name>``.
+    """
+    service = HttpService(host)
+    service.handler_class = handler
+    service.poll_interval = 0.05
+    server = service.bind()
+    for name, value in state.items():
+        setattr(server, name, value)
+    with service:
+        yield server
