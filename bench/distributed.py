@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.nginx import NginxError, NginxServer, ensure_nginx
-from bench.run import DEFAULT_WEB_DIR, PROJECT_ROOT, _child_env, smoke_check, warm_page_cache
+from bench.run import DEFAULT_WEB_DIR, PROJECT_ROOT, _child_env, darkcrawl_argv, smoke_check, warm_page_cache
 from bench.scaffold import temp_dir, write_json
 from bench.statsdump import html_pages, load_stats_file
 from bench.webgen import WebInfo, WebParams, ensure_web
@@ -74,19 +74,8 @@ def run_fleet(n: int, tmp: Path, server: NginxServer, web: WebInfo, timeout: flo
         argvs = []
         for i, wdir in enumerate(dirs):
             wdir.mkdir()
-            argv = [
-                sys.executable, "-m", "scrapy", "crawl", "darkweb",
-                *(["-a", f"seeds={seeds}"] if i == 0 else []),
-                "-s", f"PATH_DATA={wdir / 'data'}",
-                "-s", "DARC_REBOOT=1",
-                "-s", "CONCURRENT_REQUESTS=32",
-                "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8",
-                "-s", "DOWNLOAD_DELAY=0",
-                "-s", "DARKCRAWL_RENDER=0",
-                "-s", "LOG_LEVEL=INFO",
-                "-s", f"DARKCRAWL_STATS_FILE={wdir / 'stats.json'}",
-                "-s", f"DARKCRAWL_REDIS_URL={redis.url}",
-            ]  # fmt: skip
+            argv = darkcrawl_argv(seeds if i == 0 else None, wdir / "data", wdir / "stats.json",
+                                  f"DARKCRAWL_REDIS_URL={redis.url}")
             argvs.append((["taskset", "-c", str(i % cpus)] if pin else []) + argv)
         env = _child_env({"DARKCRAWL_ALLOW_LOOPBACK": "1", "SCRAPY_PROJECT": "distributed"})
         requests_before = server.requests_served()

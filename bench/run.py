@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.measure import Measurement, run_measured
 from bench.nginx import NginxError, NginxServer, http_get
-from bench.scaffold import exit_code, find_nginx, prepare_web, sigterm_as_interrupt, temp_dir, write_json
+from bench.scaffold import Guard, exit_code, find_nginx, prepare_web, sigterm_as_interrupt, temp_dir, write_json
 from bench.statsdump import HTML_PAGE_KEYS, html_pages, load_stats_file, parse_stats_from_log
 from bench.webgen import LOOPBACK, WebInfo, WebParams
 
@@ -94,16 +94,14 @@ def _log_tail(path: Path, lines: int = 12) -> str:
     return "\n".join("    " + ln[:300] for ln in tail) or "    (empty log)"
 
 
-def _commands(name: str, work: Path, seed_url: str, stats_file: Path) -> tuple[list[str], dict[str, str]]:
-    if name == "baseline":
-        cmd = [sys.executable, "-m", "bench.baseline_spider", "--seed", seed_url, "--stats-file", str(stats_file)]
-        return cmd, _child_env({}, drop=_SCRAPY_PROJECT_VARS)
-    seeds = work / "seeds.txt"
-    seeds.write_text(seed_url + "\n")
-    cmd = [
+def darkcrawl_argv(seeds: Path | None, data: Path, stats_file: Path, *settings: str) -> list[str]:
+    """``scrapy crawl darkweb`` as the benchmarks run it (bench.run's darkcrawl line, bench.distributed's
+    workers): from *seeds* (None: none, as for a worker that takes its requests from Redis), with the
+    crawl settings every benchmark uses, then *settings* (``NAME=value``)."""
+    return [
         sys.executable, "-m", "scrapy", "crawl", "darkweb",
-        "-a", f"seeds={seeds}",
-        "-s", f"PATH_DATA={work / 'data'}",
+        *(["-a", f"seeds={seeds}"] if seeds is not None else []),
+        "-s", f"PATH_DATA={data}",
         "-s", "DARC_REBOOT=1",
         "-s", "CONCURRENT_REQUESTS=32",
         "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8",
@@ -112,9 +110,18 @@ def _commands(name: str, work: Path, seed_url: str, stats_file: Path) -> tuple[l
         # the plain stage is measured here; bench.render measures the browser
         "-s", "DARKCRAWL_RENDER=0",
         "-s", "LOG_LEVEL=INFO",
-        "-s", "STATS_DUMP=True",
         "-s", f"DARKCRAWL_STATS_FILE={stats_file}",
+        *(arg for setting in settings for arg in ("-s", setting)),
     ]  # fmt: skip
+
+
+def _commands(name: str, work: Path, seed_url: str, stats_file: Path) -> tuple[list[str], dict[str, str]]:
+    if name == "baseline":
+        cmd = [sys.executable, "-m", "bench.baseline_spider", "--seed", seed_url, "--stats-file", str(stats_file)]
+        return cmd, _child_env({}, drop=_SCRAPY_PROJECT_VARS)
+    seeds = work / "seeds.txt"
+    seeds.write_text(seed_url + "\n")
+    cmd = darkcrawl_argv(seeds, work / "data", stats_file, "STATS_DUMP=True")
     return cmd, _child_env({"DARKCRAWL_ALLOW_LOOPBACK": "1"})
 
 
@@ -327,35 +334,31 @@ def main(argv: list[str] | None = None) -> int:
     results: list[CrawlResult] = []
     nginx_info: dict[str, Any] | None = None
     interrupted = False
-    with temp_dir("darkcrawl-bench-", args.keep) as tmp:
-        try:
-            with NginxServer(args.web_dir, params, tmp / "nginx", binary) as server:
-                ports = f"{params.port(0)}-{params.port(params.hosts - 1)}"
-                print(f"nginx: {binary}, ports {ports}, status port {server.status_port}")
-                smoke_check(params)
-                print(f"  smoke check ok; page cache warmed in {warm_page_cache(args.web_dir):.1f}s")
-                if args.serve:
-                    print(f"  serving {params.seed_url()} until Ctrl-C")
-                    while True:
-                        time.sleep(3600)
-                if args.nginx_bench > 0:
-                    nginx_info = nginx_throughput(params, tmp, args.nginx_bench)
-                    if nginx_info:
-                        print(f"  nginx alone: {nginx_info['requests_per_s']:.0f} pages/s ({nginx_info['tool']})")
-                for name in [args.only] if args.only else CRAWLERS:
-                    result = run_crawler(name, tmp, server, web, args.timeout)
-                    results.append(result)
-                    print(f"[{name}] {result.status}: {_fmt(result.pages, 'd')} pages in {result.wall_s:.1f}s",
-                          flush=True)
-                    if result.status == "interrupted":
-                        interrupted = True
-                        break
-        except KeyboardInterrupt:
-            interrupted = True
-            print("\ninterrupted; nginx stopped", file=sys.stderr)
-        except NginxError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+    with temp_dir("darkcrawl-bench-", args.keep) as tmp, Guard(NginxError) as guard:
+        with NginxServer(args.web_dir, params, tmp / "nginx", binary) as server:
+            ports = f"{params.port(0)}-{params.port(params.hosts - 1)}"
+            print(f"nginx: {binary}, ports {ports}, status port {server.status_port}")
+            smoke_check(params)
+            print(f"  smoke check ok; page cache warmed in {warm_page_cache(args.web_dir):.1f}s")
+            if args.serve:
+                print(f"  serving {params.seed_url()} until Ctrl-C")
+                while True:
+                    time.sleep(3600)
+            if args.nginx_bench > 0:
+                nginx_info = nginx_throughput(params, tmp, args.nginx_bench)
+                if nginx_info:
+                    print(f"  nginx alone: {nginx_info['requests_per_s']:.0f} pages/s ({nginx_info['tool']})")
+            for name in [args.only] if args.only else CRAWLERS:
+                result = run_crawler(name, tmp, server, web, args.timeout)
+                results.append(result)
+                print(f"[{name}] {result.status}: {_fmt(result.pages, 'd')} pages in {result.wall_s:.1f}s",
+                      flush=True)
+                if result.status == "interrupted":
+                    interrupted = True
+                    break
+    if guard.failed:
+        return 2
+    interrupted = interrupted or guard.interrupted
 
     if not results:
         return 130 if interrupted else 0

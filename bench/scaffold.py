@@ -16,14 +16,14 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
+from types import FrameType, TracebackType
 from typing import Any
 
 from bench.nginx import NginxError, ensure_nginx
 from bench.webgen import WebInfo, WebParams, ensure_web
 
-__all__ = ["exit_code", "find_nginx", "prepare_web", "raise_interrupt", "sigterm_as_interrupt", "temp_dir",
-           "write_json"]
+__all__ = ["Guard", "exit_code", "find_nginx", "prepare_web", "raise_interrupt", "sigterm_as_interrupt",
+           "temp_dir", "write_json"]
 
 
 def raise_interrupt(signum: int, _frame: FrameType | None) -> None:
@@ -66,6 +66,40 @@ def temp_dir(prefix: str, keep: bool, kept: str = "\nkept temp dir: ") -> Iterat
             print(f"{kept}{tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Guard:
+    """``with Guard(NginxError) as guard:`` around the measurements.
+
+    Ctrl-C (or SIGTERM, see :func:`sigterm_as_interrupt`) ends the block with
+    ``guard.interrupted`` set (unless *interrupts* is false: then it goes on up);
+    one of *errors* ends it with its message printed and ``guard.failed`` set (the
+    benchmark then exits with 2).
+    """
+
+    def __init__(self, *errors: type[BaseException], stopped: str = "nginx", interrupts: bool = True) -> None:
+        self.errors = errors
+        self.stopped = stopped
+        self.interrupts = interrupts
+        self.interrupted = False
+        self.failed = False
+
+    def __enter__(self) -> Guard:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        if exc_type is None:
+            return False
+        if self.interrupts and issubclass(exc_type, KeyboardInterrupt):
+            self.interrupted = True
+            print(f"\ninterrupted; {self.stopped} stopped", file=sys.stderr)
+            return True
+        if issubclass(exc_type, self.errors):
+            self.failed = True
+            print(f"error: {exc}", file=sys.stderr)
+            return True
+        return False
 
 
 def write_json(path: Path, payload: dict[str, Any], *, say: bool = True) -> None:

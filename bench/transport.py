@@ -29,7 +29,7 @@ from pathlib import Path
 import bench.run as bench_run
 from bench.nginx import NginxError, NginxServer
 from bench.run import CommandAdapter, CrawlResult, _fmt, smoke_check, warm_page_cache
-from bench.scaffold import exit_code, find_nginx, prepare_web, sigterm_as_interrupt, temp_dir, write_json
+from bench.scaffold import Guard, exit_code, find_nginx, prepare_web, sigterm_as_interrupt, temp_dir, write_json
 from bench.webgen import WebInfo, WebParams
 
 #: (cmd, env, work dir, stats file) -> (cmd, env): how a benchmark changes
@@ -176,29 +176,25 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[tuple[int, CrawlResult]] = []
     interrupted = False
-    with temp_dir("darkcrawl-bench-transport-", args.keep) as tmp:
-        try:
-            with NginxServer(args.web_dir, params, tmp / "nginx", binary) as server:
-                print(f"nginx: {binary}, ports {params.port(0)}-{params.port(params.hosts - 1)}")
-                smoke_check(params)
-                print(f"  smoke check ok; page cache warmed in {warm_page_cache(args.web_dir):.1f}s")
-                for n in range(1, args.rounds + 1):
-                    for v in variants:
-                        print(f"\n== round {n}, {v.name}: {v.description}", flush=True)
-                        result = run_darkcrawl(
-                            v.name, tmp / f"round{n}", server, web, args.timeout, _with_handler(v.handler)
-                        )
-                        results.append((n, result))
-                        print(f"[{v.name}] {result.status}: {_fmt(result.pages, 'd')} pages in {result.wall_s:.1f}s",
-                              flush=True)
-                        if result.status == "interrupted":
-                            raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            interrupted = True
-            print("\ninterrupted; nginx stopped", file=sys.stderr)
-        except NginxError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+    with temp_dir("darkcrawl-bench-transport-", args.keep) as tmp, Guard(NginxError) as guard:
+        with NginxServer(args.web_dir, params, tmp / "nginx", binary) as server:
+            print(f"nginx: {binary}, ports {params.port(0)}-{params.port(params.hosts - 1)}")
+            smoke_check(params)
+            print(f"  smoke check ok; page cache warmed in {warm_page_cache(args.web_dir):.1f}s")
+            for n in range(1, args.rounds + 1):
+                for v in variants:
+                    print(f"\n== round {n}, {v.name}: {v.description}", flush=True)
+                    result = run_darkcrawl(
+                        v.name, tmp / f"round{n}", server, web, args.timeout, _with_handler(v.handler)
+                    )
+                    results.append((n, result))
+                    print(f"[{v.name}] {result.status}: {_fmt(result.pages, 'd')} pages in {result.wall_s:.1f}s",
+                          flush=True)
+                    if result.status == "interrupted":
+                        raise KeyboardInterrupt
+    if guard.failed:
+        return 2
+    interrupted = interrupted or guard.interrupted
 
     if not results:
         return 130 if interrupted else 0
