@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.harness.http import TrackingHTTPServer
-from tests.harness.service import Service
+from tests.harness.service import Service, wait_until
 
 HOST = "127.0.0.1"
 EVENTS = ("new_host", "requests", "selenium")
@@ -184,12 +184,7 @@ class ApiServer(Service):
             return sum(len(v) for v in self.received.values())
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.02)
-        return predicate()
+        return wait_until(predicate, timeout, interval=0.02)
 
     def reset(self) -> None:
         with self._lock:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness.ports import free_port
-from tests.harness.service import Service
+from tests.harness.service import Service, wait_until
 
 __all__ = ["Scrapyd", "ScrapydError"]
 
@@ -78,14 +78,11 @@ class Scrapyd(Service):
                 [str(scrapyd)], cwd=self.workdir, env=self.env,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if _LISTENING.search(self.log()):
-                self.url = f"http://{_HOST}:{port}/"
-                return True
-            if self._proc.poll() is not None:
-                break
-            time.sleep(0.1)
+        proc = self._proc
+        wait_until(lambda: _LISTENING.search(self.log()) or proc.poll() is not None, self.start_timeout, interval=0.1)
+        if _LISTENING.search(self.log()):
+            self.url = f"http://{_HOST}:{port}/"
+            return True
         self.stop()
         return False
 

@@ -1,11 +1,11 @@
-"""Free loopback ports."""
+"""Free loopback ports, and runs of loopback addresses (one host each)."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 
-__all__ = ["LOOPBACK", "free_port", "free_ports"]
+__all__ = ["LOOPBACK", "free_port", "free_ports", "loopback_address"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -22,3 +22,10 @@ def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
         for sock in socks:
             sock.bind((host, 0))
         return [int(sock.getsockname()[1]) for sock in socks]
+
+
+def loopback_address(subnet: tuple[int, int, int], index: int) -> str:
+    """Address number *index* (1-based) of a run of loopback addresses from ``subnet.1``:
+    ``subnet.1`` ... ``subnet.254``, then on into the next /24 (the whole of 127/8 is loopback on Linux)."""
+    third, fourth = divmod(index - 1, 254)
+    return f"{subnet[0]}.{subnet[1]}.{subnet[2] + third}.{fourth + 1}"

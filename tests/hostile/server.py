@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from tests.harness.ports import loopback_address as harness_loopback_address
 from tests.harness.service import Service
 
 if TYPE_CHECKING:
@@ -54,8 +55,7 @@ _SUBNET = (127, 0, 7)
 
 def loopback_address(index: int) -> str:
     """The address of host number *index* (1-based), one /24 after another."""
-    third, fourth = divmod(index - 1, 254)
-    return f"{_SUBNET[0]}.{_SUBNET[1]}.{_SUBNET[2] + third}.{fourth + 1}"
+    return harness_loopback_address(_SUBNET, index)
 
 
 @dataclass(frozen=True)
