@@ -59,7 +59,7 @@ class Scrapyd(Service):
 
     def _start(self, port: int) -> bool:
         (self.workdir / "scrapyd.conf").write_text(
-            "# Written by tests/scrapydserver.py\n"
+            "# Written by tests/harness/scrapydserver.py\n"
             "[scrapyd]\n"
             f"bind_address = {_HOST}\n"
             f"http_port = {port}\n"
