@@ -1,6 +1,6 @@
 """darkcrawl through Tor vs. a raw SOCKS client, in one run: ``python -m bench.onion``.
 
-One private Tor network on loopback (the test fixture ``tests.tornet.TorNetwork``:
+One private Tor network on loopback (the test fixture ``tests.harness.tornet.TorNetwork``:
 5 authorities/relays, a client with a SocksPort, an onion-service tor), one v3 onion
 service in front of the bench's nginx, serving a ``--pages`` page site made by
 bench/webgen.py with its links rewritten to the onion's own URL. Then two crawls
@@ -37,8 +37,8 @@ from bench.scaffold import exit_code, find_nginx, sigterm_as_interrupt, temp_dir
 from bench.transport import crawl_pages_per_s, median_of, ratio_of, run_darkcrawl
 from bench.webgen import LOOPBACK, WebInfo, WebParams, ensure_web, host_dir
 from tests.harness import free_port
-from tests.tornet import OnionService, TorNetwork, TorNetworkError
-from tests.tornet.socks import SocksError
+from tests.harness.tornet import OnionService, TorNetwork, TorNetworkError
+from tests.harness.tornet.socks import SocksError
 
 DEFAULT_PAGES = 250
 STREAMS = 8

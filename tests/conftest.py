@@ -104,5 +104,5 @@ def crawl(tmp_path):
     return _crawl
 
 
-# The private Tor network (tests/tornet): one per session, started on first use.
-from tests.tornet.fixtures import tor_network  # noqa: E402,F401
+# The private Tor network (tests/harness/tornet): one per session, started on first use.
+from tests.harness.tornet.fixtures import tor_network  # noqa: E402,F401
