@@ -18,86 +18,23 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.nginx import NginxError, NginxServer, ensure_nginx
-from bench.run import DEFAULT_WEB_DIR, PROJECT_ROOT, _child_env, smoke_check, warm_page_cache
+from bench.run import DEFAULT_WEB_DIR, PROJECT_ROOT, _child_env, darkcrawl_argv, smoke_check, warm_page_cache
+from bench.scaffold import temp_dir, write_json
 from bench.statsdump import html_pages, load_stats_file
 from bench.webgen import WebInfo, WebParams, ensure_web
+from tests.harness.redisserver import RedisServer
 
 TARGET_RATIO = 1.7
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisServer:
-    """A private redis-server in *workdir*, stopped on exit."""
-
-    def __init__(self, workdir: Path, appendonly: bool = True) -> None:
-        self.workdir = workdir
-        self.port = _free_port()
-        self.appendonly = appendonly
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> Any:
-        import redis
-
-        return redis.Redis(port=self.port, socket_timeout=60)
-
-    def __enter__(self) -> RedisServer:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server not found (apt-get install redis-server)")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec", "--save", "",
-             "--logfile", str(self.workdir / "redis.log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        client = self.client()
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                client.ping()
-                return self
-            except Exception:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.__exit__()
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-
-    def __exit__(self, *_exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def cpu_seconds(self) -> float:
-        info = self.client().info("cpu")
-        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 @dataclass
@@ -137,19 +74,8 @@ def run_fleet(n: int, tmp: Path, server: NginxServer, web: WebInfo, timeout: flo
         argvs = []
         for i, wdir in enumerate(dirs):
             wdir.mkdir()
-            argv = [
-                sys.executable, "-m", "scrapy", "crawl", "darkweb",
-                *(["-a", f"seeds={seeds}"] if i == 0 else []),
-                "-s", f"PATH_DATA={wdir / 'data'}",
-                "-s", "DARC_REBOOT=1",
-                "-s", "CONCURRENT_REQUESTS=32",
-                "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8",
-                "-s", "DOWNLOAD_DELAY=0",
-                "-s", "DARKCRAWL_RENDER=0",
-                "-s", "LOG_LEVEL=INFO",
-                "-s", f"DARKCRAWL_STATS_FILE={wdir / 'stats.json'}",
-                "-s", f"DARKCRAWL_REDIS_URL={redis.url}",
-            ]  # fmt: skip
+            argv = darkcrawl_argv(seeds if i == 0 else None, wdir / "data", wdir / "stats.json",
+                                  f"DARKCRAWL_REDIS_URL={redis.url}")
             argvs.append((["taskset", "-c", str(i % cpus)] if pin else []) + argv)
         env = _child_env({"DARKCRAWL_ALLOW_LOOPBACK": "1", "SCRAPY_PROJECT": "distributed"})
         requests_before = server.requests_served()
@@ -300,37 +226,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--probes", type=int, default=1_000_000)
     args = ap.parse_args(argv)
 
-    tmp = Path(tempfile.mkdtemp(prefix="darkcrawl-bench-dist-"))
     payload: dict[str, Any] = {}
-    try:
-        if args.seen_memory:
-            counts = [int(float(c)) for c in args.seen_memory.split(",")]
-            payload["seen_memory"] = seen_memory(counts, args.probes, args.seen_capacity, tmp)
-        else:
-            params = WebParams(hosts=args.hosts, pages=args.pages, base_port=args.base_port)
-            web = ensure_web(args.web_dir, params)
-            print(f"web: {args.web_dir}: {web.html_pages} HTML pages, {web.total_bytes / 2**20:.0f} MiB")
-            results: list[FleetResult] = []
-            with NginxServer(args.web_dir, params, tmp / "nginx", ensure_nginx()) as server:
-                smoke_check(params)
-                print(f"  nginx up; page cache warmed in {warm_page_cache(args.web_dir):.1f}s")
-                for n in (int(x) for x in args.workers.split(",")):
-                    result = run_fleet(n, tmp, server, web, args.timeout, args.pin)
-                    results.append(result)
-                    print(f"[{n}] {result.status}: {result.pages} pages in {result.wall_s:.1f}s", flush=True)
-            ratio = print_fleets(results, args.pin)
-            payload.update(params=asdict(params), pinned=args.pin, cores=os.cpu_count(),
-                           results=[asdict(r) for r in results], ratio=ratio, target_ratio=TARGET_RATIO)
-    except (NginxError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if args.keep:
-            print(f"kept: {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with temp_dir("darkcrawl-bench-dist-", args.keep, kept="kept: ") as tmp:
+        try:
+            if args.seen_memory:
+                counts = [int(float(c)) for c in args.seen_memory.split(",")]
+                payload["seen_memory"] = seen_memory(counts, args.probes, args.seen_capacity, tmp)
+            else:
+                params = WebParams(hosts=args.hosts, pages=args.pages, base_port=args.base_port)
+                web = ensure_web(args.web_dir, params)
+                print(f"web: {args.web_dir}: {web.html_pages} HTML pages, {web.total_bytes / 2**20:.0f} MiB")
+                results: list[FleetResult] = []
+                with NginxServer(args.web_dir, params, tmp / "nginx", ensure_nginx()) as server:
+                    smoke_check(params)
+                    print(f"  nginx up; page cache warmed in {warm_page_cache(args.web_dir):.1f}s")
+                    for n in (int(x) for x in args.workers.split(",")):
+                        result = run_fleet(n, tmp, server, web, args.timeout, args.pin)
+                        results.append(result)
+                        print(f"[{n}] {result.status}: {result.pages} pages in {result.wall_s:.1f}s", flush=True)
+                ratio = print_fleets(results, args.pin)
+                payload.update(params=asdict(params), pinned=args.pin, cores=os.cpu_count(),
+                               results=[asdict(r) for r in results], ratio=ratio, target_ratio=TARGET_RATIO)
+        except (NginxError, RuntimeError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.json:
-        args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        write_json(args.json, payload, say=False)
     return 0
 
 

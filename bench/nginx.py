@@ -16,9 +16,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 
 from bench.webgen import LOOPBACK, WebParams, host_dir
+from tests.harness.ports import free_port
+from tests.harness.service import Service
 
 NGINX_BIN = "/usr/sbin/nginx"
 
@@ -55,12 +56,6 @@ def port_is_free(port: int, host: str = LOOPBACK) -> bool:
         except OSError:
             return False
     return True
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
 
 
 def _render_conf(web_root: Path, params: WebParams, workdir: Path, status_port: int) -> str:
@@ -124,7 +119,7 @@ http {{
 """
 
 
-class NginxServer:
+class NginxServer(Service):
     """Context manager: start nginx on enter, always stop it on exit."""
 
     def __init__(self, web_root: Path, params: WebParams, workdir: Path, binary: str = NGINX_BIN) -> None:
@@ -236,18 +231,6 @@ class NginxServer:
             return " | ".join(self.error_log.read_text().splitlines()[-lines:]) or "(empty error log)"
         except OSError:
             return "(no error log)"
-
-    def __enter__(self) -> NginxServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _can_connect(port: int) -> bool:

@@ -1,6 +1,6 @@
 """darkcrawl through Tor vs. a raw SOCKS client, in one run: ``python -m bench.onion``.
 
-One private Tor network on loopback (the test fixture ``tests.tornet.TorNetwork``:
+One private Tor network on loopback (the test fixture ``tests.harness.tornet.TorNetwork``:
 5 authorities/relays, a client with a SocksPort, an onion-service tor), one v3 onion
 service in front of the bench's nginx, serving a ``--pages`` page site made by
 bench/webgen.py with its links rewritten to the onion's own URL. Then two crawls
@@ -21,27 +21,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import resource
-import shutil
-import signal
 import struct
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.nginx import NginxError, NginxServer, ensure_nginx, free_port
-from bench.run import PROJECT_ROOT, CrawlResult, _child_env, _fmt, _raise_interrupt
+from bench.nginx import NginxError, NginxServer
+from bench.run import PROJECT_ROOT, CrawlResult, _child_env, _fmt
+from bench.scaffold import exit_code, find_nginx, sigterm_as_interrupt, temp_dir, write_json
 from bench.transport import crawl_pages_per_s, median_of, ratio_of, run_darkcrawl
 from bench.webgen import LOOPBACK, WebInfo, WebParams, ensure_web, host_dir
-from tests.tornet import OnionService, TorNetwork, TorNetworkError
-from tests.tornet.socks import SocksError
+from tests.harness import free_port
+from tests.harness.tornet import OnionService, TorNetwork, TorNetworkError
+from tests.harness.tornet.socks import SocksError
 
 DEFAULT_PAGES = 250
 STREAMS = 8
@@ -396,59 +393,53 @@ def _run_round(n: int, network: TorNetwork, server: NginxServer, web: WebInfo, t
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    sigterm_as_interrupt()
     if not (PROJECT_ROOT / "scrapy.cfg").exists():
         print(f"error: no scrapy.cfg in {PROJECT_ROOT}", file=sys.stderr)
         return 2
-    try:
-        binary = ensure_nginx()
-    except (NginxError, subprocess.CalledProcessError) as e:
-        print(f"error: cannot get nginx: {e}", file=sys.stderr)
+    binary = find_nginx()
+    if binary is None:
         return 2
 
-    tmp = Path(tempfile.mkdtemp(prefix="darkcrawl-bench-onion-"))
     rounds: list[Round] = []
     tor_pids: list[int] = []
     info: dict[str, Any] = {}
     interrupted = False
-    try:
-        # nginx must listen before tor starts (the service forwards to its port),
-        # and the pages must name the onion, known only once tor made its keys.
-        params = WebParams(hosts=1, pages=args.pages, base_port=free_port())
-        web = ensure_web(tmp / "site", params)
-        # "/" and "/index.html" are both fetched (see onion_site_urls).
-        web = replace(web, html_pages=web.html_pages + 1)
-        with NginxServer(web.root, params, tmp / "nginx", binary) as server:
-            print(f"site: {args.pages} pages + index, {web.total_bytes / 2**20:.1f} MiB, "
-                  f"nginx on {LOOPBACK}:{params.port(0)}", flush=True)
-            print("starting the private Tor network ...", flush=True)
-            with TorNetwork(tmp / "tornet", onion_targets=[params.port(0)]) as network:
-                tor_pids = network.pids
-                onion = network.onions[0]
-                publish_onion_site(web, onion)
-                network.wait_ready()
-                info = {"onion": onion.url, "socks_port": network.socks_port, "tor_start_s": dict(network.timings)}
-                print(f"  {onion.url} ready through SocksPort {network.socks_port} "
-                      f"(network up in {network.timings.get('fetched', 0):.1f}s)", flush=True)
-                for n in range(1, args.rounds + 1):
-                    rounds.append(rnd := _run_round(n, network, server, web, tmp, args.timeout))
-                    if rnd.dark is not None and rnd.dark.status == "interrupted":
-                        raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\ninterrupted; tor and nginx stopped", file=sys.stderr)
-    except (NginxError, TorNetworkError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    finally:
-        # TorNetwork.stop() waits for every tor it started; say so if one survived.
-        left = [pid for pid in tor_pids if Path(f"/proc/{pid}").exists()]
-        if left:
-            print(f"WARNING: tor processes still running: {left}", file=sys.stderr)
-        if args.keep:
-            print(f"\nkept temp dir: {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with temp_dir("darkcrawl-bench-onion-", args.keep) as tmp:
+        try:
+            # nginx must listen before tor starts (the service forwards to its port),
+            # and the pages must name the onion, known only once tor made its keys.
+            params = WebParams(hosts=1, pages=args.pages, base_port=free_port())
+            web = ensure_web(tmp / "site", params)
+            # "/" and "/index.html" are both fetched (see onion_site_urls).
+            web = replace(web, html_pages=web.html_pages + 1)
+            with NginxServer(web.root, params, tmp / "nginx", binary) as server:
+                print(f"site: {args.pages} pages + index, {web.total_bytes / 2**20:.1f} MiB, "
+                      f"nginx on {LOOPBACK}:{params.port(0)}", flush=True)
+                print("starting the private Tor network ...", flush=True)
+                with TorNetwork(tmp / "tornet", onion_targets=[params.port(0)]) as network:
+                    tor_pids = network.pids
+                    onion = network.onions[0]
+                    publish_onion_site(web, onion)
+                    network.wait_ready()
+                    info = {"onion": onion.url, "socks_port": network.socks_port, "tor_start_s": dict(network.timings)}
+                    print(f"  {onion.url} ready through SocksPort {network.socks_port} "
+                          f"(network up in {network.timings.get('fetched', 0):.1f}s)", flush=True)
+                    for n in range(1, args.rounds + 1):
+                        rounds.append(rnd := _run_round(n, network, server, web, tmp, args.timeout))
+                        if rnd.dark is not None and rnd.dark.status == "interrupted":
+                            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            interrupted = True
+            print("\ninterrupted; tor and nginx stopped", file=sys.stderr)
+        except (NginxError, TorNetworkError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        finally:
+            # TorNetwork.stop() waits for every tor it started; say so if one survived.
+            left = [pid for pid in tor_pids if Path(f"/proc/{pid}").exists()]
+            if left:
+                print(f"WARNING: tor processes still running: {left}", file=sys.stderr)
 
     if not rounds:
         return 130 if interrupted else 0
@@ -474,11 +465,8 @@ def main(argv: list[str] | None = None) -> int:
             "summary": summary,
             "target_ratio": TARGET_RATIO,
         }
-        args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-        print(f"results written to {args.json}")
-    if interrupted:
-        return 130
-    return 0 if all(r.ok for r in rounds) else 1
+        write_json(args.json, payload)
+    return exit_code(interrupted, (r.ok for r in rounds))
 
 
 if __name__ == "__main__":

@@ -10,23 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import argparse
-import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from bench.measure import Measurement, run_measured
-from bench.nginx import NginxError, NginxServer, ensure_nginx, http_get
+from bench.nginx import NginxError, NginxServer, http_get
+from bench.scaffold import Guard, exit_code, find_nginx, prepare_web, sigterm_as_interrupt, temp_dir, write_json
 from bench.statsdump import HTML_PAGE_KEYS, html_pages, load_stats_file, parse_stats_from_log
-from bench.webgen import LOOPBACK, WebInfo, WebParams, ensure_web
+from bench.webgen import LOOPBACK, WebInfo, WebParams
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEB_DIR = PROJECT_ROOT / "bench" / ".web"
@@ -97,16 +94,14 @@ def _log_tail(path: Path, lines: int = 12) -> str:
     return "\n".join("    " + ln[:300] for ln in tail) or "    (empty log)"
 
 
-def _commands(name: str, work: Path, seed_url: str, stats_file: Path) -> tuple[list[str], dict[str, str]]:
-    if name == "baseline":
-        cmd = [sys.executable, "-m", "bench.baseline_spider", "--seed", seed_url, "--stats-file", str(stats_file)]
-        return cmd, _child_env({}, drop=_SCRAPY_PROJECT_VARS)
-    seeds = work / "seeds.txt"
-    seeds.write_text(seed_url + "\n")
-    cmd = [
+def darkcrawl_argv(seeds: Path | None, data: Path, stats_file: Path, *settings: str) -> list[str]:
+    """``scrapy crawl darkweb`` as the benchmarks run it (bench.run's darkcrawl line, bench.distributed's
+    workers): from *seeds* (None: none, as for a worker that takes its requests from Redis), with the
+    crawl settings every benchmark uses, then *settings* (``NAME=value``)."""
+    return [
         sys.executable, "-m", "scrapy", "crawl", "darkweb",
-        "-a", f"seeds={seeds}",
-        "-s", f"PATH_DATA={work / 'data'}",
+        *(["-a", f"seeds={seeds}"] if seeds is not None else []),
+        "-s", f"PATH_DATA={data}",
         "-s", "DARC_REBOOT=1",
         "-s", "CONCURRENT_REQUESTS=32",
         "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8",
@@ -115,9 +110,18 @@ def _commands(name: str, work: Path, seed_url: str, stats_file: Path) -> tuple[l
         # the plain stage is measured here; bench.render measures the browser
         "-s", "DARKCRAWL_RENDER=0",
         "-s", "LOG_LEVEL=INFO",
-        "-s", "STATS_DUMP=True",
         "-s", f"DARKCRAWL_STATS_FILE={stats_file}",
+        *(arg for setting in settings for arg in ("-s", setting)),
     ]  # fmt: skip
+
+
+def _commands(name: str, work: Path, seed_url: str, stats_file: Path) -> tuple[list[str], dict[str, str]]:
+    if name == "baseline":
+        cmd = [sys.executable, "-m", "bench.baseline_spider", "--seed", seed_url, "--stats-file", str(stats_file)]
+        return cmd, _child_env({}, drop=_SCRAPY_PROJECT_VARS)
+    seeds = work / "seeds.txt"
+    seeds.write_text(seed_url + "\n")
+    cmd = darkcrawl_argv(seeds, work / "data", stats_file, "STATS_DUMP=True")
     return cmd, _child_env({"DARKCRAWL_ALLOW_LOOPBACK": "1"})
 
 
@@ -295,11 +299,6 @@ def print_table(results: list[CrawlResult], ratio: float | None) -> None:
     print(f"\nratio darkcrawl/baseline pages/s: {_fmt(ratio, '.2f')}  target >= {TARGET_RATIO:g}{verdict}")
 
 
-def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
-    # Turn SIGTERM into the same clean shutdown path as Ctrl-C.
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     ap.add_argument("--hosts", type=int, default=50, help="number of hosts/ports (default 50)")
@@ -325,26 +324,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    sigterm_as_interrupt()
     params = WebParams(hosts=args.hosts, pages=args.pages, base_port=args.base_port)
-
-    print(f"web: {args.web_dir} ({params.hosts} hosts x {params.pages} pages + index)", flush=True)
-    web = ensure_web(args.web_dir, params)
-    print(
-        f"  {f'generated in {web.seconds:.1f}s' if web.generated else 'reused (manifest matches)'}: "
-        f"{web.html_pages} HTML pages, {web.total_bytes / 2**20:.0f} MiB, {web.links} links"
-    )
-    try:
-        binary = ensure_nginx()
-    except (NginxError, subprocess.CalledProcessError) as e:
-        print(f"error: cannot get nginx: {e}", file=sys.stderr)
+    web = prepare_web(args.web_dir, params)
+    binary = find_nginx()
+    if binary is None:
         return 2
 
-    tmp = Path(tempfile.mkdtemp(prefix="darkcrawl-bench-"))
     results: list[CrawlResult] = []
     nginx_info: dict[str, Any] | None = None
     interrupted = False
-    try:
+    with temp_dir("darkcrawl-bench-", args.keep) as tmp, Guard(NginxError) as guard:
         with NginxServer(args.web_dir, params, tmp / "nginx", binary) as server:
             ports = f"{params.port(0)}-{params.port(params.hosts - 1)}"
             print(f"nginx: {binary}, ports {ports}, status port {server.status_port}")
@@ -361,21 +351,14 @@ def main(argv: list[str] | None = None) -> int:
             for name in [args.only] if args.only else CRAWLERS:
                 result = run_crawler(name, tmp, server, web, args.timeout)
                 results.append(result)
-                print(f"[{name}] {result.status}: {_fmt(result.pages, 'd')} pages in {result.wall_s:.1f}s", flush=True)
+                print(f"[{name}] {result.status}: {_fmt(result.pages, 'd')} pages in {result.wall_s:.1f}s",
+                      flush=True)
                 if result.status == "interrupted":
                     interrupted = True
                     break
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\ninterrupted; nginx stopped", file=sys.stderr)
-    except NginxError as e:
-        print(f"error: {e}", file=sys.stderr)
+    if guard.failed:
         return 2
-    finally:
-        if args.keep:
-            print(f"\nkept temp dir: {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    interrupted = interrupted or guard.interrupted
 
     if not results:
         return 130 if interrupted else 0
@@ -396,11 +379,8 @@ def main(argv: list[str] | None = None) -> int:
             "ratio": ratio,
             "target_ratio": TARGET_RATIO,
         }
-        args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-        print(f"results written to {args.json}")
-    if interrupted:
-        return 130
-    return 0 if all(r.status == "ok" for r in results) else 1
+        write_json(args.json, payload)
+    return exit_code(interrupted, (r.status == "ok" for r in results))
 
 
 if __name__ == "__main__":

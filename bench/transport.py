@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -30,9 +27,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import bench.run as bench_run
-from bench.nginx import NginxError, NginxServer, ensure_nginx
-from bench.run import CommandAdapter, CrawlResult, _fmt, _raise_interrupt, smoke_check, warm_page_cache
-from bench.webgen import WebInfo, WebParams, ensure_web
+from bench.nginx import NginxError, NginxServer
+from bench.run import CommandAdapter, CrawlResult, _fmt, smoke_check, warm_page_cache
+from bench.scaffold import Guard, exit_code, find_nginx, prepare_web, sigterm_as_interrupt, temp_dir, write_json
+from bench.webgen import WebInfo, WebParams
 
 #: (cmd, env, work dir, stats file) -> (cmd, env): how a benchmark changes
 #: bench.run's darkcrawl command.
@@ -168,26 +166,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    sigterm_as_interrupt()
     params = WebParams(hosts=args.hosts, pages=args.pages, base_port=args.base_port)
     variants = [v for v in VARIANTS if not args.only or v.name in args.only]
-
-    print(f"web: {args.web_dir} ({params.hosts} hosts x {params.pages} pages + index)", flush=True)
-    web = ensure_web(args.web_dir, params)
-    print(
-        f"  {f'generated in {web.seconds:.1f}s' if web.generated else 'reused (manifest matches)'}: "
-        f"{web.html_pages} HTML pages, {web.total_bytes / 2**20:.0f} MiB"
-    )
-    try:
-        binary = ensure_nginx()
-    except (NginxError, subprocess.CalledProcessError) as e:
-        print(f"error: cannot get nginx: {e}", file=sys.stderr)
+    web = prepare_web(args.web_dir, params, links=False)
+    binary = find_nginx()
+    if binary is None:
         return 2
 
-    tmp = Path(tempfile.mkdtemp(prefix="darkcrawl-bench-transport-"))
     results: list[tuple[int, CrawlResult]] = []
     interrupted = False
-    try:
+    with temp_dir("darkcrawl-bench-transport-", args.keep) as tmp, Guard(NginxError) as guard:
         with NginxServer(args.web_dir, params, tmp / "nginx", binary) as server:
             print(f"nginx: {binary}, ports {params.port(0)}-{params.port(params.hosts - 1)}")
             smoke_check(params)
@@ -203,17 +192,9 @@ def main(argv: list[str] | None = None) -> int:
                           flush=True)
                     if result.status == "interrupted":
                         raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\ninterrupted; nginx stopped", file=sys.stderr)
-    except NginxError as e:
-        print(f"error: {e}", file=sys.stderr)
+    if guard.failed:
         return 2
-    finally:
-        if args.keep:
-            print(f"\nkept temp dir: {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    interrupted = interrupted or guard.interrupted
 
     if not results:
         return 130 if interrupted else 0
@@ -229,11 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             "results": [{"round": n, **asdict(r), "crawl_pages_per_s": crawl_pages_per_s(r)} for n, r in results],
             "summary": summary,
         }
-        args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-        print(f"results written to {args.json}")
-    if interrupted:
-        return 130
-    return 0 if all(r.status == "ok" for _, r in results) else 1
+        write_json(args.json, payload)
+    return exit_code(interrupted, (r.status == "ok" for _, r in results))
 
 
 if __name__ == "__main__":

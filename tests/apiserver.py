@@ -19,56 +19,27 @@ Run ``python -m tests.apiserver`` to get one on the command line.
 from __future__ import annotations
 
 import collections
-import contextlib
 import json
-import socket
-import socketserver
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
+
+from tests.harness.http import TrackingHTTPServer
+from tests.harness.service import Service, wait_until
 
 HOST = "127.0.0.1"
 EVENTS = ("new_host", "requests", "selenium")
 
 
-class _Server(ThreadingHTTPServer):
-    # The crawl and resubmit POST up to 16 at once; the default backlog (5)
-    # would turn bursts into SYN retries.
-    request_queue_size = 128
-    daemon_threads = True
+class _Server(TrackingHTTPServer):
+    # The crawl and resubmit POST up to 16 at once: the backlog of 128 takes the bursts.
     allow_reuse_address = True  # up() binds the same port again at once
 
     def __init__(self, api: ApiServer, port: int) -> None:
         self.api = api
-        self._lock = threading.Lock()
-        self._connections: set[socket.socket] = set()
         super().__init__((HOST, port), _Handler)
-
-    def server_bind(self) -> None:
-        # skip HTTPServer's getfqdn(): a reverse lookup that can hang without DNS
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = HOST
-        self.server_port = self.server_address[1]
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def close_request(self, request: Any) -> None:
-        with self._lock:
-            self._connections.discard(request)
-        super().close_request(request)
-
-    def drop_connections(self) -> None:
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients killed mid-request are what the tests do
@@ -113,7 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
                 api.in_progress -= 1
 
 
-class ApiServer:
+class ApiServer(Service):
     """The test API; a context manager.  ``url(event)`` is what API_* settings take."""
 
     def __init__(self, *, delay: float = 0.0, port: int = 0) -> None:
@@ -138,14 +109,6 @@ class ApiServer:
         self.arrivals: list[float] = []
 
     # -- lifecycle ----------------------------------------------------------------
-
-    def __enter__(self) -> ApiServer:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     def start(self) -> None:
         self._stopping.clear()
@@ -221,12 +184,7 @@ class ApiServer:
             return sum(len(v) for v in self.received.values())
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.02)
-        return predicate()
+        return wait_until(predicate, timeout, interval=0.02)
 
     def reset(self) -> None:
         with self._lock:

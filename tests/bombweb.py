@@ -6,10 +6,9 @@ the ``Cookie:`` header the crawler sent after a cookie bomb.
 
 from __future__ import annotations
 
-import socketserver
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+
+from tests.harness.http import HttpService, QuietHandler
 
 HOST = "127.0.7.1"
 #: path -> [(header, value), ...] of the bombs; "/" links to each
@@ -30,16 +29,12 @@ def _html(*links: str) -> bytes:
     return f"<html><body><p>167 bytes of page</p>{body}</body></html>".encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class _Handler(QuietHandler):
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
-        self.server.record(path, self.headers.get_all("Cookie") or [])
+        self.server.service.record(path, self.headers.get_all("Cookie") or [])
         if path == "/":
             self._send(200, [], _html(*BOMBS, "/redirect"))
         elif path in BOMBS:
@@ -60,38 +55,17 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the crawler hung up on a bomb: that is the point
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, site: BombSite) -> None:
-        self.site = site
-        super().__init__((HOST, 0), _Handler)
-
-    def server_bind(self) -> None:
-        socketserver.TCPServer.server_bind(self)  # no getfqdn(): a reverse lookup
-        self.server_name, self.server_port = HOST, self.server_address[1]
-
-    def record(self, path: str, cookies: list[str]) -> None:
-        with self.site.lock:
-            self.site.requests.setdefault(path, []).append(cookies)
-
-
-class BombSite:
+class BombSite(HttpService):
     """``with BombSite() as site:`` ``site.url(path)``; ``site.requests[path]``: the
     ``Cookie:`` headers of each request of *path*."""
 
+    handler_class = _Handler
+
     def __init__(self) -> None:
+        super().__init__(HOST)
         self.lock = threading.Lock()
         self.requests: dict[str, list[list[str]]] = {}
 
-    def __enter__(self) -> BombSite:
-        self._server = _Server(self)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def url(self, path: str = "/") -> str:
-        return f"http://{HOST}:{self._server.server_port}{path}"
+    def record(self, path: str, cookies: list[str]) -> None:
+        with self.lock:
+            self.requests.setdefault(path, []).append(cookies)

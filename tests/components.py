@@ -34,7 +34,7 @@ SETUP = "scripts/setup.sh"
 
 
 def _tor() -> str | None:
-    from tests.tornet.network import TOR_CMD, TOR_GENCERT_CMD
+    from tests.harness.tornet.network import TOR_CMD, TOR_GENCERT_CMD
 
     missing = [] if os.access(TOR_CMD, os.X_OK) else [TOR_CMD]
     if shutil.which(TOR_GENCERT_CMD) is None:
@@ -57,7 +57,7 @@ def _chromium() -> str | None:
 
 
 def _redis() -> str | None:
-    from tests.redisserver import redis_server_missing
+    from tests.harness.redisserver import redis_server_missing
 
     return redis_server_missing()
 

@@ -118,5 +118,5 @@ def crawl(tmp_path):
 # Missing real components (tor, chromium, ...): skipped locally, failures in strict mode.
 from tests.components import pytest_configure, pytest_runtest_setup  # noqa: E402,F401
 
-# The private Tor network (tests/tornet): one per session, started on first use.
-from tests.tornet.fixtures import tor_network  # noqa: E402,F401
+# The private Tor network (tests/harness/tornet): one per session, started on first use.
+from tests.harness.tornet.fixtures import tor_network  # noqa: E402,F401

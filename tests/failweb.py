@@ -16,6 +16,9 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
+from tests.harness.ports import free_port
+from tests.harness.service import Service
+
 Handler = Callable[[socket.socket], None]
 
 PAGE = b"<html><body>ok</body></html>"
@@ -137,7 +140,7 @@ def robots_disallow() -> Handler:
     return _robots_or(case, robots=b"User-agent: *\nDisallow: /private\n")
 
 
-class CaseServer:
+class CaseServer(Service):
     """One case on its own loopback address: a listening socket, a thread per connection."""
 
     def __init__(self, host: str, handler: Handler) -> None:
@@ -175,18 +178,14 @@ class CaseServer:
         finally:
             conn.close()
 
-    def close(self) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self.sock.close()
 
 
 def refused_url(host: str) -> str:
     """A URL on *host* where nothing listens: a port bound, then closed."""
-    probe = socket.socket()
-    probe.bind((host, 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return f"http://{host}:{port}/"
+    return f"http://{host}:{free_port(host)}/"
 
 
 @contextmanager
@@ -195,7 +194,5 @@ def serve(cases: dict[str, tuple[str, Handler]]) -> Iterator[dict[str, CaseServe
     with ExitStack() as stack:
         servers: dict[str, CaseServer] = {}
         for name, (host, handler) in cases.items():
-            server = CaseServer(host, handler).start()
-            stack.callback(server.close)
-            servers[name] = server
+            servers[name] = stack.enter_context(CaseServer(host, handler))
         yield servers

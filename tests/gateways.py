@@ -6,41 +6,23 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler], pages: dict[str, tuple[Any, ...]]) -> None:
-        super().__init__(("127.0.0.1", 0), handler)
-        self.pages = pages
-        self.hits: Counter[str] = Counter()
-        self.lock = threading.Lock()
+from tests.harness.http import HttpService, QuietHandler
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
 
     def do_GET(self) -> None:
+        gateway: FakeGateway = self.server.service
         key = self.path  # absolute URI when we are a proxy, a path when a gateway
-        with self.server.lock:
-            self.server.hits[key] += 1
-        status, ctype, body, *headers = self.server.pages.get(
-            key, I2PD_HOST_NOT_FOUND if key.startswith("http") else (404, "text/html", b"not found"))
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        for name, value in (headers[0] if headers else {}).items():  # a page may add headers: a redirect's Location
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        with gateway.lock:
+            gateway.hits[key] += 1
+        default = I2PD_HOST_NOT_FOUND if key.startswith("http") else (404, "text/html", b"not found")
+        status, ctype, body, *headers = gateway.pages.get(key, default)
+        # a page may add headers: a redirect's Location
+        self.send_body(status, body, ctype, (headers[0] if headers else {}).items())
 
 
 #: i2pd's answer for a host missing from its address book (status, type, body).
@@ -52,26 +34,18 @@ I2PD_HOST_NOT_FOUND = (
 )
 
 
-class FakeGateway:
+class FakeGateway(HttpService):
     """A gateway or proxy serving *pages* (key: path, or absolute URL for a proxy; value:
     status, content type, body and optionally a dict of more headers)."""
 
+    handler_class = _Handler
+
     def __init__(self, pages: dict[str, tuple[Any, ...]]) -> None:
-        self.server = _Server(_Handler, pages)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def hits(self) -> Counter[str]:
-        return self.server.hits
-
-    def __enter__(self) -> FakeGateway:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__()
+        self.pages = pages
+        self.hits: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.bind()
 
 
 def html(*links: str, text: str = "") -> tuple[int, str, bytes]:

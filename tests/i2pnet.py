@@ -17,11 +17,12 @@ import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
+
+from tests.harness.ports import free_port  # racy; I2pd retries on a lost race
+from tests.harness.service import Service
 
 __all__ = [
     "HOST_DOWN_DETAIL",
@@ -73,13 +74,6 @@ def i2pd_available() -> str | None:
     if not os.path.isdir("/proc/self/fd"):
         return "needs Linux /proc to check which process owns the proxy port"
     return None
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago (racy; I2pd retries on a lost race)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((_LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 def i2pd_datadir(workdir: Path) -> Path:
@@ -245,7 +239,7 @@ def _owns_listener(pid: int, port: int) -> bool:
     return False
 
 
-class I2pd:
+class I2pd(Service):
     """A private i2pd process; use as a context manager.
 
     On entry it writes the config, launches i2pd, and returns once i2pd
@@ -293,18 +287,6 @@ class I2pd:
     @property
     def http_proxy(self) -> str:
         return f"http://{_LOOPBACK}:{self.http_proxy_port}"
-
-    def __enter__(self) -> I2pd:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -20,11 +20,10 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from darkcrawl.sites.naver_stock.pages import DailyPrice, Stock
+from tests.harness.http import HttpService, LoopbackHTTPServer, QuietHandler
 
 ROWS_PER_PAGE = 10  # Naver shows ten days per page ...
 GROUP = 5  # ... in two groups of five, separated by blank rows
@@ -233,21 +232,18 @@ def render_page(stock: ReplicaStock, page: int) -> str:
 # --------------------------------------------------------------------- server
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(LoopbackHTTPServer):
     # A crawler opens many connections at once; the default backlog of 5
     # makes the kernel drop SYNs and tests then measure retransmit timers.
     request_queue_size = 256
-    daemon_threads = True
-    replica: NaverReplica
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class _Handler(QuietHandler):
     server_version = "nginx"
     sys_version = ""
 
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-        replica = self.server.replica
+        replica: NaverReplica = self.server.service
         url = urlsplit(self.path)
         if url.path != PATH:
             self._send(404, b"not found", "text/plain")
@@ -262,30 +258,26 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, body.encode("euc-kr"), "text/html;charset=euc-kr")
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass  # keep test output clean; hits are counted instead
+        self.send_body(status, body, content_type)
 
 
-class NaverReplica:
+class NaverReplica(HttpService):
     """``with NaverReplica() as naver:`` serves the stocks on 127.0.0.1.
 
     ``naver.local(url)`` turns a real ``https://finance.naver.com/...`` URL into
     the replica's; ``naver.hits[(code, page)]`` counts requests.
     """
 
+    handler_class = _Handler
+    server_class = _Server
+    join_timeout = 10.0
+
     def __init__(self, stocks: Sequence[ReplicaStock] | None = None) -> None:
+        super().__init__()
         chosen = default_stocks() if stocks is None else list(stocks)
         self.stocks: dict[str, ReplicaStock] = {s.stock.code: s for s in chosen}
         self.hits: Counter[tuple[str, int]] = Counter()
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- expectations
 
@@ -316,9 +308,9 @@ class NaverReplica:
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
+        if self.server is None:
             raise RuntimeError("replica is not running")
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return super().base_url
 
     def local(self, url: str) -> str:
         """*url* (any host) pointed at this replica, path and query kept."""
@@ -326,41 +318,11 @@ class NaverReplica:
         base = urlsplit(self.base_url)
         return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
 
-    def start(self) -> NaverReplica:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.replica = self
-        self._thread = threading.Thread(target=self._server.serve_forever, name="naver-replica", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> NaverReplica:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 if __name__ == "__main__":
-    import time
+    from tests.harness.service import serve_until_interrupt
 
     with NaverReplica() as naver:
         for s in naver.stocks.values():
             print(f"{s.stock.name} {naver.base_url}{PATH}?code={s.stock.code}&page=1  ({s.pages} pages)")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+        serve_until_interrupt()

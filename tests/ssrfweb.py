@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-import socketserver
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from twisted.internet import defer
@@ -23,6 +21,7 @@ from twisted.internet.error import DNSLookupError
 
 from darkcrawl.dns import GuardedResolver
 from darkcrawl.addresses import canonical_host, is_address
+from tests.harness.http import HttpService, QuietHandler
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -81,14 +80,9 @@ def _page(*links: str) -> bytes:
     return f"<html><body><p>the public site</p>{anchors}</body></html>".encode()
 
 
-class _ProxyHandler(BaseHTTPRequestHandler):
-    server: _ProxyServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
+class _ProxyHandler(QuietHandler):
     def do_GET(self) -> None:
-        self.server.record(self.requestline)
+        self.server.service.record(self.requestline)
         target = urlsplit(self.path)
         if target.hostname != PUBLIC_SITE:
             self._answer(200, b"<html><body>inside: the crawl should never get here</body></html>")
@@ -103,48 +97,28 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self._answer(404, b"not found")
 
     def _answer(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send_body(status, body)
 
 
-class _ProxyServer(ThreadingHTTPServer):
-    daemon_threads = True
+class RecordingProxy(HttpService):
+    """``with RecordingProxy() as proxy:`` ``proxy.url``, ``proxy.lines`` (request lines)."""
+
+    handler_class = _ProxyHandler
 
     def __init__(self) -> None:
-        self.lines: list[str] = []
+        super().__init__()
+        self._lines: list[str] = []
         self._lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
-
-    def server_bind(self) -> None:
-        socketserver.TCPServer.server_bind(self)  # no getfqdn(): a reverse lookup
-        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
 
     def record(self, line: str) -> None:
         with self._lock:
-            self.lines.append(line)
+            self._lines.append(line)
 
-
-class RecordingProxy:
-    """``with RecordingProxy() as proxy:`` ``proxy.url``, ``proxy.lines`` (request lines)."""
-
-    def __enter__(self) -> RecordingProxy:
-        self._server = _ProxyServer()
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    @property
+    @property  # type: ignore[override]
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return self.base_url
 
     @property
     def lines(self) -> list[str]:
-        with self._server._lock:
-            return list(self._server.lines)
+        with self._lock:
+            return list(self._lines)

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import re
-import socket
-import threading
 import time
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -36,6 +32,8 @@ from darkcrawl.downloadermiddlewares.backoff import (
 from darkcrawl.policy.backoff import BackoffPolicy, BackoffTable, Event, HostState, Verdict
 from tests.conftest import run_crawl
 from tests.darknet import sites
+from tests.harness.http import QuietHandler, serving
+from tests.harness.ports import free_port as closed_port  # nothing listens there once it is closed
 
 # -- the policy -----------------------------------------------------------------------
 
@@ -436,23 +434,15 @@ async def test_a_probe_mark_is_not_inherited(tmp_path):
 # -- a real crawl: one dead host, one that answers 503, and the test web -------------
 
 
-class _Unavailable(BaseHTTPRequestHandler):
+class _Unavailable(QuietHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         self.server.arrivals.append(time.time())  # type: ignore[attr-defined]
-        body = b"<html><body>down for maintenance</body></html>"
-        self.send_response(503)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.send_body(503, b"<html><body>down for maintenance</body></html>")
 
 
-class _SlowChain(BaseHTTPRequestHandler):
+class _SlowChain(QuietHandler):
     """A live host that answers slowly: /p0 links /p1 ... : keeps the crawl busy a while."""
 
     protocol_version = "HTTP/1.1"
@@ -466,33 +456,7 @@ class _SlowChain(BaseHTTPRequestHandler):
             status, body = 200, f"<html><body>page {number} {link}</body></html>".encode()
         else:
             status, body = 404, b"not here"
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def serving(address: str, handler: type[BaseHTTPRequestHandler]):
-    server = ThreadingHTTPServer((address, 0), handler)
-    server.arrivals = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def closed_port(address: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        return sock.getsockname()[1]
+        self.send_body(status, body)
 
 
 BACKOFF = {"DARKCRAWL_BACKOFF_AFTER": 2, "DARKCRAWL_BACKOFF_BASE": 1, "DARKCRAWL_BACKOFF_MAX": 3,
@@ -512,7 +476,8 @@ SLOW_PAGES, SLOW_PAGE_DELAY = 30, 0.4
 def backoff_crawl(darknet, tmp_path_factory):
     darknet.reset_hits()
     dead = [f"http://{address}:{closed_port(address)}" for address in DEAD_ADDRESSES]
-    with serving("127.0.0.3", _Unavailable) as down, serving("127.0.0.6", _SlowChain) as slow:
+    with (serving(_Unavailable, "127.0.0.3", arrivals=[]) as down,
+          serving(_SlowChain, "127.0.0.6", arrivals=[]) as slow):
         unavailable = f"http://127.0.0.3:{down.server_address[1]}"
         seeds = [darknet.url("main", "/"), f"http://127.0.0.6:{slow.server_address[1]}/p0",
                  *(f"{host}/d{i}.html" for host in dead for i in range(8)),

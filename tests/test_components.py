@@ -31,7 +31,7 @@ def test_required():
 def no_tor(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """tor, as the components see it, is missing (whether or not this machine has it)."""
     components.missing.cache_clear()
-    monkeypatch.setattr("tests.tornet.network.TOR_CMD", "/nonexistent/tor")
+    monkeypatch.setattr("tests.harness.tornet.network.TOR_CMD", "/nonexistent/tor")
     yield
     components.missing.cache_clear()
 
@@ -40,7 +40,7 @@ def run_tiny(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_tiny.py").write_text(TINY)
     # the components hooks as conftest wires them; tor's binary made to be missing
     (tmp_path / "conftest.py").write_text(
-        "import tests.tornet.network as network\n"
+        "import tests.harness.tornet.network as network\n"
         "network.TOR_CMD = '/nonexistent/tor'\n"
         "from tests.components import pytest_configure, pytest_runtest_setup  # noqa: F401\n")
     base = {k: v for k, v in os.environ.items()

@@ -2,7 +2,7 @@
 
 The end-to-end tests run ``SCRAPY_PROJECT=distributed scrapy crawl darkweb``
 workers as subprocesses over the local test web (tests/darknet) and count what the
-sites served; each test gets its own redis-server (tests/redisserver.py).
+sites served; each test gets its own redis-server (tests/harness/redisserver.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from darkcrawl.distributed.seen import RedisSeenSet, mark_of
 from tests.components import needs
 from tests.conftest import ROOT, crawl_argv
 from tests.darknet import Darknet, sites
-from tests.redisserver import RedisServer
+from tests.harness.redisserver import RedisServer
 
 pytestmark = needs("redis-server")
 

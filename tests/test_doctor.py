@@ -16,7 +16,8 @@ import pytest
 from darkcrawl.doctor import socks5_answers, tcp_answers
 from tests.components import needs
 from tests.conftest import ROOT
-from tests.redisserver import RedisServer, free_port
+from tests.harness import free_port
+from tests.harness.redisserver import RedisServer
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from scrapy_playwright.page import PageMethod
 from darkcrawl.frontier import serialize
 from darkcrawl.frontier.store import DONE, LEASED, PENDING, FrontierStore, StoredHostLedger, StoredRevisitSchedule
 from tests.conftest import ROOT, crawl_argv, run_crawl
+from tests.harness.http import HttpService, LoopbackHTTPServer
 
 
 class _Spider(Spider):
@@ -150,10 +151,11 @@ def test_store_keeps_hosts_and_revisits(tmp_path: Path) -> None:
 PAGES = 150  # a binary tree of pages: /p/n links to /p/2n+1 and /p/2n+2
 
 
-class _TreeWeb:
+class _TreeWeb(HttpService):
     """A slow site on loopback that counts every hit."""
 
     def __init__(self, delay: float) -> None:
+        super().__init__()
         self.hits: collections.Counter[str] = collections.Counter()
         lock = threading.Lock()
         web = self
@@ -183,25 +185,16 @@ class _TreeWeb:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        class Server(ThreadingHTTPServer):
+        class Server(LoopbackHTTPServer):
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # the crawler it serves is killed on purpose
 
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> _TreeWeb:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.handler_class, self.server_class = Handler, Server
+        self.bind()
 
     @property
     def root(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/p/0"
+        return self.url("/p/0")
 
     def page_hits(self) -> collections.Counter[str]:
         return collections.Counter({path: n for path, n in self.hits.items() if path.startswith("/p/")})

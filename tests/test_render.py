@@ -9,6 +9,7 @@ import json
 from darkcrawl.storage.paths import url_hash
 from tests.components import needs
 from tests.gateways import FakeGateway, html
+from tests.harness.http import HttpService
 
 pytestmark = needs("chromium")
 
@@ -114,14 +115,15 @@ def test_a_render_hook_clicks_and_the_result_is_saved(crawl):
     assert b'<p id="secret" hidden>' in raw  # the plain stage saw it hidden
 
 
-class _RecordingSite:
+class _RecordingSite(HttpService):
     """A site that records every request's headers: two pages sharing a stylesheet
     and an image (cacheable)."""
 
     def __init__(self) -> None:
         import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
 
+        super().__init__()
         site = self
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
@@ -150,20 +152,8 @@ class _RecordingSite:
                 self.end_headers()
                 self.wfile.write(body)
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> _RecordingSite:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.handler_class = Handler
+        self.bind()
 
     def browser(self, path: str) -> list[dict[str, str]]:
         """Headers of the browser's requests for *path* (Scrapy sends no Sec-Fetch-Dest)."""

@@ -4,7 +4,6 @@ progress line and the end-of-crawl summary (text and JSON)."""
 from __future__ import annotations
 
 import json
-import socket
 import sys
 
 import pytest
@@ -13,6 +12,7 @@ from darkcrawl.items import FailureItem, LinkMetadata, PageItem, RenderItem, Tra
 from darkcrawl.report.outcome import ExitCode, exit_code
 from darkcrawl.report.summary import build_summary, summary_lines
 from darkcrawl.report.tally import CrawlTally
+from tests.harness.ports import free_port as _closed_port  # nothing listens there once it is closed
 
 
 @pytest.mark.parametrize(("stats", "reason", "expected"), [
@@ -87,12 +87,6 @@ def test_summary_words_what_happened():
 
 
 # -- through the real commands --------------------------------------------------------
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_crawl_that_fetched_pages_exits_0_with_a_summary(darknet, crawl, tmp_path):

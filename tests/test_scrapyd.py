@@ -1,6 +1,6 @@
 """scrapyd end to end: scrapy.cfg's deploy target, the egg, crawls scheduled over HTTP.
 
-A real scrapyd runs in a folder of its own (tests/scrapydserver.py); ``scrapyd-deploy``
+A real scrapyd runs in a folder of its own (tests/harness/scrapydserver.py); ``scrapyd-deploy``
 uploads a copy of this checkout to it, exactly as a user runs it but with the deploy URL
 pointed at the test's port; then two crawls of the local test web are scheduled through
 ``schedule.json`` and their outputs are read where the README says they land.
@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from tests.components import require
-from tests.scrapydserver import Scrapyd
+from tests.harness.scrapydserver import Scrapyd
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "darkcrawl"

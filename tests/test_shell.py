@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import ROOT
-from tests.redisserver import free_port
+from tests.harness import free_port
 
 
 def shell(url: str, data: Path, code: str = "response and response.status", **env: str) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,62 +18,46 @@ import pytest
 from tests.components import needs
 from tests.conftest import ROOT, crawl_argv, run_crawl
 from tests.gateways import FakeGateway, html
-from tests.tornet import free_ports
+from tests.harness import free_ports
+from tests.harness.http import HttpService, QuietHandler
 
 ONION = "lbtgmztgmztgmztgmztgmztgmztgmztgmztgmztgmztgmztgmztmn5ad.onion"
 
 
-class StuckServer(ThreadingHTTPServer):
+class _Handler(QuietHandler):
+    def do_GET(self) -> None:
+        server: StuckServer = self.server.service
+        server.hits.append(self.path)
+        if self.path.startswith(server.stuck_paths) and server.stuck.is_set():
+            server.release.wait(120)  # hold the connection, say nothing
+            return
+        if self.path.startswith("/stuck"):
+            self.send_body(200, b"<html><body><p>answered at last</p></body></html>")
+        else:
+            self.send_body(404, b"not here", "text/plain")
+
+
+class StuckServer(HttpService):
     """``/stuck`` accepts and never answers while :attr:`stuck` is set; then a page."""
 
-    daemon_threads = True
+    handler_class = _Handler
 
     def __init__(self, host: str, stuck: tuple[str, ...] = ("/stuck",)) -> None:
-        super().__init__((host, 0), _Handler)
+        super().__init__(host)
         self.stuck_paths = stuck
         self.stuck = threading.Event()
         self.stuck.set()
         self.release = threading.Event()
         self.hits: list[str] = []
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.bind()
 
-    @property
+    @property  # type: ignore[override]
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.base_url
 
-    def __enter__(self) -> StuckServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         self.release.set()
-        self.shutdown()
-        self.server_close()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: StuckServer
-
-    def do_GET(self) -> None:
-        self.server.hits.append(self.path)
-        if self.path.startswith(self.server.stuck_paths) and self.server.stuck.is_set():
-            self.server.release.wait(120)  # hold the connection, say nothing
-            return
-        if self.path.startswith("/stuck"):
-            body = b"<html><body><p>answered at last</p></body></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-        else:
-            body = b"not here"
-            self.send_response(404)
-            self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        super().stop()
 
 
 def _start(workdir: Path, *args: str, settings: dict[str, object]) -> subprocess.Popen[str]:

@@ -19,7 +19,6 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -44,6 +43,8 @@ from darkcrawl.transfer import (
     TransferBounds,
 )
 from tests.conftest import run_crawl
+from tests.harness.http import QuietHandler, serving
+from tests.harness.ports import free_port as closed_port  # nothing listens there once it is closed
 
 # -- the rate watch -----------------------------------------------------------------------
 
@@ -209,7 +210,7 @@ def test_hurry_leaves_given_up_hosts_alone():
 # -- loopback servers ---------------------------------------------------------------------------
 
 
-class _Site(BaseHTTPRequestHandler):
+class _Site(QuietHandler):
     """/p<i>: a chain of pages; /r<i>: a redirect to ``server.redirect_to``; /drip: a byte a second."""
 
     protocol_version = "HTTP/1.1"
@@ -245,34 +246,11 @@ class _Site(BaseHTTPRequestHandler):
             self._send(404, b"not here")
 
     def _send(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.send_body(status, body)
 
 
-@contextlib.contextmanager
-def site(address: str, redirect_to: str = "") -> Iterator[Any]:
-    server: Any = ThreadingHTTPServer((address, 0), _Site)
-    server.daemon_threads = True
-    server.arrivals, server.redirect_to, server.dripped, server.drip_cut_after = [], redirect_to, 0, None
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def closed_port(address: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        return sock.getsockname()[1]
+def site(address: str, redirect_to: str = "") -> contextlib.AbstractContextManager[Any]:
+    return serving(_Site, address, arrivals=[], redirect_to=redirect_to, dripped=0, drip_cut_after=None)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""darkcrawl on a real private Tor network (tests/tornet): onion crawling end to end,
+"""darkcrawl on a real private Tor network (tests/harness/tornet): onion crawling end to end,
 failure reasons, darkcrawl's own stem launcher joining the network, NEWNYM, and
 ``scrapy shell`` through Tor."""
 
@@ -17,7 +17,7 @@ from scrapy.utils.test import get_crawler
 from darkcrawl.networks.tor import TorNetwork
 from tests.components import needs, require
 from tests.conftest import ROOT, logged_at
-from tests.tornet import free_ports
+from tests.harness import free_ports
 
 UNPUBLISHED = "lbtgmztgmztgmztgmztgmztgmztgmztgmztgmztgmztgmztgmztmn5ad.onion"
 

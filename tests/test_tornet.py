@@ -1,8 +1,8 @@
-"""Real fetches through a private Tor network on loopback (see tests/tornet).
+"""Real fetches through a private Tor network on loopback (see tests/harness/tornet).
 
 Everything here goes through real tor processes: a client SocksPort with
 ExtendedErrors, real v3 onion services, real HSDir lookups. The SOCKS5
-client is the hand-written one in :mod:`tests.tornet.socks` (ATYP=3, so Tor
+client is the hand-written one in :mod:`tests.harness.tornet.socks` (ATYP=3, so Tor
 resolves the names), shared with the fixture's own readiness check.
 """
 
@@ -18,11 +18,11 @@ import stem.process
 from stem import Signal
 from stem.control import Controller
 
-from tests.tornet import TorNetwork, free_ports
-from tests.tornet.fixtures import tor_network  # noqa: F401  (pytest fixture, used by name)
-from tests.tornet.network import TOR_CMD
-from tests.tornet.sites import MAIN_TITLE, OTHER_TITLE
-from tests.tornet.socks import SocksError, http_get, socks5_connect
+from tests.harness.tornet import TorNetwork, free_ports
+from tests.harness.tornet.fixtures import tor_network  # noqa: F401  (pytest fixture, used by name)
+from tests.harness.tornet.network import TOR_CMD
+from tests.harness.tornet.sites import MAIN_TITLE, OTHER_TITLE
+from tests.harness.tornet.socks import SocksError, http_get, socks5_connect
 
 # Valid v3 address (ed25519 base point, correct checksum) that nobody publishes.
 # stem 1.8 calls the deprecated Thread.setDaemon() in Controller.from_port.

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import threading
+
+from tests.harness.service import serve_until_interrupt
 
 from .server import Darknet
 from .sites import SLOW_DELAY
@@ -25,14 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, site in net.sites.items():
             print(f"{name:<{width}}  {site.url}/", flush=True)
         print("Ctrl-C to stop.", flush=True)
-        try:
-            # Event.wait in a loop rather than one long wait: keeps the main
-            # thread responsive to Ctrl-C on every platform.
-            stop = threading.Event()
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            print()
+        serve_until_interrupt()
     return 0
 
 

@@ -15,20 +15,18 @@ Usage::
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import mimetypes
 import pathlib
-import socket
-import socketserver
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from tests.harness.http import TrackingHTTPServer
+from tests.harness.service import Service
 from .sites import SITE_NAMES, SLOW_DELAY, HTML, Reply, SiteContent, Streamed, build_sites
 
 __all__ = ["Darknet", "RecordedRequest", "Site"]
@@ -180,61 +178,13 @@ def _static_file(root: pathlib.Path, path: str) -> Reply | None:
     return Reply(content_type=ctype, body=candidate.read_bytes())
 
 
-class _Server(ThreadingHTTPServer):
-    # The default backlog (5) makes concurrent crawler connections wait on
-    # SYN retries (seconds); 128 lets a burst through at once.
-    request_queue_size = 128
-    daemon_threads = True
+class _Server(TrackingHTTPServer):
+    # A backlog of 128 lets a burst of crawler connections through at once.
     allow_reuse_address = True
 
     def __init__(self, site: Site) -> None:
         self.site = site
-        self._conn_lock = threading.Lock()
-        self._connections: set[socket.socket] = set()
-        self._workers: set[threading.Thread] = set()
         super().__init__((HOST, 0), _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup
-        # that can hang for seconds on machines without resolvers.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = HOST
-        self.server_port = self.server_address[1]
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._conn_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        # daemon_threads means socketserver does not track workers; we do, so
-        # stop() can join them and report a clean shutdown.
-        me = threading.current_thread()
-        with self._conn_lock:
-            self._workers.add(me)
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self._conn_lock:
-                self._workers.discard(me)
-
-    def close_request(self, request: Any) -> None:
-        with self._conn_lock:
-            self._connections.discard(request)
-        super().close_request(request)
-
-    def drop_connections(self, timeout: float) -> None:
-        """Shut down open (keep-alive) connections and join their threads."""
-        with self._conn_lock:
-            connections = list(self._connections)
-            workers = list(self._workers)
-        for conn in connections:
-            # shutdown(), not close(): it wakes a worker blocked in recv()
-            # without yanking the fd from under it.
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        for worker in workers:
-            worker.join(timeout)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients hanging up mid-response (size limits, timeouts) are normal
@@ -290,7 +240,7 @@ def _body_chunks(body: bytes | Streamed) -> Iterator[bytes]:
         yield view[start : start + _CHUNK].tobytes()
 
 
-class Darknet:
+class Darknet(Service):
     """Starts every site on its own free port; a context manager.
 
     ``root``: optional directory of extra static files, ``root/<site>/<path>``,
@@ -303,18 +253,6 @@ class Darknet:
         self.slow_delay = slow_delay
         self.sites: dict[str, Site] = {}
         self._running = False
-
-    def __enter__(self) -> Darknet:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         if self._running:

@@ -28,7 +28,8 @@ import struct
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
+
+from tests.harness.service import Service
 
 __all__ = [
     "DEFAULT_ADDRESSES",
@@ -202,7 +203,7 @@ def _formerr(packet: bytes) -> bytes | None:
     return _HEADER.pack(ident, _FLAG_QR | _FLAG_RA | _RCODE_FORMERR, 0, 0, 0, 0)
 
 
-class DnsCanary:
+class DnsCanary(Service):
     """A recording DNS server on ``(address, 53)``, UDP and TCP, for a ``with`` block."""
 
     def __init__(
@@ -277,14 +278,6 @@ class DnsCanary:
     def __enter__(self) -> DnsCanary:
         # Allow `canary = DnsCanary().start()` (to handle a bind error) then `with canary:`.
         return self if self._thread is not None else self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- internals ----------------------------------------------------------
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import pathlib
 import tempfile
-import threading
+
+from tests.harness.service import serve_until_interrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,12 +31,7 @@ def main(argv: list[str] | None = None) -> int:
                 where = web[case.name].url if case.mode != "virtual" else "(through the proxy)"
                 print(f"{case.name:<28} {case.kind:<22} {case.expect:<9} {where}{case.seed}", flush=True)
             print(f"proxy {web['proxy'].url}   canary {web['canary'].url}\nCtrl-C to stop.", flush=True)
-            try:
-                stop = threading.Event()
-                while not stop.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
-                print()
+            serve_until_interrupt()
             return 0
         from tests.test_hostile import BOUNDS, RENDER_BOUNDS, _env, run_round
 

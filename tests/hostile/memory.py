@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import threading
+
+from tests.harness.procs import descendants, parent_pids
 
 __all__ = ["Sampler"]
 
@@ -19,26 +20,6 @@ def _status_kb(pid: int, field: str) -> int:
     return 0
 
 
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                # the command may hold spaces and parentheses: the ppid follows the last ")"
-                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
-
-
 class Sampler(threading.Thread):
     """Polls the crawler's VmHWM and its descendants' summed RSS until stopped."""
 
@@ -51,6 +32,6 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         while not self.done.wait(self.every):
             self.crawler_kb = max(self.crawler_kb, _status_kb(self.pid, "VmHWM"))
-            self.browser_kb = max(self.browser_kb, sum(_status_kb(p, "VmRSS") for p in _descendants(self.pid)))
+            self.browser_kb = max(self.browser_kb, sum(_status_kb(p, "VmRSS") for p in descendants(parent_pids(), self.pid)))
 
 

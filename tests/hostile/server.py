@@ -30,9 +30,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from tests.harness.ports import loopback_address as harness_loopback_address
+from tests.harness.service import Service
 
 if TYPE_CHECKING:
     from .cases import Case
@@ -53,8 +55,7 @@ _SUBNET = (127, 0, 7)
 
 def loopback_address(index: int) -> str:
     """The address of host number *index* (1-based), one /24 after another."""
-    third, fourth = divmod(index - 1, 254)
-    return f"{_SUBNET[0]}.{_SUBNET[1]}.{_SUBNET[2] + third}.{fourth + 1}"
+    return harness_loopback_address(_SUBNET, index)
 
 
 @dataclass(frozen=True)
@@ -329,7 +330,7 @@ def _read_head(sock: socket.socket, stopping: threading.Event) -> bytes | None:
     return buffer.split(b"\r\n\r\n", 1)[0]
 
 
-class HostileWeb:
+class HostileWeb(Service):
     """Starts one :class:`Host` per case (plus the named extra hosts); a context manager.
 
     ``extra``: name -> mode of hosts that are not cases (canaries, dead ports,
@@ -360,14 +361,6 @@ class HostileWeb:
                 build(str(partial))
                 partial.rename(path)
         return str(path)
-
-    def __enter__(self) -> HostileWeb:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     def start(self) -> None:
         if self._running:

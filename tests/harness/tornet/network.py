@@ -35,7 +35,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -44,13 +43,14 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import stem
 from stem import Signal
 from stem.control import Controller, EventType, Listener
 from stem.response.events import HSDescEvent
 
+from tests.harness.ports import free_ports
+from tests.harness.service import Service
 from .socks import SocksError, http_get
 
 __all__ = [
@@ -102,28 +102,6 @@ class OnionService:
     address: str  # "<56 chars>.onion"
     target_port: int  # local HTTP port it forwards to (virtual port 80)
     url: str  # "http://<address>/"
-
-
-# ----------------------------------------------------------------------------
-# Ports
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct currently-free TCP ports on 127.0.0.1.
-
-    All sockets stay bound until every port is picked so the kernel cannot
-    hand out the same port twice; after that, tor must bind them quickly.
-    """
-    sockets: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sockets.append(sock)
-            sock.bind((HOST, 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 # ----------------------------------------------------------------------------
@@ -552,7 +530,7 @@ class _Run:
         return [*self.authorities, *(p for p in (self.client, self.service) if p is not None)]
 
 
-class TorNetwork:
+class TorNetwork(Service):
     """A private Tor network; use as a context manager, then :meth:`wait_ready`."""
 
     def __init__(
@@ -582,20 +560,6 @@ class TorNetwork:
         self._uploads = _UploadWatcher()
         self._geoip = self.workdir / "empty"
         self._t0 = time.monotonic()
-
-    # -- context manager ----------------------------------------------------
-
-    def __enter__(self) -> TorNetwork:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- public API -----------------------------------------------------------
 

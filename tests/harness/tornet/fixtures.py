@@ -1,6 +1,6 @@
 """pytest fixture: one private Tor network per test session, with two onion sites.
 
-Wire it in with ``from tests.tornet.fixtures import tor_network`` (in a
+Wire it in with ``from tests.harness.tornet.fixtures import tor_network`` (in a
 conftest or a test module). Where tor is not installed it skips, or fails in
 strict mode (tests/components.py): the setup script installs Debian's ``tor``.
 """

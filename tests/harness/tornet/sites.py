@@ -10,9 +10,9 @@ from __future__ import annotations
 import collections
 import threading
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from urllib.parse import urlsplit
+
+from tests.harness.http import HttpService, QuietHandler
 
 __all__ = ["MAIN_TITLE", "OTHER_TITLE", "TinySite", "onion_pages"]
 
@@ -21,16 +21,7 @@ MAIN_TITLE = "tornet main site"
 OTHER_TITLE = "tornet other site"
 
 
-class _Server(ThreadingHTTPServer):
-    # The stdlib backlog of 5 makes concurrent crawls stall for 1 s
-    # (SYN retransmit) as soon as more than 5 streams arrive at once.
-    request_queue_size = 128
-    daemon_threads = True
-    site: TinySite
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class _Handler(QuietHandler):
     protocol_version = "HTTP/1.0"
 
     def do_GET(self) -> None:  # noqa: N802 (stdlib naming)
@@ -41,7 +32,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self, *, head_only: bool) -> None:
         path = urlsplit(self.path).path or "/"
-        status, body = self.server.site.lookup(path)
+        status, body = self.server.service.lookup(path)
         head = (
             f"HTTP/1.0 {status} {self.responses.get(status, ('',))[0]}\r\n"
             "Content-Type: text/html; charset=utf-8\r\n"
@@ -52,26 +43,18 @@ class _Handler(BaseHTTPRequestHandler):
         # ACK on loopback and add ~40 ms to every fetch through Tor.
         self.wfile.write(head if head_only else head + body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass  # tests assert on hits, not on stderr noise
 
-
-class TinySite:
+class TinySite(HttpService):
     """One threaded HTTP server with replaceable pages and per-path hit counts."""
 
+    handler_class = _Handler
+
     def __init__(self, name: str) -> None:
+        super().__init__(HOST)
         self.name = name
         self._lock = threading.Lock()
         self._pages: dict[str, bytes] = {}
         self._hits: collections.Counter[str] = collections.Counter()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError(f"site {self.name} is not started")
-        return int(self._server.server_address[1])
 
     def set_pages(self, pages: Mapping[str, str]) -> None:
         with self._lock:
@@ -90,34 +73,6 @@ class TinySite:
         if body is None:
             return 404, b"<html><body>not found</body></html>"
         return 200, body
-
-    def start(self) -> None:
-        server = _Server((HOST, 0), _Handler)
-        server.site = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name=f"site-{self.name}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def __enter__(self) -> TinySite:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _page(title: str, body: str) -> str:

@@ -7,13 +7,14 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
 import redis
+
+from tests.harness.ports import free_port
+from tests.harness.service import Service
 
 REDIS_SERVER = "redis-server"
 
@@ -24,30 +25,36 @@ def redis_server_missing() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class RedisServer(Service):
+    """``appendonly=False`` for a benchmark that measures Redis without its disk writes."""
 
-
-class RedisServer:
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, *, appendonly: bool = True) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
+        self.appendonly = appendonly
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10)
+    def client(self, socket_timeout: float = 10) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=socket_timeout)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU redis-server has used so far (``INFO cpu``)."""
+        with self.client(socket_timeout=60) as client:
+            info = client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
     def start(self, timeout: float = 15.0) -> None:
+        missing = redis_server_missing()
+        if missing:
+            raise RuntimeError(missing)
         argv = [
             REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec", "--save", "",
             "--daemonize", "no", "--logfile", str(self.workdir / "redis.log"), "--protected-mode", "yes",
         ]  # fmt: skip
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -91,11 +98,3 @@ class RedisServer:
             return " | ".join((self.workdir / "redis.log").read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
-
-    def __enter__(self) -> RedisServer:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()

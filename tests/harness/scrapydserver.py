@@ -14,7 +14,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,8 +21,10 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from tests.harness.ports import free_port
+from tests.harness.service import Service, wait_until
 
 __all__ = ["Scrapyd", "ScrapydError"]
 
@@ -32,17 +33,11 @@ _LISTENING = re.compile(r"Site starting on (\d+)")
 _BIND_TRIES = 3
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((_HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 class ScrapydError(RuntimeError):
     """scrapyd did not come up, or a job did not finish; the message has the log."""
 
 
-class Scrapyd:
+class Scrapyd(Service):
     def __init__(self, workdir: Path, env: Mapping[str, str] | None = None, *, start_timeout: float = 30) -> None:
         self.workdir = workdir.resolve()
         self.env = dict(os.environ if env is None else env)
@@ -53,22 +48,10 @@ class Scrapyd:
 
     # -- lifecycle ----------------------------------------------------------------
 
-    def __enter__(self) -> Scrapyd:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         for _ in range(_BIND_TRIES):
-            if self._start(_free_port()):
+            if self._start(free_port(_HOST)):
                 return
             if "Address already in use" not in self.log():
                 break
@@ -76,7 +59,7 @@ class Scrapyd:
 
     def _start(self, port: int) -> bool:
         (self.workdir / "scrapyd.conf").write_text(
-            "# Written by tests/scrapydserver.py\n"
+            "# Written by tests/harness/scrapydserver.py\n"
             "[scrapyd]\n"
             f"bind_address = {_HOST}\n"
             f"http_port = {port}\n"
@@ -95,14 +78,11 @@ class Scrapyd:
                 [str(scrapyd)], cwd=self.workdir, env=self.env,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if _LISTENING.search(self.log()):
-                self.url = f"http://{_HOST}:{port}/"
-                return True
-            if self._proc.poll() is not None:
-                break
-            time.sleep(0.1)
+        proc = self._proc
+        wait_until(lambda: _LISTENING.search(self.log()) or proc.poll() is not None, self.start_timeout, interval=0.1)
+        if _LISTENING.search(self.log()):
+            self.url = f"http://{_HOST}:{port}/"
+            return True
         self.stop()
         return False
 

@@ -1,0 +1,3 @@
+from bench.render.runner import main
+
+raise SystemExit(main())
