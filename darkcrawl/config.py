@@ -15,9 +15,11 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from scrapy.settings import BaseSettings
+
+T = TypeVar("T")
 
 #: Priority of values taken from the environment: above a settings profile
 #: ("project", 20) so that a per-run variable wins, below ``-s`` ("cmdline", 40).
@@ -374,6 +376,12 @@ def get_option(settings: BaseSettings, name: str) -> Any:
     if settings.getpriority(name) is None:
         return parse_option(name, OPTIONS_BY_NAME[name].default)
     return parse_option(name, settings[name])
+
+
+def options_into(cls: Callable[..., T], settings: BaseSettings, **fields: str) -> T:
+    """*cls* (a limits or policy dataclass) built from darkcrawl's options: each
+    keyword is a field, its value the option that sets it."""
+    return cls(**{field: get_option(settings, name) for field, name in fields.items()})
 
 
 def load(settings: BaseSettings, environ: Mapping[str, str]) -> list[str]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy.http.cookies import WrappedRequest, WrappedResponse
 
-from darkcrawl.config import get_option
+from darkcrawl.config import options_into
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -41,12 +41,9 @@ class RecordLimits:
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> RecordLimits:
-        return cls(
-            max_headers=get_option(settings, "DARKCRAWL_RECORD_MAX_HEADERS"),
-            max_value=get_option(settings, "DARKCRAWL_RECORD_MAX_HEADER_VALUE"),
-            max_cookies=get_option(settings, "DARKCRAWL_RECORD_MAX_COOKIES"),
-            max_record=get_option(settings, "DARKCRAWL_MAX_HEADERS_RECORD"),
-        )
+        return options_into(cls, settings, max_headers="DARKCRAWL_RECORD_MAX_HEADERS",
+                            max_value="DARKCRAWL_RECORD_MAX_HEADER_VALUE", max_cookies="DARKCRAWL_RECORD_MAX_COOKIES",
+                            max_record="DARKCRAWL_MAX_HEADERS_RECORD")
 
 
 #: no caps: the record as darc made it

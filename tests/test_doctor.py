@@ -7,48 +7,25 @@ import os
 import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import pytest
 
 from darkcrawl.doctor import socks5_answers, tcp_answers
 from tests.components import needs
 from tests.conftest import ROOT
 from tests.harness import free_port
 from tests.harness.redisserver import RedisServer
+from tests.harness.tcp import tcp_server
 
 
-@contextmanager
-def greeting_server(reply: bytes) -> Iterator[int]:
+def greeting_server(reply: bytes):
     """A loopback server answering every connection's first bytes with *reply*."""
-    server = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
 
-    def serve() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    conn.recv(16)
-                    conn.sendall(reply)
-                except OSError:
-                    pass
+    def greet(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(2)
+            conn.recv(16)
+            conn.sendall(reply)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join()
-        server.close()
+    return tcp_server(greet)
 
 
 def test_socks5_probe():

@@ -1,7 +1,7 @@
 """Every failure has a reason and a record.
 
 The table: real exception instances, built the way Scrapy 2.19 builds them
-(``wrap_twisted_exceptions``, ``ResponseDataLossError`` from a ``ResponseFailed``,
+(``wrap_twisted_exceptions``, ``scrapy_errors.ResponseDataLossError`` from a ``ResponseFailed``,
 the httpx handler's ``raise ... from e``), through :func:`failure_reason`.
 The crawls: a real ``scrapy crawl`` against tests/failweb.py (a raw-socket server
 per case, each on its own loopback address), on both transports (Twisted, and
@@ -26,16 +26,7 @@ import socksio.exceptions
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from scrapy import Request
 from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
-from scrapy.exceptions import (
-    CannotResolveHostError,
-    DownloadCancelledError,
-    DownloadConnectionRefusedError,
-    DownloadFailedError,
-    DownloadTimeoutError,
-    IgnoreRequest,
-    ResponseDataLossError,
-    StopDownload,
-)
+from scrapy import exceptions as scrapy_errors
 from scrapy.http import Response
 from scrapy.utils._download_handlers import get_maxsize_msg, wrap_twisted_exceptions
 from scrapy.utils.test import get_crawler
@@ -75,9 +66,9 @@ def twisted(exc: BaseException) -> BaseException:
     raise AssertionError("not raised")
 
 
-def data_loss(*reasons: BaseException) -> ResponseDataLossError:
+def data_loss(*reasons: BaseException) -> scrapy_errors.ResponseDataLossError:
     """http11._ResponseReader.connectionLost: a ResponseFailed with _DataLoss among its reasons."""
-    exc = ResponseDataLossError()
+    exc = scrapy_errors.ResponseDataLossError()
     exc.__cause__ = ResponseFailed([Failure(r) for r in reasons])
     return exc
 
@@ -99,7 +90,7 @@ def decompression_bomb() -> BaseException:
     response = Response("http://bomb.example/", body=body, headers={"Content-Encoding": "gzip"}, request=request)
     try:
         middleware.process_response(request, response)
-    except IgnoreRequest as exc:
+    except scrapy_errors.IgnoreRequest as exc:
         return exc
     raise AssertionError("not cut")
 
@@ -137,9 +128,9 @@ TABLE: list[tuple[str, Any, Transfer, str, str]] = [
      NO_TRANSFER, "body truncated: the chunked body ended before its last chunk", "BodyTruncated"),
     ("maxsize-body-cancelled", lambda: twisted(CancelledError()), Transfer(262_938, None, 256 * 1024),
      "response larger than DOWNLOAD_MAXSIZE (256 KiB): cut after 262,938 bytes", "DownloadMaxSize"),
-    ("maxsize-content-length", lambda: DownloadCancelledError(get_maxsize_msg(20_000_000, 8 * MiB, REQUEST, expected=True)),
+    ("maxsize-content-length", lambda: scrapy_errors.DownloadCancelledError(get_maxsize_msg(20_000_000, 8 * MiB, REQUEST, expected=True)),
      NO_TRANSFER, "response larger than DOWNLOAD_MAXSIZE (8 MiB): Content-Length 20,000,000 bytes", "DownloadMaxSize"),
-    ("maxsize-received", lambda: DownloadCancelledError(get_maxsize_msg(9_000_000, 8 * MiB, REQUEST, expected=False)),
+    ("maxsize-received", lambda: scrapy_errors.DownloadCancelledError(get_maxsize_msg(9_000_000, 8 * MiB, REQUEST, expected=False)),
      NO_TRANSFER, "response larger than DOWNLOAD_MAXSIZE (8 MiB): 9,000,000 bytes received", "DownloadMaxSize"),
     ("decompression-bomb", decompression_bomb, NO_TRANSFER,
      "response larger than DOWNLOAD_MAXSIZE (1 MiB) once decompressed (4,098 bytes on the wire: a compression bomb?)",
@@ -178,10 +169,10 @@ TABLE: list[tuple[str, Any, Transfer, str, str]] = [
      "connection attempt timed out (no answer from the host)", "ConnectTimeout"),
     ("tcp-timeout", lambda: twisted(TCPTimedOutError()), NO_TRANSFER,
      "TCP connection timed out (no answer from the host)", "ConnectTimeout"),
-    ("download-timeout", lambda: DownloadTimeoutError("Getting http://x.example/ took longer than 90.0 seconds."),
+    ("download-timeout", lambda: scrapy_errors.DownloadTimeoutError("Getting http://x.example/ took longer than 90.0 seconds."),
      Transfer(1000, None), "timed out after 90 s (DOWNLOAD_TIMEOUT) (after 1,000 bytes)", "DownloadTimeout"),
     # -- refusals of ours, and robots.txt --------------------------------------------
-    ("robots", lambda: IgnoreRequest("Forbidden by robots.txt"), NO_TRANSFER, "disallowed by robots.txt",
+    ("robots", lambda: scrapy_errors.IgnoreRequest("Forbidden by robots.txt"), NO_TRANSFER, "disallowed by robots.txt",
      ROBOTS_DISALLOWED),
     ("network-unavailable", lambda: NetworkUnavailable("tor is not available: bootstrap at 14%"), NO_TRANSFER,
      "tor is not available: bootstrap at 14%", "NetworkUnavailable"),
@@ -191,39 +182,39 @@ TABLE: list[tuple[str, Any, Transfer, str, str]] = [
      "tor proxy error page for http://x.onion/ (status 502)", "ProxyError"),
     ("host-given-up", lambda: HostGivenUp("clearnet|x:80 given up after 3 failures in a row"), NO_TRANSFER,
      "clearnet|x:80 given up after 3 failures in a row", "HostGivenUp"),
-    ("ignore-refused", lambda: IgnoreRequest("refused: http://127.0.0.1/ points at a loopback address"), NO_TRANSFER,
+    ("ignore-refused", lambda: scrapy_errors.IgnoreRequest("refused: http://127.0.0.1/ points at a loopback address"), NO_TRANSFER,
      "refused: http://127.0.0.1/ points at a loopback address", "IgnoreRequest"),
-    ("ignore-empty", lambda: IgnoreRequest(), NO_TRANSFER, "dropped by a downloader middleware", "IgnoreRequest"),
-    ("stop-download", lambda: StopDownload(fail=True), NO_TRANSFER, "download stopped by a signal handler",
+    ("ignore-empty", lambda: scrapy_errors.IgnoreRequest(), NO_TRANSFER, "dropped by a downloader middleware", "IgnoreRequest"),
+    ("stop-download", lambda: scrapy_errors.StopDownload(fail=True), NO_TRANSFER, "download stopped by a signal handler",
      "StopDownload"),
     # -- httpx (the SOCKS path), wrapped as Scrapy's httpx handler wraps them -------
     ("httpx-truncated", lambda: raised_from(
-        ResponseDataLossError("x"), httpx2.RemoteProtocolError(
+        scrapy_errors.ResponseDataLossError("x"), httpx2.RemoteProtocolError(
             "peer closed connection without sending complete message body (received 1000 bytes, expected 5000)")),
      NO_TRANSFER, "body truncated: 1,000 of 5,000 bytes", "BodyTruncated"),
-    ("httpx-chunked", lambda: raised_from(DownloadFailedError("x"), httpx2.RemoteProtocolError(
+    ("httpx-chunked", lambda: raised_from(scrapy_errors.DownloadFailedError("x"), httpx2.RemoteProtocolError(
         "illegal chunk header: bytearray(b'zz\\r\\n')")), NO_TRANSFER,
      "malformed chunked encoding: illegal chunk header: bytearray(b'zz\\r\\n')", "ChunkedEncodingError"),
-    ("httpx-headers-too-long", lambda: raised_from(DownloadFailedError("x"), httpx2.RemoteProtocolError(
+    ("httpx-headers-too-long", lambda: raised_from(scrapy_errors.DownloadFailedError("x"), httpx2.RemoteProtocolError(
         "Receive buffer too long")), NO_TRANSFER, "response headers too long: Receive buffer too long", "HeadersTooLong"),
     ("httpx-reset-after-headers", never_subscriptable, NO_TRANSFER,
      "connection reset by the server right after the response headers", "ConnectionReset"),
     ("httpx-read-error", lambda: httpx2.ReadError(""), Transfer(10, 20),
      "connection reset by the server (10 of 20 bytes)", "ConnectionReset"),
     ("httpx-read-timeout", lambda: raised_from(
-        DownloadTimeoutError("Getting http://x.onion/ took longer than 10.0 seconds."), httpx2.ReadTimeout("")),
+        scrapy_errors.DownloadTimeoutError("Getting http://x.onion/ took longer than 10.0 seconds."), httpx2.ReadTimeout("")),
      NO_TRANSFER, "timed out after 10 s (DOWNLOAD_TIMEOUT)", "DownloadTimeout"),
     ("httpx-connect-timeout", lambda: raised_from(
-        DownloadTimeoutError("Getting http://x.onion/ took longer than 10.0 seconds."), httpx2.ConnectTimeout("")),
+        scrapy_errors.DownloadTimeoutError("Getting http://x.onion/ took longer than 10.0 seconds."), httpx2.ConnectTimeout("")),
      NO_TRANSFER, "connection timed out after 10 s (no answer to the connection attempt)", "ConnectTimeout"),
     ("httpx-connect-error", lambda: raised_from(
-        DownloadConnectionRefusedError("All connection attempts failed"), httpx2.ConnectError(
+        scrapy_errors.DownloadConnectionRefusedError("All connection attempts failed"), httpx2.ConnectError(
             "All connection attempts failed")), NO_TRANSFER, "connection failed: All connection attempts failed",
      "ConnectionRefused"),
-    ("httpx-dns", lambda: raised_from(CannotResolveHostError("[Errno -2] Name or service not known"),
+    ("httpx-dns", lambda: raised_from(scrapy_errors.CannotResolveHostError("[Errno -2] Name or service not known"),
                                       httpx2.ConnectError("[Errno -2] Name or service not known")), NO_TRANSFER,
      "DNS lookup failed: Name or service not known", "DNSLookupError"),
-    ("httpx-refused", lambda: raised_from(DownloadConnectionRefusedError("All connection attempts failed"), raised_from(
+    ("httpx-refused", lambda: raised_from(scrapy_errors.DownloadConnectionRefusedError("All connection attempts failed"), raised_from(
         httpx2.ConnectError("All connection attempts failed"), OSError("All connection attempts failed"))),
      NO_TRANSFER, "connection failed: All connection attempts failed", "ConnectionRefused"),
     ("anyio-refused", lambda: raised_from(httpx2.ConnectError("All connection attempts failed"),
@@ -233,10 +224,10 @@ TABLE: list[tuple[str, Any, Transfer, str, str]] = [
      "connection reset by the server", "ConnectionReset"),
     ("gaierror", lambda: socket.gaierror(-2, "Name or service not known"), NO_TRANSFER,
      "DNS lookup failed: Name or service not known", "DNSLookupError"),
-    ("httpx-proxy", lambda: raised_from(DownloadConnectionRefusedError("x"), httpx2.ProxyError(
+    ("httpx-proxy", lambda: raised_from(scrapy_errors.DownloadConnectionRefusedError("x"), httpx2.ProxyError(
         "Proxy Server could not connect: TTL expired.")), NO_TRANSFER,
      "proxy refused the connection: Proxy Server could not connect: TTL expired.", "ProxyError"),
-    ("socksio", lambda: raised_from(DownloadFailedError("Malformed reply"), socksio.exceptions.ProtocolError(
+    ("socksio", lambda: raised_from(scrapy_errors.DownloadFailedError("Malformed reply"), socksio.exceptions.ProtocolError(
         "Malformed reply")), NO_TRANSFER, "SOCKS proxy error: Malformed reply", "ProxyError"),
     ("h11-remote", lambda: h11.RemoteProtocolError("Receive buffer too long", error_status_hint=431), NO_TRANSFER,
      "response headers too long: Receive buffer too long", "HeadersTooLong"),
@@ -247,7 +238,7 @@ TABLE: list[tuple[str, Any, Transfer, str, str]] = [
      NO_TRANSFER, "browser: Page.goto: Timeout 60000ms exceeded.", "TimeoutError"),
     ("fallback-message", lambda: ValueError("boom"), NO_TRANSFER, "ValueError: boom", "ValueError"),
     ("fallback-empty", lambda: KeyError(), NO_TRANSFER, "KeyError (KeyError())", "KeyError"),
-    ("failed-wrapping-nothing", lambda: DownloadFailedError(), NO_TRANSFER,
+    ("failed-wrapping-nothing", lambda: scrapy_errors.DownloadFailedError(), NO_TRANSFER,
      "DownloadFailedError (DownloadFailedError())", "DownloadFailedError"),
 ]
 

@@ -112,28 +112,27 @@ def test_proxy_ready_fast_and_small(i2pd: I2pd, record_property: Callable[[str, 
     assert i2pd.command[1:] == [f"--datadir={i2pd.workdir / 'data'}", f"--conf={i2pd.workdir / 'i2pd.conf'}"]
 
 
-def test_unknown_i2p_host_is_not_found(i2pd: I2pd) -> None:
-    answer = proxy_get(i2pd.http_proxy_port, "darkcrawl-no-such-host.i2p")
-    print(f"unknown .i2p: {answer.status} in {answer.seconds:.3f} s, {answer.headers}\n{answer.body[:300]!r}")
+def _error_page(i2pd: I2pd, host: str, marker: str, detail: str):
+    """i2pd's HTTP proxy answers *host* with its 500 error page saying *marker*."""
+    answer = proxy_get(i2pd.http_proxy_port, host)
+    print(f"{host}: {answer.status} in {answer.seconds:.3f} s, {answer.headers}\n{answer.body[:300]!r}")
     assert answer.status == 500
     assert answer.headers["content-type"] == "text/html; charset=UTF-8"
     assert PROXY_PAGE_TITLE in answer.text
-    assert HOST_NOT_FOUND_MARKER in answer.text
-    assert HOST_NOT_FOUND_DETAIL in answer.text
+    assert marker in answer.text
+    assert detail in answer.text
+    return answer
+
+
+def test_unknown_i2p_host_is_not_found(i2pd: I2pd) -> None:
+    answer = _error_page(i2pd, "darkcrawl-no-such-host.i2p", HOST_NOT_FOUND_MARKER, HOST_NOT_FOUND_DETAIL)
     # The page offers jump services for the very name asked for.
     assert "jump/darkcrawl-no-such-host.i2p" in answer.text
     assert answer.seconds < ANSWER_BOUND_S
 
 
 def test_random_b32_host_is_down(i2pd: I2pd) -> None:
-    host = random_b32_host()
-    answer = proxy_get(i2pd.http_proxy_port, host)
-    print(f"{host}: {answer.status} in {answer.seconds:.3f} s, {answer.headers}\n{answer.body[:300]!r}")
-    assert answer.status == 500
-    assert answer.headers["content-type"] == "text/html; charset=UTF-8"
-    assert PROXY_PAGE_TITLE in answer.text
-    assert HOST_DOWN_MARKER in answer.text
-    assert HOST_DOWN_DETAIL in answer.text
+    answer = _error_page(i2pd, random_b32_host(), HOST_DOWN_MARKER, HOST_DOWN_DETAIL)
     assert HOST_NOT_FOUND_MARKER not in answer.text
     assert answer.seconds < ANSWER_BOUND_S
 

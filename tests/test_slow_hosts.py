@@ -33,28 +33,21 @@ from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
 
 from darkcrawl.downloadermiddlewares.backoff import STATE_FILE, unreachable
 from darkcrawl.policy.backoff import BackoffPolicy, BackoffTable, Event, Verdict
-from darkcrawl.transfer import (
-    BodyTimeoutError,
-    ConnectTimeoutError,
-    NoResponseError,
-    RateRule,
-    RateWatch,
-    SlowDownloadError,
-    TransferBounds,
-)
+from darkcrawl import transfer
 from tests.conftest import run_crawl
 from tests.harness.http import QuietHandler, serving
+from tests.harness.tcp import tcp_server
 from tests.harness.ports import free_port as closed_port  # nothing listens there once it is closed
 
 # -- the rate watch -----------------------------------------------------------------------
 
-RULE = RateRule(rate=100, window=2.0)
+RULE = transfer.RateRule(rate=100, window=2.0)
 
 
 def replay(events: list[tuple[float, str, int]], grace: float = 1.0) -> tuple[float, str] | None:
     """Feed *events* (time, "headers"|"data"|"tick", bytes) to a watch started at 0;
     the first tick that finds the download too slow, as (time, reason)."""
-    watch = RateWatch(RULE, start=0.0, grace=grace)
+    watch = transfer.RateWatch(RULE, start=0.0, grace=grace)
     for now, kind, size in events:
         if kind == "headers":
             watch.headers(now)
@@ -111,14 +104,14 @@ def test_rate_watch(events, cut_at, reason):
 
 
 def test_rate_watch_off():
-    watch = RateWatch(RateRule(rate=0, window=2.0), start=0.0, grace=0.0)
+    watch = transfer.RateWatch(transfer.RateRule(rate=0, window=2.0), start=0.0, grace=0.0)
     assert all(watch.check(float(t)) is None for t in range(100))
 
 
 @pytest.mark.parametrize(("rate", "window"), [(-1, 2.0), (10, 0.0), (10, float("inf"))])
 def test_rate_rule_refuses_nonsense(rate, window):
     with pytest.raises(ValueError):
-        RateRule(rate, window)
+        transfer.RateRule(rate, window)
 
 
 @pytest.mark.parametrize(
@@ -127,7 +120,7 @@ def test_rate_rule_refuses_nonsense(rate, window):
      ("zeronet", 60.0), ("freenet", 60.0)],
 )
 def test_connect_timeout_per_network(network, timeout):
-    bounds = TransferBounds(connect_clearnet=15.0, connect_darknet=60.0, rule=RULE)
+    bounds = transfer.TransferBounds(connect_clearnet=15.0, connect_darknet=60.0, rule=RULE)
     assert bounds.connect_timeout(network) == timeout
 
 
@@ -140,13 +133,13 @@ def test_connect_timeout_per_network(network, timeout):
         (DownloadConnectionRefusedError("refused"), True),
         (CannotResolveHostError("no such name"), True),
         (DownloadTimeoutError("took longer than 90 s"), True),
-        (ConnectTimeoutError("no connection within 15 s"), True),
-        (NoResponseError("no response in 45 s"), True),
-        (BodyTimeoutError("took longer than DOWNLOAD_TIMEOUT (90 s): 5000000 bytes of the body received"), False),
+        (transfer.ConnectTimeoutError("no connection within 15 s"), True),
+        (transfer.NoResponseError("no response in 45 s"), True),
+        (transfer.BodyTimeoutError("took longer than DOWNLOAD_TIMEOUT (90 s): 5000000 bytes of the body received"), False),
         (TxConnectionRefusedError(), True),
         (DownloadFailedError("Malformed reply"), True),  # httpx: Tor could not open the stream
         (DownloadFailedError("Connection was closed cleanly"), False),
-        (SlowDownloadError("body slower than 512 B/s for 30 s"), False),  # it answers, slowly
+        (transfer.SlowDownloadError("body slower than 512 B/s for 30 s"), False),  # it answers, slowly
         (DownloadCancelledError("maxsize"), False),
         (ValueError("x"), False),
     ],
@@ -161,9 +154,9 @@ def test_slow_downloads_are_not_retried_and_connect_timeouts_are():
     from scrapy.utils.misc import load_object
 
     retried = tuple(load_object(e) if isinstance(e, str) else e for e in RETRY_EXCEPTIONS)
-    assert isinstance(ConnectTimeoutError("x"), retried)
-    assert not isinstance(SlowDownloadError("x"), retried)
-    assert not isinstance(NoResponseError("x"), retried)
+    assert isinstance(transfer.ConnectTimeoutError("x"), retried)
+    assert not isinstance(transfer.SlowDownloadError("x"), retried)
+    assert not isinstance(transfer.NoResponseError("x"), retried)
 
 
 # -- the dead-host policy ---------------------------------------------------------------------
@@ -465,11 +458,6 @@ def test_the_redirecting_host_is_not_charged(hostile_round):
 def socks_proxy(address: str, black_hole: str) -> Iterator[int]:
     """A SOCKS5 proxy (no auth, CONNECT) that relays to loopback, except to *black_hole*,
     for which it never answers the CONNECT: a Tor circuit that is never built."""
-    listener = socket.socket()
-    listener.bind((address, 0))
-    listener.listen(16)
-    listener.settimeout(0.1)
-    stop = threading.Event()
     held: list[socket.socket] = []
 
     def pump(src: socket.socket, dst: socket.socket) -> None:
@@ -502,23 +490,11 @@ def socks_proxy(address: str, black_hole: str) -> Iterator[int]:
             threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
             pump(client, upstream)
 
-    def run() -> None:
-        while not stop.is_set():
-            try:
-                client, _ = listener.accept()
-            except (TimeoutError, OSError):
-                continue
-            client.settimeout(None)
-            threading.Thread(target=serve, args=(client,), daemon=True).start()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
     try:
-        yield listener.getsockname()[1]
+        with tcp_server(serve, address, threaded=True) as port:
+            yield port
     finally:
-        stop.set()
-        thread.join(2)
-        for sock in (*held, listener):
+        for sock in held:
             sock.close()
 
 

@@ -8,36 +8,24 @@ a configuration error.
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING
 
-from scrapy.commands import ScrapyCommand
-
-from darkcrawl.commands.crawl import config_error_line
-from darkcrawl.config import ConfigError
+from darkcrawl.command_base import QuietCommand, effective_or_config_error
 from darkcrawl.doctor import FAIL, run_checks
-from darkcrawl.preflight import effective_settings
-from darkcrawl.report.outcome import ExitCode
 
 if TYPE_CHECKING:
     import argparse
 
 
-class Command(ScrapyCommand):
+class Command(QuietCommand):
     requires_project = True
-    requires_crawler_process = False
-    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
 
     def short_desc(self) -> str:
         return "Check in seconds that Tor, I2P, the gateways, Chromium, Redis and the API answer"
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
-        assert self.settings is not None
-        try:
-            settings = effective_settings(self.settings)
-        except ConfigError as exc:
-            print(config_error_line(exc), file=sys.stderr)
-            self.exitcode = int(ExitCode.CONFIG_ERROR)
+        settings = effective_or_config_error(self)
+        if settings is None:
             return
         checks = run_checks(settings)
         for check in checks:

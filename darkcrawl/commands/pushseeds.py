@@ -21,15 +21,13 @@ ones are pushed), 2 when a file cannot be read, Redis cannot be reached, or
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
-from scrapy.commands import ScrapyCommand
 
-from darkcrawl import config
+from darkcrawl.command_base import QuietCommand, loaded_or_config_error
 from darkcrawl.distributed import connection
 from darkcrawl.distributed.redis_frontier import DEFAULT_PREFIX
 from darkcrawl.links.classify import Gateways
@@ -41,19 +39,14 @@ if TYPE_CHECKING:
     import redis
 
 
-class Command(ScrapyCommand):
+class Command(QuietCommand):
     requires_project = False
-    requires_crawler_process = False
-    default_settings = {"LOG_ENABLED": False}
 
     def syntax(self) -> str:
         return "[options] FILE|URL|- ..."
 
     def short_desc(self) -> str:
         return "Push seed URLs into Redis for the workers of the distributed profile"
-
-    def long_desc(self) -> str:
-        return (__doc__ or "").strip()
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
@@ -63,13 +56,8 @@ class Command(ScrapyCommand):
                             help="delete the shared frontier (queue, seen set, hosts, seeds) first")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
-        assert self.settings is not None
-        settings = self.settings.copy()
-        try:
-            config.load(settings, os.environ)
-        except config.ConfigError as exc:
-            print(f"pushseeds: configuration error: {exc}", file=sys.stderr)
-            self.exitcode = 2
+        settings = loaded_or_config_error(self, "pushseeds")
+        if settings is None:
             return
         gateways = Gateways(settings.getint("ZERONET_PORT"), settings.getint("FREENET_PORT"))
         urls, errors, unreadable = _read_all(args, gateways)

@@ -14,15 +14,12 @@ its event, the API refused it or stayed unreachable), 2 on a configuration error
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scrapy.commands import ScrapyCommand
-
-from darkcrawl import config
+from darkcrawl.command_base import QuietCommand, loaded_or_config_error
 from darkcrawl.submission import API_SETTINGS, EVENTS
 from darkcrawl.submission.spool import Outcome, Spool, make_client, send
 
@@ -87,11 +84,8 @@ async def resubmit(spool: Spool, urls: dict[str, str], retries: int, *, timeout:
     return report
 
 
-class Command(ScrapyCommand):
+class Command(QuietCommand):  # no crawl: it runs its own asyncio loop, not Twisted's
     requires_project = False
-    # no crawl: this command runs its own asyncio loop, not Twisted's
-    requires_crawler_process = False
-    default_settings = {"LOG_ENABLED": False}
 
     def syntax(self) -> str:
         return "[-s PATH_DATA=DIR] [-s API_REQUESTS=URL ...]"
@@ -99,17 +93,9 @@ class Command(ScrapyCommand):
     def short_desc(self) -> str:
         return "Deliver the API payloads left in PATH_DATA/api"
 
-    def long_desc(self) -> str:
-        return (__doc__ or "").strip()
-
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
-        assert self.settings is not None
-        settings = self.settings.copy()
-        try:
-            config.load(settings, os.environ)
-        except config.ConfigError as exc:
-            print(f"resubmit: configuration error: {exc}")
-            self.exitcode = 2
+        settings = loaded_or_config_error(self, "resubmit")
+        if settings is None:
             return
         spool = Spool(Path(settings["PATH_DATA"]))
         urls = {event: settings[name] for event, name in API_SETTINGS.items() if settings[name]}

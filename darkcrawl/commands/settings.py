@@ -9,15 +9,12 @@ option of :mod:`darkcrawl.config`'s table with its value and meaning.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 from scrapy.commands.settings import Command as ScrapySettingsCommand
 
-from darkcrawl.commands.crawl import config_error_line
-from darkcrawl.config import OPTIONS, ConfigError
-from darkcrawl.preflight import effective_settings
-from darkcrawl.report.outcome import ExitCode
+from darkcrawl.command_base import effective_or_config_error
+from darkcrawl.config import OPTIONS
 
 if TYPE_CHECKING:
     import argparse
@@ -33,12 +30,8 @@ class Command(ScrapySettingsCommand):
                             help="print darkcrawl's options: name, the value a crawl uses, what it means")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
-        assert self.settings is not None
-        try:
-            effective = effective_settings(self.settings)
-        except ConfigError as exc:
-            print(config_error_line(exc), file=sys.stderr)
-            self.exitcode = int(ExitCode.CONFIG_ERROR)
+        effective = effective_or_config_error(self)
+        if effective is None:
             return
         self.settings = effective
         if opts.options:

@@ -80,7 +80,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectError
 from twisted.internet.error import TimeoutError as TxTimeoutError
 
-from darkcrawl.config import ConfigError
+from darkcrawl.config import ConfigError, options_into
 from darkcrawl.policy.backoff import BackoffPolicy, BackoffTable, Event, HostState, Verdict
 from darkcrawl.storage.atomic import atomic_write
 from darkcrawl.transfer import BodyTimeoutError, NoResponseError
@@ -204,14 +204,9 @@ class HostBackoffMiddleware:
         if not settings.getbool("DARKCRAWL_BACKOFF_ENABLED"):
             raise NotConfigured
         try:
-            policy = BackoffPolicy(
-                after=settings.getint("DARKCRAWL_BACKOFF_AFTER"),
-                base=settings.getfloat("DARKCRAWL_BACKOFF_BASE"),
-                maximum=settings.getfloat("DARKCRAWL_BACKOFF_MAX"),
-                give_up=settings.getint("DARKCRAWL_BACKOFF_GIVE_UP"),
-                jitter=settings.getfloat("DARKCRAWL_BACKOFF_JITTER"),
-                dead_after=settings.getint("DARKCRAWL_BACKOFF_DEAD_AFTER"),
-            )
+            policy = options_into(BackoffPolicy, settings, after="DARKCRAWL_BACKOFF_AFTER", base="DARKCRAWL_BACKOFF_BASE",
+                                  maximum="DARKCRAWL_BACKOFF_MAX", give_up="DARKCRAWL_BACKOFF_GIVE_UP",
+                                  jitter="DARKCRAWL_BACKOFF_JITTER", dead_after="DARKCRAWL_BACKOFF_DEAD_AFTER")
         except ValueError as exc:
             raise ConfigError(f"DARKCRAWL_BACKOFF_*: {exc}") from None
         codes = frozenset(int(code) for code in settings.getlist("RETRY_HTTP_CODES"))

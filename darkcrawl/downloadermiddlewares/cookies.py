@@ -32,7 +32,7 @@ import scrapy.downloadermiddlewares.cookies as scrapy_cookies
 from scrapy.downloadermiddlewares.cookies import CookiesMiddleware
 from tldextract import TLDExtract
 
-from darkcrawl.config import get_option
+from darkcrawl.config import options_into
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -59,12 +59,8 @@ class CookieLimits:
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> CookieLimits:
-        return cls(
-            per_host=get_option(settings, "DARKCRAWL_COOKIES_PER_HOST"),
-            total=get_option(settings, "DARKCRAWL_COOKIES_TOTAL"),
-            max_size=get_option(settings, "DARKCRAWL_COOKIE_MAX_SIZE"),
-            header_max=get_option(settings, "DARKCRAWL_COOKIE_HEADER_MAX"),
-        )
+        return options_into(cls, settings, per_host="DARKCRAWL_COOKIES_PER_HOST", total="DARKCRAWL_COOKIES_TOTAL",
+                            max_size="DARKCRAWL_COOKIE_MAX_SIZE", header_max="DARKCRAWL_COOKIE_HEADER_MAX")
 
 
 def cookie_size(cookie: Cookie) -> int:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from darkcrawl.config import ConfigError
+from darkcrawl.config import ConfigError, options_into
 from darkcrawl.policy.scope import ListRule, Scope, TrapRules
 from darkcrawl.policy.traps import TrapLimits
 from darkcrawl.links.classify import Gateways
@@ -56,12 +56,9 @@ class SpiderOptions:
             gateways=Gateways(settings.getint("ZERONET_PORT"), settings.getint("FREENET_PORT")),
             scope=_scope(settings),
             extra_patterns=extra_patterns,
-            trap_limits=TrapLimits(
-                links_per_page=settings.getint("DARKCRAWL_MAX_LINKS_PER_PAGE"),
-                query_variants=settings.getint("DARKCRAWL_MAX_QUERY_VARIANTS"),
-                date_variants=settings.getint("DARKCRAWL_MAX_DATE_VARIANTS"),
-                host_depth=settings.getint("DARKCRAWL_MAX_HOST_DEPTH"),
-            ),
+            trap_limits=options_into(TrapLimits, settings, links_per_page="DARKCRAWL_MAX_LINKS_PER_PAGE",
+                                     query_variants="DARKCRAWL_MAX_QUERY_VARIANTS",
+                                     date_variants="DARKCRAWL_MAX_DATE_VARIANTS", host_depth="DARKCRAWL_MAX_HOST_DEPTH"),
             record_limits=RecordLimits.from_settings(settings),
             depth_limit=settings.getint("DEPTH_LIMIT"),
             allow_private=settings.getbool("DARKCRAWL_ALLOW_LOOPBACK"),
