@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from bench.nginx import NginxError, NginxServer
 from bench.run import PROJECT_ROOT, CrawlResult, _child_env, _fmt
-from bench.scaffold import exit_code, find_nginx, sigterm_as_interrupt, temp_dir, write_json
+from bench.scaffold import find_nginx, finish, sigterm_as_interrupt, temp_dir
 from bench.transport import crawl_pages_per_s, median_of, ratio_of, run_darkcrawl
 from bench.webgen import LOOPBACK, WebInfo, WebParams, ensure_web, host_dir
 from tests.harness import free_port
@@ -441,12 +441,8 @@ def main(argv: list[str] | None = None) -> int:
             if left:
                 print(f"WARNING: tor processes still running: {left}", file=sys.stderr)
 
-    if not rounds:
-        return 130 if interrupted else 0
-    summary = summarise(rounds)
-    print_table(rounds, summary)
-    if args.json:
-        payload = {
+    def payload(summary: Any) -> dict[str, Any]:
+        return {
             "pages": args.pages,
             "streams": STREAMS,
             **info,
@@ -465,8 +461,9 @@ def main(argv: list[str] | None = None) -> int:
             "summary": summary,
             "target_ratio": TARGET_RATIO,
         }
-        write_json(args.json, payload)
-    return exit_code(interrupted, (r.ok for r in rounds))
+
+    return finish(rounds, interrupted, summarise=summarise, print_table=print_table, json_path=args.json,
+                  payload=payload, ok=lambda r: r.ok)
 
 
 if __name__ == "__main__":

@@ -13,17 +13,19 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.nginx import NginxError, ensure_nginx
 from bench.webgen import WebInfo, WebParams, ensure_web
 
-__all__ = ["Guard", "exit_code", "find_nginx", "prepare_web", "raise_interrupt", "sigterm_as_interrupt",
+__all__ = ["Guard", "exit_code", "find_nginx", "finish", "prepare_web", "raise_interrupt", "sigterm_as_interrupt",
            "temp_dir", "write_json"]
+
+Row = TypeVar("Row")
 
 
 def raise_interrupt(signum: int, _frame: FrameType | None) -> None:
@@ -106,6 +108,19 @@ def write_json(path: Path, payload: dict[str, Any], *, say: bool = True) -> None
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     if say:
         print(f"results written to {path}")
+
+
+def finish(rows: Sequence[Row], interrupted: bool, *, summarise: Callable[[Sequence[Row]], Any],
+           print_table: Callable[[Sequence[Row], Any], None], json_path: Path | None,
+           payload: Callable[[Any], dict[str, Any]], ok: Callable[[Row], bool]) -> int:
+    """A benchmark's end: its table, its JSON (``payload(summary)``) and its exit code."""
+    if not rows:
+        return 130 if interrupted else 0
+    summary = summarise(rows)
+    print_table(rows, summary)
+    if json_path:
+        write_json(json_path, payload(summary))
+    return exit_code(interrupted, (ok(row) for row in rows))
 
 
 def exit_code(interrupted: bool, oks: Iterable[bool]) -> int:

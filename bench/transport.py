@@ -22,14 +22,14 @@ import json
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import bench.run as bench_run
 from bench.nginx import NginxError, NginxServer
 from bench.run import CommandAdapter, CrawlResult, _fmt, smoke_check, warm_page_cache
-from bench.scaffold import Guard, exit_code, find_nginx, prepare_web, sigterm_as_interrupt, temp_dir, write_json
+from bench.scaffold import Guard, find_nginx, finish, prepare_web, sigterm_as_interrupt, temp_dir
 from bench.webgen import WebInfo, WebParams
 
 #: (cmd, env, work dir, stats file) -> (cmd, env): how a benchmark changes
@@ -196,12 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     interrupted = interrupted or guard.interrupted
 
-    if not results:
-        return 130 if interrupted else 0
-    summary = summarise(results)
-    print_table(results, summary)
-    if args.json:
-        payload = {
+    def payload(summary: Any) -> dict[str, Any]:
+        return {
             "params": asdict(params),
             "web": {"html_pages": web.html_pages, "total_bytes": web.total_bytes, "links": web.links},
             "variants": [asdict(v) for v in variants],
@@ -210,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
             "results": [{"round": n, **asdict(r), "crawl_pages_per_s": crawl_pages_per_s(r)} for n, r in results],
             "summary": summary,
         }
-        write_json(args.json, payload)
-    return exit_code(interrupted, (r.status == "ok" for _, r in results))
+
+    return finish(results, interrupted, summarise=summarise, print_table=print_table, json_path=args.json,
+                  payload=payload, ok=lambda row: row[1].status == "ok")
 
 
 if __name__ == "__main__":
