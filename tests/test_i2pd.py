@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import http.client
-import os
 import secrets
 import shlex
 import socket
@@ -80,14 +79,6 @@ def random_b32_host() -> str:
     return f"{label}.b32.i2p"
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 @pytest.fixture(scope="module")
 def i2pd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[I2pd]:
     router = I2pd(tmp_path_factory.mktemp("i2pd"))
@@ -95,7 +86,7 @@ def i2pd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[I2pd]:
         pid = router.pid
         yield router
     # Teardown checks: tests must leave no router behind.
-    assert _gone(pid), f"i2pd {pid} still running after stop"
+    assert not Path(f"/proc/{pid}").exists(), f"i2pd {pid} still running after stop"
     assert not router.killed, "i2pd ignored SIGTERM and had to be killed"
 
 
@@ -161,7 +152,7 @@ def test_lost_port_race_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             assert calls == 6
             answer = proxy_get(router.http_proxy_port, "darkcrawl-no-such-host.i2p")
             assert HOST_NOT_FOUND_MARKER in answer.text
-        assert _gone(pid)
+        assert not Path(f"/proc/{pid}").exists()
         assert router.stop_seconds is not None and router.stop_seconds < STOP_BOUND_S
         print(f"i2pd stopped by SIGTERM in {router.stop_seconds:.2f} s (killed={router.killed})")
 
