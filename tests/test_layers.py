@@ -38,7 +38,20 @@ def _sources(where: str) -> list[Path]:
         ("extensions", "darkcrawl.spiders"),
         ("addresses.py", "darkcrawl.downloadermiddlewares"),
         ("frontier", "darkcrawl.extensions"),
+        ("networks", "darkcrawl.extensions"),  # a launch aborted by a close: darkcrawl.closing
+        ("seen", "darkcrawl.spiders"),
+        ("seen", "darkcrawl.downloadermiddlewares"),
+        ("policy", "darkcrawl.spiders"),
+        ("policy", "darkcrawl.downloadermiddlewares"),
+        ("links", "darkcrawl.spiders"),
+        ("links", "darkcrawl.downloadermiddlewares"),
+        ("storage", "darkcrawl.spiders"),
+        ("storage", "darkcrawl.pipelines"),
+        ("items.py", "darkcrawl.spiders"),
+        ("config.py", "darkcrawl.spiders"),
+        ("config.py", "darkcrawl.downloadermiddlewares"),
         ("meta.py", "darkcrawl"),  # the bottom layer: imports nothing of darkcrawl
+        ("closing.py", "darkcrawl"),
     ],
 )
 def test_no_upward_import(where, forbidden):
