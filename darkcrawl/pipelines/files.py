@@ -61,7 +61,7 @@ class StoragePipeline:
         # named by the visit (the plain fetch) it belongs to: one visit, one stem
         when = datetime.fromisoformat(item.visit or item.timestamp)
         base = paths.host_base(link.network, link.scheme, link.host)
-        stem = f"{paths.url_hash(link.url)}_{paths.timestamp_token(when)}"
+        stem = paths.visit_stem(link.url, when)
         document = base / f"{stem}.html"  # darc's names: rendered .html beside the _raw.html
         atomic_write(self.root / document, item.html)
         item.document_path = str(document)

@@ -72,11 +72,16 @@ def extension_for(content_type: str) -> str:
     return mimetypes.guess_extension(ctype, strict=False) or ".dat"
 
 
+def visit_stem(url: str, when: datetime) -> str:
+    """``<sha256(url)>_<ts>``: the start of every file name of one visit."""
+    return f"{url_hash(url)}_{timestamp_token(when)}"
+
+
 def document_name(url: str, when: datetime, content_type: str) -> str:
     """``<sha256>_<ts>_raw.html`` for HTML (darc's name), ``<sha256>_<ts>_raw<ext>``
     otherwise: every downloaded document is ``_raw``, so a downloaded PNG is never
     taken for the render stage's screenshot (``<sha256>_<ts>.png``)."""
-    stem = f"{url_hash(url)}_{timestamp_token(when)}_raw"
+    stem = f"{visit_stem(url, when)}_raw"
     ctype = content_type.split(";", 1)[0].strip().lower()
     if ctype in HTML_TYPES:
         return f"{stem}.html"
@@ -84,7 +89,7 @@ def document_name(url: str, when: datetime, content_type: str) -> str:
 
 
 def headers_name(url: str, when: datetime) -> str:
-    return f"{url_hash(url)}_{timestamp_token(when)}.json"
+    return f"{visit_stem(url, when)}.json"
 
 
 def sitemap_name(url: str) -> str:
@@ -92,7 +97,7 @@ def sitemap_name(url: str) -> str:
 
 
 def data_uri_name(uri: str, when: datetime, media_type: str) -> str:
-    return f"{url_hash(uri)}_{timestamp_token(when)}{extension_for(media_type)}"
+    return visit_stem(uri, when) + extension_for(media_type)
 
 
 def host_file_path(kind: str, url: str, network: str, scheme: str, host: str) -> PurePosixPath:
