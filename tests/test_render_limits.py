@@ -169,11 +169,13 @@ def test_hostile_renders_end_are_recorded_and_the_context_stays_usable(crawl):
     assert sites["refresh"].browser_hits["/"] <= LIMITS.max_navigations + 4, sites["refresh"].browser_hits
     assert result.stats.get("darkcrawl/render/navigation_loop", 0) + result.stats.get("darkcrawl/render/unsettled", 0) == 2
 
-    # the flood: the site got about the budget (and what was on the wire when the
-    # page was halted), not the thousands of before
+    # the flood: the site got the budget plus what the page fired while the
+    # budget's request event travelled to Python (34-81 on a quiet machine, 192 on
+    # a loaded CI run: the page fires 4,000 a second), not the 1,383 of an uncut
+    # 5-s render; the bound is a multiple of the budget for that reason
     assert flood["error"] == "RenderRequestBudget", flood
     assert flood["reason"].startswith("request budget of 50 reached")
-    assert sites["flood"].browser_total() <= 2 * LIMITS.request_budget, sites["flood"].browser_hits
+    assert sites["flood"].browser_total() <= 8 * LIMITS.request_budget, sites["flood"].browser_hits
     assert result.stats["darkcrawl/render/request_budget"] == 1
 
     # what was captured was saved as a render; every after.html rendered in full, in the
