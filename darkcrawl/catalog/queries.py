@@ -1,0 +1,292 @@
+"""What the viewer and its JSON API read: paged queries over the catalogue, both dialects.
+
+Every list is one page (``LIMIT``/``OFFSET``, one row more than asked to tell
+whether a next page exists) ordered by an indexed column, so a page costs the
+same on a catalogue of a million snapshots as on ten.  Totals come from the
+``hosts`` aggregates, never from a ``COUNT(*)`` over ``snapshots``.
+
+Full-text search is where the dialects differ: SQLite's FTS5 (``MATCH`` and
+``snippet()``) and PostgreSQL's ``tsvector`` (``websearch_to_tsquery`` and
+``ts_headline``).  Snippets hold crawled text: they are marked with two
+private-use characters (:data:`MARK_START`, :data:`MARK_END`), never with HTML,
+and :func:`snippet_html` escapes them before it turns the marks into ``<mark>``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from darkcrawl.catalog.db import CatalogDB
+
+MARK_START = "\ue000"
+MARK_END = "\ue001"
+MAX_LIMIT = 500
+_TERM = re.compile(r"[^\s\"]+")
+_MARKS = re.compile(f"([{MARK_START}{MARK_END}])")
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a list: its rows, and whether another page follows."""
+
+    rows: list[dict[str, Any]]
+    page: int
+    limit: int
+    more: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {"page": self.page, "limit": self.limit, "next": self.page + 1 if self.more else None,
+                "items": self.rows}
+
+
+def bounded(page: Any, limit: Any, default: int = 50) -> tuple[int, int]:
+    """*page* (1-based) and *limit* from a query string, clamped to sane values."""
+    try:
+        number = max(1, int(page))
+    except (TypeError, ValueError):
+        number = 1
+    try:
+        size = min(MAX_LIMIT, max(1, int(limit)))
+    except (TypeError, ValueError):
+        size = default
+    return number, size
+
+
+def _paged(db: CatalogDB, sql: str, params: list[Any], page: int, limit: int) -> Page:
+    rows = db.all(f"{sql} LIMIT ? OFFSET ?", [*params, limit + 1, (page - 1) * limit])
+    return Page(rows[:limit], page, limit, len(rows) > limit)
+
+
+def fts5_query(text: str) -> str:
+    """A user's words as FTS5 syntax that cannot be an FTS5 expression: each term
+    quoted (AND between them); ``""`` when there is nothing to look for."""
+    return " ".join(f'"{term}"' for term in _TERM.findall(text))
+
+
+def snippet_html(snippet: str | None) -> str:
+    """A snippet marked with the private-use marks, as safe HTML with ``<mark>``.
+
+    Every piece of text is escaped; marks become tags only in pairs, so a page that
+    holds the private-use characters itself cannot leave a tag open."""
+    out: list[str] = []
+    marked = False
+    for part in _MARKS.split(snippet or ""):
+        if part == MARK_START and not marked:
+            out.append("<mark>")
+            marked = True
+        elif part == MARK_END and marked:
+            out.append("</mark>")
+            marked = False
+        elif part not in (MARK_START, MARK_END):
+            out.append(html.escape(part))
+    if marked:
+        out.append("</mark>")
+    return "".join(out)
+
+
+# -- overview -------------------------------------------------------------------------
+
+
+def overview(db: CatalogDB) -> dict[str, Any]:
+    """Hosts and pages per network and state (from the host aggregates), and the
+    newest snapshot: cheap enough to poll while a crawl runs."""
+    rows = db.all("SELECT network, state, COUNT(*) AS hosts, COALESCE(SUM(pages), 0) AS pages, "
+                  "COALESCE(SUM(failures), 0) AS failures FROM hosts GROUP BY network, state "
+                  "ORDER BY network, state")
+    networks: dict[str, dict[str, int]] = {}
+    for row in rows:
+        entry = networks.setdefault(row["network"], {"hosts": 0, "up": 0, "down": 0, "pages": 0, "failures": 0})
+        entry["hosts"] += int(row["hosts"])
+        entry[row["state"] if row["state"] in ("up", "down") else "down"] += int(row["hosts"])
+        entry["pages"] += int(row["pages"])
+        entry["failures"] += int(row["failures"])
+    latest = db.one("SELECT id, url, timestamp FROM snapshots ORDER BY id DESC LIMIT 1")
+    return {
+        "hosts": sum(n["hosts"] for n in networks.values()),
+        "pages": sum(n["pages"] for n in networks.values()),
+        "up": sum(n["up"] for n in networks.values()),
+        "down": sum(n["down"] for n in networks.values()),
+        "networks": networks,
+        "latest": latest,
+    }
+
+
+def pages_per_day(db: CatalogDB, days: int = 90) -> list[tuple[str, int]]:
+    """Snapshots per day, for the last *days* days that have any (read from the
+    timestamp index only)."""
+    rows = db.all("SELECT substr(timestamp, 1, 10) AS day, COUNT(*) AS n FROM snapshots "
+                  "GROUP BY substr(timestamp, 1, 10) ORDER BY day DESC LIMIT ?", [days])
+    return [(row["day"], int(row["n"])) for row in reversed(rows)]
+
+
+# -- hosts ----------------------------------------------------------------------------
+
+_LATEST_SHOT = ("(SELECT s.id FROM snapshots s WHERE s.host = h.host AND s.screenshot_path IS NOT NULL "
+                "ORDER BY s.timestamp DESC LIMIT 1) AS screenshot_id")
+
+
+def hosts(db: CatalogDB, *, network: str = "", state: str = "", q: str = "", page: int = 1,
+          limit: int = 50) -> Page:
+    where, params = [], []
+    if network:
+        where.append("h.network = ?")
+        params.append(network)
+    if state:
+        where.append("h.state = ?")
+        params.append(state)
+    if q:
+        where.append("(LOWER(h.host) LIKE ? OR LOWER(COALESCE(h.title, '')) LIKE ?)")
+        like = f"%{q.lower().replace('%', '').replace('_', '')}%"
+        params += [like, like]
+    sql = ("SELECT h.host, h.network, h.scheme, h.state, h.first_seen, h.last_seen, h.last_up, h.pages, "
+           f"h.failures, h.title, h.last_reason, {_LATEST_SHOT} FROM hosts h")
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return _paged(db, sql + " ORDER BY h.last_seen DESC, h.host", params, page, limit)
+
+
+def host(db: CatalogDB, name: str) -> dict[str, Any] | None:
+    return db.one("SELECT * FROM hosts WHERE host = ?", [name])
+
+
+def networks(db: CatalogDB) -> list[str]:
+    return [row["network"] for row in db.all("SELECT DISTINCT network FROM hosts ORDER BY network")]
+
+
+def host_snapshots(db: CatalogDB, name: str, page: int = 1, limit: int = 50) -> Page:
+    return _paged(db, "SELECT id, url, timestamp, status, mime, title, size, screenshot_path, rendered_path "
+                  "FROM snapshots WHERE host = ? ORDER BY timestamp DESC", [name], page, limit)
+
+
+def host_screenshots(db: CatalogDB, name: str, limit: int = 8) -> list[dict[str, Any]]:
+    return db.all("SELECT id, url, timestamp FROM snapshots WHERE host = ? AND screenshot_path IS NOT NULL "
+                  "ORDER BY timestamp DESC LIMIT ?", [name, limit])
+
+
+def host_failures(db: CatalogDB, name: str, limit: int = 20) -> list[dict[str, Any]]:
+    return db.all("SELECT url, timestamp, stage, reason FROM failures WHERE host = ? "
+                  "ORDER BY timestamp DESC LIMIT ?", [name, limit])
+
+
+def links_out(db: CatalogDB, name: str, limit: int = 200) -> list[dict[str, Any]]:
+    """Distinct targets linked from the host's pages (its newest pages first)."""
+    return db.all("SELECT l.target, MAX(l.target_host) AS target_host FROM links l "
+                  "JOIN snapshots s ON s.id = l.source_id WHERE s.host = ? "
+                  "GROUP BY l.target ORDER BY l.target LIMIT ?", [name, limit])
+
+
+def links_in(db: CatalogDB, name: str, limit: int = 200) -> list[dict[str, Any]]:
+    """Hosts whose pages link to *name*, with how many links."""
+    return db.all("SELECT s.host, COUNT(*) AS links FROM links l JOIN snapshots s ON s.id = l.source_id "
+                  "WHERE l.target_host = ? AND s.host <> ? GROUP BY s.host ORDER BY links DESC, s.host "
+                  "LIMIT ?", [name, name, limit])
+
+
+def host_entities(db: CatalogDB, name: str, limit: int = 200) -> list[dict[str, Any]]:
+    return db.all("SELECT e.id, e.kind, e.value, COUNT(*) AS pages FROM sightings g "
+                  "JOIN snapshots s ON s.id = g.snapshot_id JOIN entities e ON e.id = g.entity_id "
+                  "WHERE s.host = ? GROUP BY e.id, e.kind, e.value ORDER BY e.kind, e.value LIMIT ?",
+                  [name, limit])
+
+
+# -- snapshots ------------------------------------------------------------------------
+
+
+def snapshot(db: CatalogDB, snapshot_id: int) -> dict[str, Any] | None:
+    return db.one("SELECT * FROM snapshots WHERE id = ?", [snapshot_id])
+
+
+def previous_snapshot(db: CatalogDB, row: dict[str, Any]) -> dict[str, Any] | None:
+    """The visit of the same URL just before *row*."""
+    return db.one("SELECT * FROM snapshots WHERE url = ? AND timestamp < ? ORDER BY timestamp DESC LIMIT 1",
+                  [row["url"], row["timestamp"]])
+
+
+def snapshot_links(db: CatalogDB, snapshot_id: int, limit: int = 500) -> list[dict[str, Any]]:
+    return db.all("SELECT target, target_host FROM links WHERE source_id = ? ORDER BY target LIMIT ?",
+                  [snapshot_id, limit])
+
+
+def snapshot_entities(db: CatalogDB, snapshot_id: int) -> list[dict[str, Any]]:
+    return db.all("SELECT e.id, e.kind, e.value FROM sightings g JOIN entities e ON e.id = g.entity_id "
+                  "WHERE g.snapshot_id = ? ORDER BY e.kind, e.value LIMIT 500", [snapshot_id])
+
+
+def page_text(db: CatalogDB, snapshot_id: int) -> str | None:
+    key = "rowid" if db.dialect == "sqlite" else "snapshot_id"
+    return db.value(f"SELECT body FROM page_text WHERE {key} = ?", [snapshot_id])
+
+
+# -- search ---------------------------------------------------------------------------
+
+
+def search(db: CatalogDB, q: str, page: int = 1, limit: int = 20) -> Page:
+    """Snapshots whose title or text match *q*, best first, each with a marked snippet."""
+    if db.dialect == "sqlite":
+        match = fts5_query(q)
+        if not match:
+            return Page([], page, limit, False)
+        sql = ("SELECT s.id, s.url, s.host, s.network, s.timestamp, s.title, "
+               f"snippet(page_text, 1, '{MARK_START}', '{MARK_END}', '\u2026', 12) AS snippet "
+               "FROM page_text JOIN snapshots s ON s.id = page_text.rowid "
+               "WHERE page_text MATCH ? ORDER BY rank")
+        return _paged(db, sql, [match], page, limit)
+    if not q.strip():
+        return Page([], page, limit, False)
+    options = f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=24, MinWords=8, MaxFragments=2"
+    sql = ("SELECT s.id, s.url, s.host, s.network, s.timestamp, s.title, "
+           "ts_headline('simple', p.body, query, ?) AS snippet "
+           "FROM page_text p JOIN snapshots s ON s.id = p.snapshot_id, "
+           "websearch_to_tsquery('simple', ?) AS query WHERE p.tsv @@ query "
+           "ORDER BY ts_rank(p.tsv, query) DESC, s.id")
+    return _paged(db, sql, [options, q], page, limit)
+
+
+# -- entities -------------------------------------------------------------------------
+
+
+def entities(db: CatalogDB, q: str = "", kind: str = "", page: int = 1, limit: int = 50) -> Page:
+    """Entities whose value starts with *q* (a range over the value index), or all."""
+    where, params = [], []
+    if q:
+        where.append("value >= ? AND value < ?")
+        params += [q, q + "\U0010ffff"]
+    if kind:
+        where.append("kind = ?")
+        params.append(kind)
+    sql = "SELECT id, kind, value FROM entities"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return _paged(db, sql + " ORDER BY value, kind", params, page, limit)
+
+
+def entity(db: CatalogDB, entity_id: int) -> dict[str, Any] | None:
+    return db.one("SELECT id, kind, value FROM entities WHERE id = ?", [entity_id])
+
+
+def entity_urls(db: CatalogDB, entity_ids: list[int], per_entity: int = 5) -> dict[int, list[str]]:
+    """A few URLs each entity was seen on (newest first)."""
+    found: dict[int, list[str]] = {i: [] for i in entity_ids}
+    for entity_id in entity_ids:
+        rows = db.all("SELECT DISTINCT s.url, s.timestamp FROM sightings g JOIN snapshots s ON s.id = g.snapshot_id "
+                      "WHERE g.entity_id = ? ORDER BY s.timestamp DESC LIMIT ?", [entity_id, per_entity])
+        found[entity_id] = list(dict.fromkeys(row["url"] for row in rows))
+    return found
+
+
+def entity_hosts(db: CatalogDB, entity_id: int, limit: int = 500) -> list[dict[str, Any]]:
+    """Every host *entity_id* was seen on, with the first and last time."""
+    return db.all("SELECT s.host, MAX(s.network) AS network, MIN(s.timestamp) AS first_seen, "
+                  "MAX(s.timestamp) AS last_seen, COUNT(*) AS pages FROM sightings g "
+                  "JOIN snapshots s ON s.id = g.snapshot_id WHERE g.entity_id = ? "
+                  "GROUP BY s.host ORDER BY first_seen LIMIT ?", [entity_id, limit])
+
+
+def entity_pages(db: CatalogDB, entity_id: int, page: int = 1, limit: int = 100) -> Page:
+    return _paged(db, "SELECT s.id, s.url, s.host, s.network, s.timestamp, s.title FROM sightings g "
+                  "JOIN snapshots s ON s.id = g.snapshot_id WHERE g.entity_id = ? ORDER BY s.timestamp, s.id",
+                  [entity_id], page, limit)
