@@ -332,6 +332,9 @@ OPTIONS: tuple[Option, ...] = (
          "aborted, at 3x it the render is cut (0: no budget)"),
     _opt("DARKCRAWL_RENDER_MAX_NAVIGATIONS", _int, 5, "main-frame navigations a render follows after the first (meta "
          "refresh, window.location, script redirects); one more cuts it (0: no limit)"),
+    # the viewer (scrapy view)
+    _opt("DARKCRAWL_VIEW_TOKEN", _str, "", "token `scrapy view` requires of every request (needed to bind a "
+         "non-loopback address)"),
     # the distributed profile (settings/distributed.py)
     _opt("DARKCRAWL_DISTRIBUTED", _bool, False, "a worker of a distributed crawl (set by the distributed add-on)"),
     _opt("DARKCRAWL_REDIS_URL", _str, "", "the fleet's Redis (else REDIS_URL, else redis://127.0.0.1:6379/0)"),
