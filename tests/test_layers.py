@@ -50,6 +50,11 @@ def _sources(where: str) -> list[Path]:
         ("items.py", "darkcrawl.spiders"),
         ("config.py", "darkcrawl.spiders"),
         ("config.py", "darkcrawl.downloadermiddlewares"),
+        ("catalog", "darkcrawl.viewer"),  # the viewer reads the catalogue, never the other way
+        ("storage", "darkcrawl.viewer"),
+        ("viewer", "darkcrawl.spiders"),  # a top layer that runs no crawl
+        ("viewer", "darkcrawl.pipelines"),
+        ("viewer", "darkcrawl.commands"),
         ("meta.py", "darkcrawl"),  # the bottom layer: imports nothing of darkcrawl
         ("closing.py", "darkcrawl"),
     ],

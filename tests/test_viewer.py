@@ -1,0 +1,537 @@
+"""``scrapy view``: the catalogue as a web app, driven by a real Chromium.
+
+A catalogue is written with plain INSERTs (hosts, snapshots, links, entities,
+sightings, page text) beside real files in a PATH_DATA (a PNG screenshot, raw
+HTML, a headers record, robots.txt), and the viewer serves it from a thread.  A
+set of hostile pages is stored as snapshots too: shown by the viewer, none may run
+a script or fetch anything (a loopback beacon counts every hit)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from darkcrawl.catalog import queries
+from darkcrawl.catalog.db import CatalogDB
+from darkcrawl.viewer.app import FRAME_CSP, make_app
+from tests.components import chromium_path, needs
+from tests.conftest import ROOT
+from tests.harness.ports import LOOPBACK, free_port
+
+ONION = "vww6ybal4bd7szmgncyruucpgfkqahzddi37ktceo3ah7ngmcopnpyyd.onion"
+I2P = "shop.i2p"
+CLEAR = "example.com"
+HOSTILE_GLOBALS = ("pwned_script", "pwned_onerror", "pwned_onload", "pwned_svg", "pwned_data", "pwned_link",
+                   "pwned_title", "pwned_snippet", "pwned_base", "pwned_refresh")
+
+
+def png(width: int = 64, height: int = 40, rgb: tuple[int, int, int] = (53, 89, 214)) -> bytes:
+    """A real PNG of one colour."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def hostile_pages(beacon: str) -> dict[str, str]:
+    """Pages that try to run script or reach *beacon* (http://127.0.0.1:port) every way we know."""
+    return {
+        "script": f"<script>window.pwned_script=1;new Image().src='{beacon}/script'</script><p>s</p>",
+        "handlers": (f"<body onload=\"window.pwned_onload=1;fetch('{beacon}/onload')\">"
+                     f"<img src=missing.png onerror=\"window.pwned_onerror=1;fetch('{beacon}/onerror')\"></body>"),
+        "javascript-link": "<a id=js href=\"javascript:window.pwned_link=1;void(0)\">click me</a>",
+        "svg": (f"<svg xmlns='http://www.w3.org/2000/svg'><script>window.pwned_svg=1;fetch('{beacon}/svg')"
+                f"</script><image href='{beacon}/svg-image'/></svg>"),
+        "data-iframe": (f"<iframe src=\"data:text/html,<script>parent.pwned_data=1;fetch('{beacon}/data')</script>\">"
+                        f"</iframe><object data='{beacon}/object'></object><embed src='{beacon}/embed'>"),
+        "css": (f"<style>@import url({beacon}/import.css); body{{background:url({beacon}/css-bg)}}"
+                f"@font-face{{font-family:x;src:url({beacon}/font)}} p{{font-family:x}}</style>"
+                f"<link rel=stylesheet href='{beacon}/link.css'><link rel=prefetch href='{beacon}/prefetch'>"
+                f"<p style=\"background-image:url({beacon}/inline-css)\">styled</p>"),
+        "meta-refresh": (f"<meta http-equiv=refresh content=\"0;url={beacon}/refresh\">"
+                         "<meta http-equiv=refresh content=\"0;url=javascript:window.pwned_refresh=1\">"),
+        "base-href": (f"<base href='{beacon}/'><img src=base.png><script src=base.js></script>"
+                      f"<video poster='{beacon}/poster'></video><audio src=a.mp3 autoplay></audio>"
+                      f"<form action=submit><button>go</button></form>"),
+    }
+
+
+# -- the fixture catalogue ------------------------------------------------------------
+
+
+def _write(data: Path, relative: str, content: bytes | str) -> str:
+    path = data / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return relative
+
+
+def _visit(db: CatalogDB, data: Path, host: str, network: str, url: str, when: str, html: str, *,
+           title: str, text: str, screenshot: bytes | None = None, **extra: str) -> int:
+    base = f"{network}/{'http' if network != 'clearnet' else 'https'}/{host.replace(':', '_')}"
+    stem = f"{abs(hash(url)) % 10**12:012d}_{when.replace(':', '-')}"
+    record = {"Request": {"User-Agent": "darkcrawl"}, "Response": {"Content-Type": "text/html", "Server": "nginx"},
+              "Cookies": {"session": "abc123"}, "Status-Code": 200, "Timestamp": when}
+    paths = {
+        "raw_path": _write(data, f"{base}/{stem}_raw.html", html),
+        "headers_path": _write(data, f"{base}/{stem}.json", json.dumps(record)),
+        "rendered_path": _write(data, f"{base}/{stem}.html", html),
+        "screenshot_path": _write(data, f"{base}/{stem}.png", screenshot) if screenshot else None,
+    }
+    paths.update(extra)
+    snapshot_id = db.value(
+        "INSERT INTO snapshots (url, timestamp, host, network, final_url, status, mime, sha256, size, title, "
+        "raw_path, headers_path, rendered_path, screenshot_path) VALUES (?, ?, ?, ?, ?, 200, 'text/html', ?, ?, ?, "
+        "?, ?, ?, ?) RETURNING id",
+        [url, when, host, network, url, "ab" * 32, len(html), title, paths["raw_path"], paths["headers_path"],
+         paths["rendered_path"], paths["screenshot_path"]])
+    db.execute("INSERT INTO page_text (rowid, title, body) VALUES (?, ?, ?)", [snapshot_id, title, text])
+    return int(snapshot_id)
+
+
+def _host(db: CatalogDB, host: str, network: str, state: str, first: str, last: str, pages: int,
+          title: str) -> None:
+    scheme = "https" if network == "clearnet" else "http"
+    db.execute("INSERT INTO hosts (host, network, scheme, first_seen, last_seen, last_up, pages, failures, state, "
+               "title, last_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               [host, network, scheme, first, last, last if state == "up" else None, pages,
+                0 if state == "up" else 2, state, title, None if state == "up" else "the onion service is unreachable"])
+
+
+def _entity(db: CatalogDB, kind: str, value: str, *snapshot_ids: int) -> int:
+    entity_id = int(db.value("INSERT INTO entities (kind, value) VALUES (?, ?) RETURNING id", [kind, value]))
+    for snapshot_id in snapshot_ids:
+        db.execute("INSERT INTO sightings (entity_id, snapshot_id) VALUES (?, ?)", [entity_id, snapshot_id])
+    return entity_id
+
+
+def build_catalogue(data: Path, beacon: str) -> dict[str, object]:
+    db = CatalogDB.open(str(data / "catalog.sqlite"))
+    ids: dict[str, object] = {}
+    _host(db, ONION, "tor", "up", "2026-11-01T10:00:00+00:00", "2026-11-03T10:00:00+00:00", 2, "Hidden Market")
+    _host(db, I2P, "i2p", "down", "2026-11-02T09:00:00+00:00", "2026-11-02T09:00:00+00:00", 1, "I2P shop")
+    _host(db, CLEAR, "clearnet", "up", "2026-11-02T08:00:00+00:00", "2026-11-02T08:00:00+00:00", 1, "Example")
+    _write(data, f"tor/http/{ONION}/robots.txt", "User-agent: *\nDisallow: /admin\n")
+    url = f"http://{ONION}/"
+    ids["first"] = _visit(db, data, ONION, "tor", url, "2026-11-01T10:00:00+00:00",
+                          "<html><title>Hidden Market</title><p>Welcome to the market</p><p>old prices</p></html>",
+                          title="Hidden Market", text="Welcome to the market\nold prices", screenshot=png())
+    ids["second"] = _visit(db, data, ONION, "tor", url, "2026-11-03T10:00:00+00:00",
+                           "<html><title>Hidden Market</title><p>Welcome to the market</p><p>new prices</p></html>",
+                           title="Hidden Market", text="Welcome to the market\nnew prices bitcoin accepted",
+                           screenshot=png(rgb=(200, 60, 60)))
+    ids["i2p"] = _visit(db, data, I2P, "i2p", f"http://{I2P}/", "2026-11-02T09:00:00+00:00",
+                        "<p>shop</p>", title="I2P shop", text="a shop on i2p")
+    ids["clear"] = _visit(db, data, CLEAR, "clearnet", f"https://{CLEAR}/", "2026-11-02T08:00:00+00:00",
+                          "<p>example</p>", title="Example", text="an example page", screenshot=png(rgb=(90, 160, 90)))
+    db.execute("INSERT INTO links (source_id, target, target_host) VALUES (?, ?, ?)",
+               [ids["clear"], f"http://{ONION}/", ONION])
+    db.execute("INSERT INTO links (source_id, target, target_host) VALUES (?, ?, ?)",
+               [ids["second"], f"http://{I2P}/", I2P])
+    db.execute("INSERT INTO links (source_id, target, target_host) VALUES (?, ?, NULL)",
+               [ids["second"], "bitcoin:1BoatSLRHtKNngkdXEeobR76b53LETtpyT"])
+    ids["wallet"] = _entity(db, "bitcoin", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT", ids["second"], ids["clear"])
+    ids["email"] = _entity(db, "email", "admin@example.com", ids["clear"])
+    _hostile(db, data, beacon, ids)
+    db.close()
+    return ids
+
+
+def _hostile(db: CatalogDB, data: Path, beacon: str, ids: dict[str, object]) -> None:
+    host = "evil4xkzq2gyvmeyxmbvfv5zzsjzjkq5wtj4xrtaxmf6ne4d3hs3f3yd.onion"
+    pages = hostile_pages(beacon)
+    _host(db, host, "tor", "up", "2026-11-01T00:00:00+00:00", "2026-11-01T00:00:00+00:00", len(pages),
+          "<img src=x onerror=window.pwned_title=1>")
+    hostile = {}
+    for index, (name, html) in enumerate(pages.items()):
+        hostile[name] = _visit(db, data, host, "tor", f"http://{host}/{name}", f"2026-11-01T00:00:{index:02d}+00:00",
+                               html, title=f"<script>window.pwned_title=1</script>{name}",
+                               text=f"hostile {name} <script>window.pwned_snippet=1</script>")
+    ids["hostile"] = hostile
+    ids["hostile_host"] = host
+    # rows that name files outside PATH_DATA: never served
+    outside = data.parent / "outside.txt"
+    outside.write_text("secret outside PATH_DATA")
+    (data / "link-out").symlink_to(outside)
+    ids["traversal"] = [
+        _visit(db, data, host, "tor", f"http://{host}/t{n}", f"2026-11-01T01:00:0{n}+00:00", "x", title="t",
+               text="t", raw_path=bad, screenshot_path=bad)
+        for n, bad in enumerate(["../outside.txt", str(outside), "link-out", "."])]
+
+
+# -- servers ---------------------------------------------------------------------------
+
+
+class Served:
+    """An aiohttp application served from a thread of its own on loopback."""
+
+    def __init__(self, app: web.Application, host: str = LOOPBACK) -> None:
+        self.app, self.host, self.port = app, host, free_port(host)
+        self.loop = asyncio.new_event_loop()
+        self.runner = web.AppRunner(app)
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> Served:
+        self.loop.run_until_complete(self.runner.setup())
+        self.loop.run_until_complete(web.TCPSite(self.runner, self.host, self.port).start())
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.run_until_complete(self.runner.cleanup())
+        self.loop.close()
+
+
+class Beacon(ThreadingHTTPServer):
+    """Counts every request that reaches it (the hostile pages aim at it)."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        beacon = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                beacon.hits.append(self.path)
+                self.send_response(204)
+                self.end_headers()
+
+            do_POST = do_GET
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__((LOOPBACK, 0), Handler)
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.server_address[1]}"
+
+
+@pytest.fixture(scope="module")
+def beacon():
+    server = Beacon()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, beacon):
+    data = tmp_path_factory.mktemp("view") / "data"
+    ids = build_catalogue(data, beacon.url)
+    db = CatalogDB.open(str(data / "catalog.sqlite"), readonly=True)
+    with Served(make_app(db, data)) as served:
+        served.ids = ids
+        served.data = data
+        yield served
+    db.close()
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request, timeout=20) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def get_json(url: str) -> dict:
+    status, _headers, body = get(url)
+    assert status == 200, body
+    return json.loads(body)
+
+
+# -- queries, pure ----------------------------------------------------------------------
+
+
+def test_user_words_become_quoted_fts5_terms():
+    assert queries.fts5_query('market OR "x" NEAR(a b) col:*') == '"market" "OR" "x" "NEAR(a" "b)" "col:*"'
+    assert queries.fts5_query('  " "  ') == ""
+
+
+def test_snippets_are_escaped_and_only_our_marks_become_tags():
+    marked = f"<b>{queries.MARK_START}market{queries.MARK_END}</b> & {queries.MARK_END}<mark>{queries.MARK_START}x"
+    assert queries.snippet_html(marked) == "&lt;b&gt;<mark>market</mark>&lt;/b&gt; &amp; &lt;mark&gt;<mark>x</mark>"
+
+
+def test_defang_keeps_text_and_drops_what_runs_or_loads(beacon):
+    from darkcrawl.viewer.defang import defang
+
+    for name, html in hostile_pages(beacon.url).items():
+        inert = defang(html)
+        assert "127.0.0.1" not in inert and "<script" not in inert.lower(), (name, inert)
+        assert "javascript:" not in inert and " on" not in inert.replace("on i2p", ""), (name, inert)
+    assert defang("<p class=x>a &lt;b&gt; <a href='#top'>top</a></p>").endswith(
+        '<p class="x">a &lt;b&gt; <a href="#top">top</a></p>')
+    assert 'src="data:image/png;base64,AA"' in defang("<img src='data:image/png;base64,AA'>")
+    assert "url(" not in defang("<style>p{color:red} b{background:u\\72l(x)}</style>")
+
+
+# -- the JSON API ----------------------------------------------------------------------
+
+
+def test_api_overview_counts_hosts_and_pages_per_network(site):
+    data = get_json(f"{site.url}/api/overview")
+    assert data["hosts"] == 4 and data["up"] == 3 and data["down"] == 1
+    assert data["networks"]["tor"]["hosts"] == 2 and data["networks"]["i2p"]["down"] == 1
+    assert data["pages"] == 2 + 1 + 1 + len(site.ids["hostile"])
+    assert data["latest"]["id"] >= 1
+
+
+def test_api_hosts_shape_filters_and_paging(site):
+    data = get_json(f"{site.url}/api/hosts?limit=2")
+    assert data["page"] == 1 and data["limit"] == 2 and data["next"] == 2 and len(data["items"]) == 2
+    item = data["items"][0]
+    assert {"host", "network", "state", "first_seen", "last_seen", "pages", "screenshot"} <= set(item)
+    rest = get_json(f"{site.url}/api/hosts?limit=2&page=2")
+    assert rest["next"] is None and len(rest["items"]) == 2
+    assert {h["host"] for h in data["items"] + rest["items"]} == {ONION, I2P, CLEAR, site.ids["hostile_host"]}
+    assert [h["host"] for h in get_json(f"{site.url}/api/hosts?network=i2p")["items"]] == [I2P]
+    assert [h["host"] for h in get_json(f"{site.url}/api/hosts?state=down")["items"]] == [I2P]
+    assert [h["host"] for h in get_json(f"{site.url}/api/hosts?q=market")["items"]] == [ONION]
+    onion = get_json(f"{site.url}/api/hosts?q={ONION[:12]}")["items"][0]
+    assert onion["screenshot"] == f"/file/{site.ids['second']}/screenshot"
+
+
+def test_api_search_hits_with_marked_snippets(site):
+    data = get_json(f"{site.url}/api/search?q=prices")
+    assert {hit["url"] for hit in data["items"]} == {f"http://{ONION}/"}
+    hit = data["items"][0]
+    assert {"url", "title", "snippet", "snippet_html", "timestamp"} <= set(hit)
+    assert "prices" in hit["snippet"] and "<mark>prices</mark>" in hit["snippet_html"]
+    hostile = get_json(f"{site.url}/api/search?q=hostile&limit=3")
+    assert len(hostile["items"]) == 3 and hostile["next"] == 2
+    assert all("<script>" not in h["snippet_html"] and "&lt;script&gt;" in h["snippet_html"]
+               for h in hostile["items"])
+    # FTS5 syntax in a query is words, not an error
+    assert get_json(f"{site.url}/api/search?q=" + urllib.request.quote('NEAR( "x OR*'))["items"] == []
+    assert get_json(f"{site.url}/api/search?q=")["items"] == []
+
+
+def test_api_entities_with_the_urls_they_were_seen_on(site):
+    data = get_json(f"{site.url}/api/entities?q=1Boat")
+    assert [(x["kind"], x["value"]) for x in data["items"]] == [("bitcoin", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT")]
+    assert set(data["items"][0]["urls"]) == {f"http://{ONION}/", f"https://{CLEAR}/"}
+    assert len(get_json(f"{site.url}/api/entities?limit=1")["items"]) == 1
+
+
+# -- safety over HTTP ------------------------------------------------------------------
+
+
+def test_headers_csp_nosniff_and_safe_types(site):
+    status, headers, _ = get(f"{site.url}/")
+    assert status == 200 and headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in headers["Content-Security-Policy"]
+    status, headers, body = get(f"{site.url}/file/{site.ids['second']}/screenshot")
+    assert status == 200 and headers["Content-Type"] == "image/png" and body.startswith(b"\x89PNG")
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    status, headers, body = get(f"{site.url}/file/{site.ids['hostile']['script']}/raw")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain") and b"<script>" in body
+    status, headers, _ = get(f"{site.url}/frame/{site.ids['hostile']['script']}/rendered")
+    assert status == 200 and headers["Content-Security-Policy"] == FRAME_CSP
+    status, headers, _ = get(f"{site.url}/nowhere")
+    assert status == 404 and headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_no_file_outside_path_data_is_served(site):
+    for snapshot_id in site.ids["traversal"]:
+        for kind in ("raw", "screenshot"):
+            status, _headers, body = get(f"{site.url}/file/{snapshot_id}/{kind}")
+            assert status == 404 and b"secret" not in body, (snapshot_id, kind)
+        status, _headers, body = get(f"{site.url}/frame/{snapshot_id}/raw")
+        assert status == 404 and b"secret" not in body
+        status, _headers, body = get(f"{site.url}/snapshot/{snapshot_id}")
+        assert status == 200 and b"secret" not in body
+    for path in ("/static/..%2Fapp.py", "/static/../app.py", "/file/1/..%2F..%2Fcatalog.sqlite"):
+        assert get(f"{site.url}{path}")[0] == 404
+
+
+def test_pages_escape_crawled_text_and_never_link_crawled_urls(site):
+    _status, _headers, body = get(f"{site.url}/host/{site.ids['hostile_host']}")
+    text = body.decode()
+    assert "<script>window.pwned_title" not in text and "&lt;script&gt;window.pwned_title" in text
+    assert f'href="http://{site.ids["hostile_host"]}' not in text
+    _status, _headers, body = get(f"{site.url}/snapshot/{site.ids['hostile']['handlers']}")
+    assert b"onerror=\"window" not in body and b"&lt;img src=missing.png onerror=" in body
+
+
+def test_a_loopback_viewer_refuses_other_host_names(site):
+    status, _headers, _body = get(f"{site.url}/api/overview", {"Host": "rebound.example:80"})
+    assert status == 403
+
+
+def test_a_token_is_required_by_query_once_then_cookie_or_bearer(site):
+    db = CatalogDB.open(str(site.data / "catalog.sqlite"), readonly=True)
+    with Served(make_app(db, site.data, token="s3cret")) as guarded:
+        assert get(f"{guarded.url}/api/overview")[0] == 401
+        assert get(f"{guarded.url}/?token=wrong")[0] == 401
+        assert get(f"{guarded.url}/api/overview", {"Authorization": "Bearer s3cret"})[0] == 200
+        status, headers, _ = get(f"{guarded.url}/hosts?token=s3cret&state=up")
+        assert status == 302 and headers["Location"] == "/hosts?state=up"
+        cookie = headers["Set-Cookie"].split(";")[0]
+        assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=Strict" in headers["Set-Cookie"]
+        assert get(f"{guarded.url}/hosts?state=up", {"Cookie": cookie})[0] == 200
+        assert get(f"{guarded.url}/api/overview?token=s3cret")[0] == 200
+    db.close()
+
+
+# -- the command ----------------------------------------------------------------------
+
+
+def test_command_refuses_a_non_loopback_bind_without_a_token(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "scrapy", "view", "--bind", "0.0.0.0", "-s",
+                             f"PATH_DATA={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**_clean_env(), "DARKCRAWL_VIEW_TOKEN": ""})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "token" in result.stderr
+
+
+def test_command_serves_the_catalogue(site):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "scrapy", "view", "--port", str(port), "-s",
+                                f"PATH_DATA={site.data}"], cwd=ROOT, env=_clean_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                data = get_json(f"http://{LOOPBACK}:{port}/api/overview")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+                time.sleep(0.3)
+        assert data["hosts"] == 4
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def _clean_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DARKCRAWL_", "PATH_DATA"))}
+
+
+# -- in a real Chromium ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, site):
+    context = browser.new_context()
+    tab = context.new_page()
+    tab.requests = []
+    tab.failed = {}
+    tab.on("request", lambda request: tab.requests.append(request.url))
+    tab.on("requestfailed", lambda request: tab.failed.__setitem__(request.url, request.failure))
+    yield tab
+    context.close()
+
+
+def _only_viewer_requests(page, site) -> None:
+    foreign = [url for url in page.requests if not url.startswith(site.url + "/")]
+    assert foreign == [], {url: page.failed.get(url) for url in foreign}
+
+
+@needs("chromium")
+def test_browse_overview_hosts_host_snapshot_search_entity(page, site):
+    page.goto(f"{site.url}/")
+    assert page.locator("h1").inner_text() == "Overview"
+    assert page.locator("svg.chart rect.bar").count() == 3  # three days of pages
+    page.click("header nav >> text=Hosts")
+    page.wait_for_url("**/hosts")
+    assert page.locator("tbody tr").count() == 4
+    page.select_option("select[name=network]", "tor")
+    page.click("form.filters button")
+    page.wait_for_url("**/hosts?network=tor**")
+    assert page.locator("tbody tr").count() == 2
+    page.click(f"text={ONION}")
+    page.wait_for_url(f"**/host/{ONION}")
+    assert page.locator("pre.source", has_text="Disallow: /admin").count() == 1  # robots.txt
+    assert page.locator("text=abc123").count() >= 1  # a cookie of the headers record
+    thumb = page.locator("img.thumb").first
+    thumb.wait_for()
+    assert page.evaluate("img => img.complete && img.naturalWidth", thumb.element_handle()) == 64
+    page.click("td >> text=2026-11-03 10:00")
+    page.wait_for_url(f"**/snapshot/{site.ids['second']}")
+    assert page.locator("pre.diff .del", has_text="old prices").count() == 1
+    assert page.locator("pre.diff .add", has_text="new prices").count() == 1
+    assert page.evaluate("() => document.querySelector('img.screenshot').naturalWidth") == 64
+    page.fill("header input[name=q]", "prices")
+    page.press("header input[name=q]", "Enter")
+    page.wait_for_url("**/search?q=prices")
+    assert page.locator("p.snippet mark", has_text="prices").count() >= 1
+    page.goto(f"{site.url}/entities?q=1Boat")
+    page.click("text=1BoatSLRHtKNngkdXEeobR76b53LETtpyT")
+    page.wait_for_url(f"**/entity/{site.ids['wallet']}")
+    assert page.locator("tbody", has_text=ONION).count() == 2 and page.locator("tbody", has_text=CLEAR).count() >= 1
+    _only_viewer_requests(page, site)
+
+
+@needs("chromium")
+def test_live_counts_poll_the_api(page, site):
+    page.goto(f"{site.url}/")
+    page.wait_for_function("() => document.querySelector('[data-live=status]').textContent.startsWith('Updated')",
+                           timeout=15000)
+    assert any(url.endswith("/api/overview") for url in page.requests)
+
+
+@needs("chromium")
+def test_hostile_pages_run_nothing_and_fetch_nothing(page, site, beacon):
+    pages = [f"/snapshot/{i}" for i in site.ids["hostile"].values()]
+    pages += [f"/frame/{i}/raw" for i in site.ids["hostile"].values()]
+    pages += [f"/host/{site.ids['hostile_host']}", "/search?q=hostile", "/hosts"]
+    for path in pages:
+        page.goto(f"{site.url}{path}")
+        page.wait_for_load_state("load")
+        if path.startswith("/snapshot/"):
+            page.frame_locator("iframe.preview").locator("body").wait_for(state="attached")
+        if path.endswith(f"/{site.ids['hostile']['javascript-link']}"):
+            page.frame_locator("iframe.preview").locator("#js").click()
+        page.wait_for_timeout(400)
+        for frame in page.frames:
+            found = frame.evaluate(f"() => {json.dumps(list(HOSTILE_GLOBALS))}.filter(n => n in window)")
+            assert found == [], (path, frame.url, found)
+        assert page.url == f"{site.url}{path}"  # no meta refresh, no navigation
+    time.sleep(1.0)
+    assert beacon.hits == []
+    _only_viewer_requests(page, site)
