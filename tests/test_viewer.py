@@ -189,16 +189,21 @@ class Served:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def _call(self, coroutine: object) -> object:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(30)
+
     def __enter__(self) -> Served:
-        self.loop.run_until_complete(self.runner.setup())
-        self.loop.run_until_complete(web.TCPSite(self.runner, self.host, self.port).start())
+        # the loop runs in its thread from the start: the caller's thread may have a
+        # loop of its own running (Playwright's sync API)
         self.thread.start()
+        self._call(self.runner.setup())
+        self._call(web.TCPSite(self.runner, self.host, self.port).start())
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._call(self.runner.cleanup())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
-        self.loop.run_until_complete(self.runner.cleanup())
         self.loop.close()
 
 

@@ -51,13 +51,13 @@ def snapshot_link(snapshot_id: Any, text: Any) -> str:
     return f'<a href="/snapshot/{int(snapshot_id)}">{e(text)}</a>'
 
 
-def table(headers: list[str], rows: list[list[str]], empty: str = "Nothing here.") -> str:
+def table(headers: list[str], rows: list[list[str]], empty: str = "Nothing here.", cls: str = "") -> str:
     """*rows* are cells of ready HTML (escape before)."""
     if not rows:
         return f'<p class="muted">{e(empty)}</p>'
     head = "".join(f"<th>{e(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    return f"<div class=scroll><table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def pager(path: str, params: dict[str, Any], page: int, more: bool) -> str:
@@ -74,7 +74,7 @@ def pager(path: str, params: dict[str, Any], page: int, more: bool) -> str:
 def short_time(value: Any) -> str:
     """``2026-01-02T03:04:05...`` as ``2026-01-02 03:04``."""
     text = str(value or "")
-    return e(text[:16].replace("T", " "))
+    return f"<time>{e(text[:16].replace('T', ' '))}</time>" if text else ""
 
 
 def size(value: Any) -> str:

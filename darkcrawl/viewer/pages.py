@@ -96,7 +96,7 @@ def hosts_page(view: View, params: dict[str, str]) -> str:
             for h in found.rows]
     body = ("<h1>Hosts</h1>" + _filters(view, params)
             + table(["", "host", "network", "state", "pages", "first seen", "last seen", "last failure"], rows,
-                    "No host matches.")
+                    "No host matches.", "hosts")
             + pager("/hosts", params, number, found.more))
     return frame("Hosts", body, "/hosts")
 
