@@ -26,7 +26,7 @@ from aiohttp import web
 
 from darkcrawl.catalog import queries
 from darkcrawl.catalog.db import CatalogDB
-from darkcrawl.viewer.app import FRAME_CSP, make_app
+from darkcrawl.viewer.app import FRAME_CSP, VIEWER_CSP, make_app
 from tests.components import chromium_path, needs
 from tests.conftest import ROOT
 from tests.harness.ports import LOOPBACK, free_port
@@ -540,3 +540,38 @@ def test_hostile_pages_run_nothing_and_fetch_nothing(page, site, beacon):
     time.sleep(1.0)
     assert beacon.hits == []
     _only_viewer_requests(page, site)
+
+
+@needs("chromium")
+def test_the_frame_csp_alone_stops_scripts_and_requests(browser, beacon):
+    """The first wall without the second: hostile HTML as crawled (not made inert),
+    served with the frame's CSP into a sandboxed iframe of a page with the viewer's CSP."""
+    hostile = hostile_pages(beacon.url)
+
+    async def document(request: web.Request) -> web.Response:
+        return web.Response(text=hostile[request.match_info["name"]], content_type="text/html",
+                            headers={"Content-Security-Policy": FRAME_CSP})
+
+    async def parent(request: web.Request) -> web.Response:
+        return web.Response(text=f'<iframe sandbox="" src="/doc/{request.match_info["name"]}"></iframe>',
+                            content_type="text/html", headers={"Content-Security-Policy": VIEWER_CSP})
+
+    app = web.Application()
+    app.add_routes([web.get("/doc/{name}", document), web.get("/page/{name}", parent)])
+    before = len(beacon.hits)
+    with Served(app) as served:
+        context = browser.new_context()
+        tab = context.new_page()
+        for name in hostile:
+            tab.goto(f"{served.url}/page/{name}")
+            tab.frame_locator("iframe").locator("body").wait_for(state="attached")
+            if name == "javascript-link":
+                tab.frame_locator("iframe").locator("#js").click()
+            tab.wait_for_timeout(400)
+            for frame in tab.frames:
+                found = frame.evaluate(f"() => {json.dumps(list(HOSTILE_GLOBALS))}.filter(n => n in window)")
+                assert found == [], (name, frame.url, found)
+            assert tab.url == f"{served.url}/page/{name}"
+        context.close()
+    time.sleep(1.0)
+    assert beacon.hits[before:] == []

@@ -162,6 +162,10 @@ def host_snapshots(db: CatalogDB, name: str, page: int = 1, limit: int = 50) -> 
                   "FROM snapshots WHERE host = ? ORDER BY timestamp DESC", [name], page, limit)
 
 
+def latest_snapshot(db: CatalogDB, name: str) -> dict[str, Any] | None:
+    return db.one("SELECT * FROM snapshots WHERE host = ? ORDER BY timestamp DESC LIMIT 1", [name])
+
+
 def host_screenshots(db: CatalogDB, name: str, limit: int = 8) -> list[dict[str, Any]]:
     return db.all("SELECT id, url, timestamp FROM snapshots WHERE host = ? AND screenshot_path IS NOT NULL "
                   "ORDER BY timestamp DESC LIMIT ?", [name, limit])

@@ -125,7 +125,7 @@ def _record_section(record: dict[str, Any]) -> str:
 def _host_sections(view: View, name: str, row: dict[str, Any]) -> str:
     shots = "".join(f'<figure>{_thumb(s["id"])}<figcaption>{short_time(s["timestamp"])}</figcaption></figure>'
                     for s in queries.host_screenshots(view.db, name))
-    latest = view.db.one("SELECT * FROM snapshots WHERE host = ? ORDER BY timestamp DESC LIMIT 1", [name])
+    latest = queries.latest_snapshot(view.db, name)
     robots = files.robots_txt(view.path_data, row["network"], row["scheme"], name)
     outs = [[copyable(link["target"]), host_link(link["target_host"]) if link["target_host"] else ""]
             for link in queries.links_out(view.db, name)]
@@ -169,18 +169,27 @@ def host_page(view: View, name: str, params: dict[str, str]) -> str | None:
 # -- one snapshot ---------------------------------------------------------------------
 
 
+def _textual(mime: Any) -> bool:
+    kind = str(mime or "").split(";", 1)[0].strip().lower()
+    return not kind or kind.startswith("text/") or kind.endswith(("+xml", "/xml", "/json", "/javascript"))
+
+
 def _source_section(view: View, row: dict[str, Any]) -> str:
     sid = int(row["id"])
     raw = files.inside(view.path_data, row.get("raw_path"))
     rendered = files.inside(view.path_data, row.get("rendered_path"))
     parts = []
-    if rendered or raw:
+    if rendered or (raw and "html" in str(row.get("mime") or "html")):
         kind = "rendered" if rendered else "raw"
-        parts.append(f"<h2>Page ({kind}, sandboxed: no scripts, no network)</h2>"
+        parts.append(f"<h2>Page ({kind}, made inert and sandboxed: no scripts, no network)</h2>"
                      f'<iframe class=preview sandbox="" referrerpolicy=no-referrer '
                      f'src="/frame/{sid}/{kind}" title="{kind} page, sandboxed"></iframe>')
     for kind, path in (("raw", raw), ("rendered", rendered)):
         if path is None:
+            continue
+        if kind == "raw" and not _textual(row.get("mime")):
+            parts.append(f'<p>Raw document: {e(row.get("mime"))}, {size(row.get("size"))} '
+                         f'(<a href="/file/{sid}/raw">as text</a>)</p>')
             continue
         text, cut = files.read_text(path)
         more = f' <a href="/file/{sid}/{kind}">whole file as text</a>' if cut else ""
@@ -194,6 +203,8 @@ def _text_of(view: View, row: dict[str, Any]) -> str:
     body = queries.page_text(view.db, int(row["id"]))
     if body:
         return body
+    if not row.get("rendered_path") and not _textual(row.get("mime")):
+        return ""  # a PDF's or an image's bytes are no text to compare
     path = files.inside(view.path_data, row.get("rendered_path") or row.get("raw_path"))
     return visible_text(files.read_text(path)[0]) if path else ""
 
