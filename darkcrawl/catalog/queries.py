@@ -125,10 +125,6 @@ def pages_per_day(db: CatalogDB, days: int = 90) -> list[tuple[str, int]]:
 
 # -- hosts ----------------------------------------------------------------------------
 
-_LATEST_SHOT = ("(SELECT s.id FROM snapshots s WHERE s.host = h.host AND s.screenshot_path IS NOT NULL "
-                "ORDER BY s.timestamp DESC LIMIT 1) AS screenshot_id")
-
-
 def hosts(db: CatalogDB, *, network: str = "", state: str = "", q: str = "", page: int = 1,
           limit: int = 50) -> Page:
     where, params = [], []
@@ -143,10 +139,17 @@ def hosts(db: CatalogDB, *, network: str = "", state: str = "", q: str = "", pag
         like = f"%{q.lower().replace('%', '').replace('_', '')}%"
         params += [like, like]
     sql = ("SELECT h.host, h.network, h.scheme, h.state, h.first_seen, h.last_seen, h.last_up, h.pages, "
-           f"h.failures, h.title, h.last_reason, {_LATEST_SHOT} FROM hosts h")
+           "h.failures, h.title, h.last_reason FROM hosts h")
     if where:
         sql += " WHERE " + " AND ".join(where)
-    return _paged(db, sql + " ORDER BY h.last_seen DESC, h.host", params, page, limit)
+    # last_seen alone: a second sort key would sort every host instead of reading the index
+    found = _paged(db, sql + " ORDER BY h.last_seen DESC", params, page, limit)
+    for row in found.rows:
+        # per row of the page only: in the query itself, OFFSET would compute it for every skipped row too
+        row["screenshot_id"] = db.value(
+            "SELECT id FROM snapshots WHERE host = ? AND screenshot_path IS NOT NULL "
+            "ORDER BY timestamp DESC LIMIT 1", [row["host"]])
+    return found
 
 
 def host(db: CatalogDB, name: str) -> dict[str, Any] | None:
@@ -228,26 +231,33 @@ def page_text(db: CatalogDB, snapshot_id: int) -> str | None:
 # -- search ---------------------------------------------------------------------------
 
 
-def search(db: CatalogDB, q: str, page: int = 1, limit: int = 20) -> Page:
-    """Snapshots whose title or text match *q*, best first, each with a marked snippet."""
+def search(db: CatalogDB, q: str, page: int = 1, limit: int = 20, *, best: bool = False) -> Page:
+    """Snapshots whose title or text match *q*, each with a marked snippet: newest
+    first (read in index order: as fast for a word on every page as for a rare one),
+    or best first when *best* (ranks every match first)."""
     if db.dialect == "sqlite":
         match = fts5_query(q)
         if not match:
             return Page([], page, limit, False)
         sql = ("SELECT s.id, s.url, s.host, s.network, s.timestamp, s.title, "
                f"snippet(page_text, 1, '{MARK_START}', '{MARK_END}', '\u2026', 12) AS snippet "
-               "FROM page_text JOIN snapshots s ON s.id = page_text.rowid "
-               "WHERE page_text MATCH ? ORDER BY rank")
+               "FROM page_text JOIN snapshots s ON s.id = page_text.rowid WHERE page_text MATCH ? "
+               + ("ORDER BY rank" if best else "ORDER BY page_text.rowid DESC"))
         return _paged(db, sql, [match], page, limit)
     if not q.strip():
         return Page([], page, limit, False)
+    # the page of hits first, then a headline for those only: a projection under
+    # OFFSET would run ts_headline on every skipped hit
+    order = "ORDER BY ts_rank(p.tsv, query) DESC, p.snapshot_id DESC" if best else "ORDER BY p.snapshot_id DESC"
     options = f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=24, MinWords=8, MaxFragments=2"
-    sql = ("SELECT s.id, s.url, s.host, s.network, s.timestamp, s.title, "
-           "ts_headline('simple', p.body, query, ?) AS snippet "
-           "FROM page_text p JOIN snapshots s ON s.id = p.snapshot_id, "
-           "websearch_to_tsquery('simple', ?) AS query WHERE p.tsv @@ query "
-           "ORDER BY ts_rank(p.tsv, query) DESC, s.id")
-    return _paged(db, sql, [options, q], page, limit)
+    rows = db.all(
+        "SELECT s.id, s.url, s.host, s.network, s.timestamp, s.title, "
+        "ts_headline('simple', t.body, websearch_to_tsquery('simple', ?), ?) AS snippet "
+        "FROM (SELECT p.snapshot_id, p.body, row_number() OVER () AS n FROM (SELECT p.snapshot_id, p.body "
+        f"FROM page_text p, websearch_to_tsquery('simple', ?) AS query WHERE p.tsv @@ query {order} "
+        "LIMIT ? OFFSET ?) AS p) AS t JOIN snapshots s ON s.id = t.snapshot_id ORDER BY t.n",
+        [q, options, q, limit + 1, (page - 1) * limit])
+    return Page(rows[:limit], page, limit, len(rows) > limit)
 
 
 # -- entities -------------------------------------------------------------------------

@@ -206,7 +206,7 @@ def _api(build: Callable[[pages.View, dict[str, str]], Any]) -> Callable[[web.Re
 
 
 def _api_overview(view: pages.View, params: dict[str, str]) -> dict[str, Any]:
-    return queries.overview(view.db)
+    return view.overview()
 
 
 def _api_hosts(view: pages.View, params: dict[str, str]) -> dict[str, Any]:
@@ -221,7 +221,7 @@ def _api_hosts(view: pages.View, params: dict[str, str]) -> dict[str, Any]:
 
 def _api_search(view: pages.View, params: dict[str, str]) -> dict[str, Any]:
     number, limit = queries.bounded(params.get("page"), params.get("limit"), 20)
-    found = queries.search(view.db, params.get("q", ""), number, limit)
+    found = queries.search(view.db, params.get("q", ""), number, limit, best=params.get("sort") == "rank")
     for row in found.rows:
         marked = row.pop("snippet") or ""
         row["snippet_html"] = queries.snippet_html(marked)

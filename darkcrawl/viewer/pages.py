@@ -22,6 +22,8 @@ from darkcrawl.viewer.layout import (
 
 #: seconds the pages-per-day chart is reused (it reads the whole timestamp index)
 CHART_TTL = 60.0
+#: seconds the overview's counts are reused: every open overview polls them
+OVERVIEW_TTL = 2.0
 
 
 @dataclass
@@ -29,6 +31,14 @@ class View:
     db: CatalogDB
     path_data: Path
     _chart: tuple[float, str] = field(default=(0.0, ""))
+    _overview: tuple[float, dict[str, Any]] = field(default=(0.0, {}))
+
+    def overview(self) -> dict[str, Any]:
+        made, data = self._overview
+        if time.monotonic() - made > OVERVIEW_TTL or not data:
+            data = queries.overview(self.db)
+            self._overview = (time.monotonic(), data)
+        return data
 
     def chart(self) -> str:
         made, svg = self._chart
@@ -49,7 +59,7 @@ def _thumb(snapshot_id: Any, alt: str = "screenshot") -> str:
 
 
 def overview_page(view: View) -> str:
-    data = queries.overview(view.db)
+    data = view.overview()
     cards = "".join(
         f'<div class=card><div class=num data-live="{key}">{data[key]}</div><div class=muted>{label}</div></div>'
         for key, label in (("pages", "pages"), ("hosts", "hosts"), ("up", "hosts up"), ("down", "hosts down")))
@@ -252,11 +262,14 @@ def snapshot_page(view: View, snapshot_id: int) -> str | None:
 def search_page(view: View, params: dict[str, str]) -> str:
     q = params.get("q", "").strip()
     number, limit = queries.bounded(params.get("page"), params.get("limit"), 20)
+    best = params.get("sort") == "rank"
     form = (f'<form class=filters method=get action="/search"><input name=q value="{e(q)}" '
-            'placeholder="words in titles and text" autofocus><button>Search</button></form>')
+            'placeholder="words in titles and text" autofocus><select name=sort>'
+            f'<option value=new>newest first</option><option value=rank{" selected" if best else ""}>'
+            "best first</option></select><button>Search</button></form>")
     if not q:
         return frame("Search", f"<h1>Search</h1>{form}", "/search")
-    found = queries.search(view.db, q, number, limit)
+    found = queries.search(view.db, q, number, limit, best=best)
     hits = "".join(
         f'<li class=hit><div>{snapshot_link(h["id"], h["title"] or h["url"])} {badge(h["network"], "net")}'
         f' <span class=muted>{short_time(h["timestamp"])}</span></div>{copyable(h["url"])}'
