@@ -424,6 +424,7 @@ def test_every_page_answers(any_site):
                  "/entities?kind=email", f"/entity/{ids['wallet']}"):
         status, headers, body = get(f"{any_site.url}{path}")
         assert status == 200 and headers["Content-Type"].startswith("text/html"), (path, body[:300])
+        assert b"&lt;time&gt;" not in body, path  # the viewer's own markup is never escaped twice
     assert get(f"{any_site.url}/host/nowhere.onion")[0] == 404
     assert get(f"{any_site.url}/snapshot/999999")[0] == 404
     assert get(f"{any_site.url}/entity/999999")[0] == 404

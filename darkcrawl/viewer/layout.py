@@ -47,8 +47,9 @@ def host_link(name: str) -> str:
     return f'<a href="/host/{quote(name, safe="")}">{e(name)}</a>'
 
 
-def snapshot_link(snapshot_id: Any, text: Any) -> str:
-    return f'<a href="/snapshot/{int(snapshot_id)}">{e(text)}</a>'
+def snapshot_link(snapshot_id: Any, text: Any, *, markup: bool = False) -> str:
+    """A link to a snapshot, its text escaped (or already HTML when *markup*)."""
+    return f'<a href="/snapshot/{int(snapshot_id)}">{text if markup else e(text)}</a>'
 
 
 def table(headers: list[str], rows: list[list[str]], empty: str = "Nothing here.", cls: str = "") -> str:

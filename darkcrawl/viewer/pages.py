@@ -160,7 +160,7 @@ def host_page(view: View, name: str, params: dict[str, str]) -> str | None:
         return None
     number, limit = queries.bounded(params.get("page"), params.get("limit"), 50)
     snaps = queries.host_snapshots(view.db, name, number, limit)
-    timeline = [[snapshot_link(s["id"], short_time(s["timestamp"])), e(s["status"]), copyable(s["url"]),
+    timeline = [[snapshot_link(s["id"], short_time(s["timestamp"]), markup=True), e(s["status"]), copyable(s["url"]),
                  e(s["title"] or ""), e(s["mime"] or ""), size(s["size"])] for s in snaps.rows]
     facts = (f'<dl class=facts><dt>network</dt><dd>{badge(row["network"], "net")}</dd>'
              f'<dt>state</dt><dd>{badge(row["state"], "state")}</dd>'
@@ -224,7 +224,7 @@ def _diff_section(view: View, row: dict[str, Any]) -> str:
     if before is None:
         return '<p class="muted">First visit of this URL: nothing to compare.</p>'
     lines = text_diff(_text_of(view, before), _text_of(view, row))
-    title = f"<p>Against {snapshot_link(before['id'], short_time(before['timestamp']))}</p>"
+    title = f"<p>Against {snapshot_link(before['id'], short_time(before['timestamp']), markup=True)}</p>"
     if not lines:
         return title + '<p class="muted">The visible text did not change.</p>'
     return title + "<pre class=diff>" + "".join(f'<span class="{k}">{e(line)}</span>\n' for k, line in lines) + "</pre>"
@@ -241,7 +241,7 @@ def snapshot_page(view: View, snapshot_id: int) -> str | None:
         ("visited", short_time(row["timestamp"])), ("status", e(row["status"])), ("type", e(row["mime"])),
         ("size", size(row["size"])), ("sha256", f"<code>{e(row['sha256'])}</code>"),
         ("duplicate of", copyable(row["duplicate_of"]) if row["duplicate_of"] else ""),
-        ("found on", copyable(row["source"]) if row["source"] else "")))
+        ("found on", copyable(row["source"]) if row["source"] else "")) if value)
     links = [[copyable(x["target"]), host_link(x["target_host"]) if x["target_host"] else ""]
              for x in queries.snapshot_links(view.db, snapshot_id)]
     ents = [[badge(x["kind"], "kind"), f'<a href="/entity/{int(x["id"])}">{e(x["value"])}</a>']
@@ -299,7 +299,7 @@ def entity_page(view: View, entity_id: int, params: dict[str, str]) -> str | Non
     hosts = [[host_link(h["host"]), badge(h["network"], "net"), short_time(h["first_seen"]),
               short_time(h["last_seen"]), str(h["pages"])] for h in queries.entity_hosts(view.db, entity_id)]
     seen = queries.entity_pages(view.db, entity_id, number, limit)
-    pages = [[snapshot_link(p["id"], short_time(p["timestamp"])), copyable(p["url"]), host_link(p["host"]),
+    pages = [[snapshot_link(p["id"], short_time(p["timestamp"]), markup=True), copyable(p["url"]), host_link(p["host"]),
               e(p["title"] or "")] for p in seen.rows]
     body = (f'<h1>{badge(row["kind"], "kind")} {copyable(row["value"], "value")}</h1>'
             f"<h2>Hosts</h2>{table(['host', 'network', 'first seen', 'last seen', 'pages'], hosts)}"
