@@ -615,3 +615,27 @@ def test_the_frame_csp_alone_stops_scripts_and_requests(browser, beacon):
         context.close()
     time.sleep(1.0)
     assert beacon.hits[before:] == []
+
+
+@needs("chromium")
+def test_overview_counts_follow_a_crawl_writing_the_catalogue(browser, tmp_path, beacon):
+    """The viewer's read-only connection sees each batch a writer commits (WAL): an open
+    overview shows it within a poll, without a reload."""
+    data = tmp_path / "data"
+    build_catalogue(data, beacon.url)
+    reader = CatalogDB.open(str(data / "catalog.sqlite"), readonly=True)
+    writer = CatalogDB.open(str(data / "catalog.sqlite"))
+    with Served(make_app(reader, data)) as served:
+        context = browser.new_context()
+        tab = context.new_page()
+        tab.goto(f"{served.url}/")
+        assert tab.locator("[data-live=hosts]").inner_text() == "4"
+        with writer.transaction():
+            _host(writer, "new5onionaddressxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion", "tor", "up",
+                  "2026-11-04T00:00:00+00:00", "2026-11-04T00:00:00+00:00", 7, "fresh")
+        tab.wait_for_function("() => document.querySelector('[data-live=hosts]').textContent === '5'",
+                              timeout=20000)
+        assert tab.locator("[data-live=pages]").inner_text() == str(2 + 1 + 1 + len(hostile_pages("")) + 7)
+        context.close()
+    writer.close()
+    reader.close()
