@@ -430,6 +430,32 @@ def test_every_page_answers(any_site):
     assert get(f"{any_site.url}/entity/999999")[0] == 404
 
 
+def test_a_host_with_a_slash_in_its_name_has_its_page(tmp_path, beacon):
+    data = tmp_path / "data"
+    build_catalogue(data, beacon.url)
+    writer = CatalogDB.open(str(data / "catalog.sqlite"))
+    key = "USK@QD3eF0xJx4Fk8oQxl0dDh4CMw5MTxwK8nByZ,AQACAAE/index/7"
+    _host(writer, key, "freenet", "up", "2026-11-04T00:00:00+00:00", "2026-11-04T00:00:00+00:00", 0, "fn")
+    writer.close()
+    reader = CatalogDB.open(str(data / "catalog.sqlite"), readonly=True)
+    with Served(make_app(reader, data)) as served:
+        status, _headers, body = get(f"{served.url}/host/{urllib.request.quote(key, safe='')}")
+        assert status == 200 and key.encode() in body
+        _status, _headers, body = get(f"{served.url}/hosts?network=freenet")
+        assert f'href="/host/{urllib.request.quote(key, safe="")}"'.encode() in body
+    reader.close()
+
+
+def test_a_failing_query_is_a_500_with_the_viewer_headers(tmp_path, beacon):
+    data = tmp_path / "data"
+    build_catalogue(data, beacon.url)
+    db = CatalogDB.open(str(data / "catalog.sqlite"), readonly=True)
+    with Served(make_app(db, data)) as served:
+        db.connection.close()  # every query fails from now on
+        status, headers, _body = get(f"{served.url}/api/hosts")
+        assert status == 500 and headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_a_loopback_viewer_refuses_other_host_names(site):
     status, _headers, _body = get(f"{site.url}/api/overview", {"Host": "rebound.example:80"})
     assert status == 403

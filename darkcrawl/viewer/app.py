@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import logging
 import re
 from functools import partial
 from importlib import resources
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from darkcrawl.catalog.db import CatalogDB
+
+logger = logging.getLogger(__name__)
 
 VIEWER_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
               "frame-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -51,7 +54,7 @@ def make_app(db: CatalogDB, path_data: str | Path, token: str | None = None) -> 
     app.add_routes([
         web.get("/", _html(lambda view, request: pages.overview_page(view))),
         web.get("/hosts", _html(lambda view, request: pages.hosts_page(view, _params(request)))),
-        web.get("/host/{name}", _html(lambda view, request: pages.host_page(
+        web.get("/host/{name:.+}", _html(lambda view, request: pages.host_page(
             view, request.match_info["name"], _params(request)))),
         web.get(r"/snapshot/{id:\d+}", _html(lambda view, request: pages.snapshot_page(
             view, int(request.match_info["id"])))),
@@ -107,6 +110,11 @@ async def _headers(request: web.Request, handler: Any) -> web.StreamResponse:
     except web.HTTPException as exc:  # errors too: a 404 page is one of the viewer's
         _secure(exc.headers)
         raise
+    except Exception:  # a query that failed (a lost PostgreSQL, a locked file): logged, and a 500 of ours
+        logger.exception("view: %s %s failed", request.method, request.path)
+        error = web.HTTPInternalServerError(text="the catalogue could not answer: see the viewer's log")
+        _secure(error.headers)
+        raise error from None
     _secure(response.headers)
     return response
 
