@@ -665,3 +665,18 @@ def test_overview_counts_follow_a_crawl_writing_the_catalogue(browser, tmp_path,
         context.close()
     writer.close()
     reader.close()
+
+
+@needs("chromium")
+def test_a_copy_button_copies_the_crawled_url_without_fetching_it(browser, site):
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    tab = context.new_page()
+    requests: list[str] = []
+    tab.on("request", lambda request: requests.append(request.url))
+    tab.goto(f"{site.url}/snapshot/{site.ids['second']}")
+    button = tab.locator("dl.facts button.copy").first
+    button.click()
+    tab.wait_for_function("() => document.querySelector('dl.facts button.copy').textContent === 'copied'")
+    assert tab.evaluate("() => navigator.clipboard.readText()") == f"http://{ONION}/"
+    assert [url for url in requests if not url.startswith(site.url + "/")] == []
+    context.close()
