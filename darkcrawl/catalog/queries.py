@@ -179,25 +179,34 @@ def host_failures(db: CatalogDB, name: str, limit: int = 20) -> list[dict[str, A
                   "ORDER BY timestamp DESC LIMIT ?", [name, limit])
 
 
+#: a host page reads the links and entities of this many of its newest pages
+#: (a forum of 100,000 pages would otherwise cost a scan of all their links)
+RECENT_PAGES = 200
+#: and this many links pointing at it
+INBOUND_SCAN = 20000
+
+_RECENT = "(SELECT id FROM snapshots WHERE host = ? ORDER BY timestamp DESC LIMIT ?)"
+
+
 def links_out(db: CatalogDB, name: str, limit: int = 200) -> list[dict[str, Any]]:
-    """Distinct targets linked from the host's pages (its newest pages first)."""
-    return db.all("SELECT l.target, MAX(l.target_host) AS target_host FROM links l "
-                  "JOIN snapshots s ON s.id = l.source_id WHERE s.host = ? "
-                  "GROUP BY l.target ORDER BY l.target LIMIT ?", [name, limit])
+    """Distinct targets linked from the host's newest pages."""
+    return db.all(f"SELECT l.target, MAX(l.target_host) AS target_host FROM links l WHERE l.source_id IN {_RECENT} "
+                  "GROUP BY l.target ORDER BY l.target LIMIT ?", [name, RECENT_PAGES, limit])
 
 
 def links_in(db: CatalogDB, name: str, limit: int = 200) -> list[dict[str, Any]]:
-    """Hosts whose pages link to *name*, with how many links."""
-    return db.all("SELECT s.host, COUNT(*) AS links FROM links l JOIN snapshots s ON s.id = l.source_id "
-                  "WHERE l.target_host = ? AND s.host <> ? GROUP BY s.host ORDER BY links DESC, s.host "
-                  "LIMIT ?", [name, name, limit])
+    """Hosts whose pages link to *name*, with how many links (of the first
+    :data:`INBOUND_SCAN` links read)."""
+    return db.all("SELECT s.host, COUNT(*) AS links FROM (SELECT source_id FROM links WHERE target_host = ? "
+                  "LIMIT ?) l JOIN snapshots s ON s.id = l.source_id WHERE s.host <> ? GROUP BY s.host "
+                  "ORDER BY links DESC, s.host LIMIT ?", [name, INBOUND_SCAN, name, limit])
 
 
 def host_entities(db: CatalogDB, name: str, limit: int = 200) -> list[dict[str, Any]]:
+    """Entities on the host's newest pages, with on how many of them."""
     return db.all("SELECT e.id, e.kind, e.value, COUNT(*) AS pages FROM sightings g "
-                  "JOIN snapshots s ON s.id = g.snapshot_id JOIN entities e ON e.id = g.entity_id "
-                  "WHERE s.host = ? GROUP BY e.id, e.kind, e.value ORDER BY e.kind, e.value LIMIT ?",
-                  [name, limit])
+                  f"JOIN entities e ON e.id = g.entity_id WHERE g.snapshot_id IN {_RECENT} "
+                  "GROUP BY e.id, e.kind, e.value ORDER BY e.kind, e.value LIMIT ?", [name, RECENT_PAGES, limit])
 
 
 # -- snapshots ------------------------------------------------------------------------

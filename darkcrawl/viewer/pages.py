@@ -148,9 +148,11 @@ def _host_sections(view: View, name: str, row: dict[str, Any]) -> str:
             f"<h2>Latest headers and cookies</h2>{_record_section(files.headers_record(view.path_data, latest or {}))}"
             "<h2>robots.txt</h2>" + (f"<pre class=source>{e(robots)}</pre>" if robots is not None
                                      else '<p class="muted">not saved</p>')
-            + f"<h2>Links out</h2>{table(['target', 'host'], outs, 'No links.')}"
+            + f"<h2>Links out <span class=muted>of its {queries.RECENT_PAGES} newest pages</span></h2>"
+            + table(['target', 'host'], outs, 'No links.')
             + f"<h2>Links in</h2>{table(['from host', 'links'], ins, 'No host links here.')}"
-            + f"<h2>Entities</h2>{table(['kind', 'value', 'pages'], ents, 'No entities.')}"
+            + f"<h2>Entities <span class=muted>on its {queries.RECENT_PAGES} newest pages</span></h2>"
+            + table(['kind', 'value', 'pages'], ents, 'No entities.')
             + f"<h2>Failures</h2>{table(['time', 'stage', 'url', 'reason'], fails, 'No failures.')}")
 
 
