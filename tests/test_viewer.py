@@ -534,6 +534,8 @@ def page(browser, site):
     tab.failed = {}
     tab.on("request", lambda request: tab.requests.append(request.url))
     tab.on("requestfailed", lambda request: tab.failed.__setitem__(request.url, request.failure))
+    tab.console = []
+    tab.on("console", lambda message: tab.console.append(message.text))
     yield tab
     context.close()
 
@@ -541,6 +543,9 @@ def page(browser, site):
 def _only_viewer_requests(page, site) -> None:
     foreign = [url for url in page.requests if not url.startswith(site.url + "/")]
     assert foreign == [], {url: page.failed.get(url) for url in foreign}
+    # nothing even tried what a CSP forbids: the viewer's pages have no inline script or style,
+    # and a crawled page reaches the frame already inert
+    assert [text for text in page.console if "Content Security Policy" in text] == []
 
 
 @needs("chromium")

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-VIEWER_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+VIEWER_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
               "frame-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
               "form-action 'self'; frame-ancestors 'none'")
 #: the response of a crawled document: a sandbox with no scripts, no requests
