@@ -50,6 +50,12 @@ def _sources(where: str) -> list[Path]:
         ("items.py", "darkcrawl.spiders"),
         ("config.py", "darkcrawl.spiders"),
         ("config.py", "darkcrawl.downloadermiddlewares"),
+        # the catalogue reads items and files: never the crawl's machinery
+        ("catalog", "darkcrawl.spiders"),
+        ("catalog", "darkcrawl.pipelines"),
+        ("catalog", "darkcrawl.downloadermiddlewares"),
+        ("catalog", "darkcrawl.extensions"),
+        ("catalog", "darkcrawl.viewer"),
         ("meta.py", "darkcrawl"),  # the bottom layer: imports nothing of darkcrawl
         ("closing.py", "darkcrawl"),
     ],
