@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages used by the crawl, the tests and the benchmark.
-APT_PACKAGES=(nginx tor i2pd chromium redis-server)
+APT_PACKAGES=(nginx tor i2pd chromium redis-server postgresql)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
