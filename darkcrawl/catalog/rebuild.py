@@ -12,13 +12,13 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from darkcrawl.catalog.db import CatalogDB, is_postgres
 from darkcrawl.catalog.documents import ExtraPatterns, document_facts, rendered_facts
-from darkcrawl.catalog.rows import FailureRow, Visit, _facts, failure_row, sha256
+from darkcrawl.catalog.rows import FailureRow, TargetCache, Visit, _facts, failure_row, sha256
 from darkcrawl.catalog.writer import CatalogWriter
 from darkcrawl.links.classify import NETWORKS, Gateways
 
@@ -34,6 +34,10 @@ class RebuildSource:
     gateways: Gateways
     extra: ExtraPatterns
     max_text: int
+    targets: TargetCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "targets", TargetCache(self.gateways))
 
 
 def record_paths(root: Path) -> list[Path]:
@@ -87,7 +91,7 @@ def record_visits(source: RebuildSource, path: Path) -> list[Visit]:
     facts = (document_facts(final_url, body, record.get("Response"), record.get("Content-Type") or "",
                             source.extra, source.max_text) if body and not record.get("Duplicate-Of") else None)
     visits = [_facts(visit, facts.links if facts else None, facts.title if facts else None,
-                     facts.text if facts else None, source.gateways)]
+                     facts.text if facts else None, source.targets)]
     rendered = record.get("Rendered")
     if isinstance(rendered, dict) and rendered.get("Document"):
         visits.append(_render_visit(source, url, timestamp, host, network, scheme, rendered))
@@ -108,7 +112,7 @@ def _render_visit(source: RebuildSource, url: str, timestamp: str, host: str, ne
     facts = rendered_facts(final_url, html, source.extra, source.max_text) if html is not None else None
     visit = Visit(url, timestamp, host, network, scheme, True, columns)
     return _facts(visit, facts.links if facts else None, facts.title if facts else None,
-                  facts.text if facts else None, source.gateways)
+                  facts.text if facts else None, source.targets)
 
 
 def failure_rows(source: RebuildSource) -> Iterator[FailureRow]:

@@ -54,30 +54,51 @@ def sha256(data: bytes | None) -> str | None:
     return hashlib.sha256(data).hexdigest() if data else None
 
 
-def link_targets(links: list[str] | None, gateways: Gateways) -> list[tuple[str, str | None]]:
+#: links remembered by a :class:`TargetCache`: a site's navigation repeats on every page
+TARGET_CACHE_SIZE = 100_000
+
+
+class TargetCache(dict[str, "tuple[str, str | None] | None"]):
+    """url -> (target, host), or None for a link that is no target: classified once."""
+
+    def __init__(self, gateways: Gateways) -> None:
+        super().__init__()
+        self.gateways = gateways
+
+    def __missing__(self, url: str) -> tuple[str, str | None] | None:
+        if len(self) >= TARGET_CACHE_SIZE:
+            self.clear()
+        link = classify(url, self.gateways)
+        if link.kind in _FETCHABLE:
+            target: tuple[str, str | None] | None = (link.url, link.host)
+        elif link.kind not in ("data", "script", "invalid"):  # data: and javascript: are no targets
+            target = (url, None)
+        else:
+            target = None
+        self[url] = target
+        return target
+
+
+def link_targets(links: list[str] | None, cache: TargetCache) -> list[tuple[str, str | None]]:
     """(target, its host when it is a URL the crawl could fetch) for each link, once."""
     targets: dict[str, str | None] = {}
     for url in links or ():
-        if url in targets:
-            continue
-        link = classify(url, gateways)
-        if link.kind in _FETCHABLE:
-            targets[link.url] = link.host
-        elif link.kind not in ("data", "script", "invalid"):  # data: and javascript: are no targets
-            targets[url] = None
+        found = cache[url]
+        if found is not None:
+            targets.setdefault(found[0], found[1])
     return list(targets.items())
 
 
 def _facts(visit: Visit, links: list[str] | None, title: str | None, text: str | None,
-           gateways: Gateways) -> Visit:
+           cache: TargetCache) -> Visit:
     visit.title = title or None
     visit.text = text
-    visit.links = link_targets(links, gateways)
-    visit.entities = link_entities(links or (), gateways) | (pgp_entities(text) if text else set())
+    visit.links = link_targets(links, cache)
+    visit.entities = link_entities(links or (), cache.gateways) | (pgp_entities(text) if text else set())
     return visit
 
 
-def page_visit(item: PageItem, gateways: Gateways, *, size: int | None = None) -> Visit:
+def page_visit(item: PageItem, cache: TargetCache, *, size: int | None = None) -> Visit:
     """The snapshot of a plain-stage fetch (after the files pipeline named its files).
     *size*: the stored document's size, when the item's body is not at hand."""
     link = item.link
@@ -91,10 +112,10 @@ def page_visit(item: PageItem, gateways: Gateways, *, size: int | None = None) -
         "raw_path": item.document_path if stored else None, "headers_path": item.headers_path,
     }
     visit = Visit(link.url, item.timestamp, link.host, link.network, link.scheme, False, columns)
-    return _facts(visit, item.links, item.title, item.text, gateways)
+    return _facts(visit, item.links, item.title, item.text, cache)
 
 
-def render_visit(item: RenderItem, gateways: Gateways) -> Visit:
+def render_visit(item: RenderItem, cache: TargetCache) -> Visit:
     link = item.link
     columns = {
         "final_url": item.final_url, "rendered_path": item.document_path, "screenshot_path": item.screenshot_path,
@@ -103,7 +124,7 @@ def render_visit(item: RenderItem, gateways: Gateways) -> Visit:
         "rendered_at": item.timestamp,
     }
     visit = Visit(link.url, item.visit or item.timestamp, link.host, link.network, link.scheme, True, columns)
-    return _facts(visit, item.links, item.title, item.text, gateways)
+    return _facts(visit, item.links, item.title, item.text, cache)
 
 
 def failure_row(item: FailureItem | dict[str, Any], gateways: Gateways) -> FailureRow:

@@ -21,7 +21,7 @@ from scrapy.exceptions import NotConfigured
 
 from darkcrawl.catalog.db import CatalogDB, CatalogError, catalog_location, redact
 from darkcrawl.catalog.documents import document_facts
-from darkcrawl.catalog.rows import FailureRow, Visit, failure_row, page_visit, render_visit
+from darkcrawl.catalog.rows import FailureRow, TargetCache, Visit, failure_row, page_visit, render_visit
 from darkcrawl.catalog.writer import CatalogWriter
 from darkcrawl.config import get_option
 from darkcrawl.items import FailureItem, PageItem, RenderItem
@@ -47,6 +47,7 @@ class CatalogPipeline:
         self.location = location
         self.stats = stats
         self.gateways = gateways
+        self.targets = TargetCache(gateways)
         self.extra = extra
         self.batch = max(1, batch)
         self.interval = interval
@@ -87,9 +88,9 @@ class CatalogPipeline:
         if isinstance(item, PageItem):
             if item.links is None and item.is_html and item.duplicate_of is None and item.document_path:
                 self._parse(item)  # a page the spider did not parse (a site hook's): read as a rebuild reads it
-            self.queue.put(page_visit(item, self.gateways))
+            self.queue.put(page_visit(item, self.targets))
         elif isinstance(item, RenderItem):
-            self.queue.put(render_visit(item, self.gateways))
+            self.queue.put(render_visit(item, self.targets))
         elif isinstance(item, FailureItem):
             self.queue.put(failure_row(item, self.gateways))
         return item
