@@ -236,3 +236,23 @@ def test_a_render_is_catalogued_and_rebuilt_alike(crawl, tmp_path) -> None:
     rebuilt = catalog_dump(_open(data / "catalog.sqlite"))
     assert rebuilt == incremental, dump_differences(incremental, rebuilt)
     assert json.loads((result.data / row["headers_path"]).read_text())["Rendered"]["Screenshot"] == row["screenshot_path"]
+
+
+def test_a_fetch_and_its_render_in_one_batch_index_the_rendered_text(tmp_path) -> None:
+    from darkcrawl.catalog.rows import Visit
+
+    def visit(render: bool, text: str) -> Visit:
+        columns = {"final_url": "http://a.org/", "status": 200, "mime": "text/html"} if not render else {
+            "final_url": "http://a.org/", "rendered_at": "2026-12-03T00:00:09+00:00"}
+        return Visit("http://a.org/", "2026-12-03T00:00:00+00:00", "a.org", "clearnet", "http", render, columns,
+                     title=text, text=text)
+
+    db = CatalogDB.open(str(tmp_path / "catalog.sqlite"))
+    writer = CatalogWriter(db)
+    writer.write([visit(False, "plainword"), visit(True, "renderword")])
+    assert db.all("SELECT title, body FROM page_text") == [{"title": "renderword", "body": "renderword"}]
+    writer.write([visit(False, "plainword")])  # the fetch written again: the render's text stays
+    assert db.all("SELECT title, body FROM page_text") == [{"title": "renderword", "body": "renderword"}]
+    writer.write([visit(True, "otherword")])
+    assert db.all("SELECT body FROM page_text") == [{"body": "otherword"}]
+    assert db.value("SELECT title FROM snapshots") == "otherword"
