@@ -27,7 +27,10 @@ from bench.webgen import LOOPBACK, WebInfo, WebParams
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEB_DIR = PROJECT_ROOT / "bench" / ".web"
-CRAWLERS = ("baseline", "darkcrawl")
+#: "no-catalog": darkcrawl with DARKCRAWL_CATALOG=0, for what the catalogue costs
+CRAWLERS = ("baseline", "darkcrawl", "no-catalog")
+#: the catalogue may cost at most this fraction of the plain stage's pages/s
+CATALOG_COST_TARGET = 0.10
 TARGET_RATIO = 4.0
 # Variables that would route loopback traffic through a proxy, or make the
 # baseline pick up darkcrawl's project settings.
@@ -121,7 +124,8 @@ def _commands(name: str, work: Path, seed_url: str, stats_file: Path) -> tuple[l
         return cmd, _child_env({}, drop=_SCRAPY_PROJECT_VARS)
     seeds = work / "seeds.txt"
     seeds.write_text(seed_url + "\n")
-    cmd = darkcrawl_argv(seeds, work / "data", stats_file, "STATS_DUMP=True")
+    extra = ("DARKCRAWL_CATALOG=0",) if name == "no-catalog" else ()
+    cmd = darkcrawl_argv(seeds, work / "data", stats_file, "STATS_DUMP=True", *extra)
     return cmd, _child_env({"DARKCRAWL_ALLOW_LOOPBACK": "1"})
 
 
@@ -137,7 +141,7 @@ def run_crawler(
     stats_file = work / "stats.json"
     log = work / "crawl.log"
     result = CrawlResult(name=name, status="failed", expected_pages=web.html_pages, log=str(log))
-    if name == "darkcrawl" and not (PROJECT_ROOT / "scrapy.cfg").exists():
+    if name != "baseline" and not (PROJECT_ROOT / "scrapy.cfg").exists():
         result.message = f"no scrapy.cfg in {PROJECT_ROOT}: darkcrawl project not set up yet"
         return result
 
@@ -297,6 +301,20 @@ def print_table(results: list[CrawlResult], ratio: float | None) -> None:
             print(f"\ndarkcrawl PATH_DATA: {r.data_bytes / 2**20:.1f} MiB on disk in {r.data_files} files")
     verdict = "" if ratio is None else ("  (meets target)" if ratio >= TARGET_RATIO else "  (below target)")
     print(f"\nratio darkcrawl/baseline pages/s: {_fmt(ratio, '.2f')}  target >= {TARGET_RATIO:g}{verdict}")
+    cost = catalog_cost(results)
+    if cost is not None:
+        speed, cpu = cost
+        print(f"catalogue cost: {speed:+.1%} pages/s, {cpu:+.1%} CPU ms/page against DARKCRAWL_CATALOG=0 "
+              f"(target: at most {CATALOG_COST_TARGET:.0%} of the pages/s{'' if speed <= CATALOG_COST_TARGET else ', missed'})")
+
+
+def catalog_cost(results: list[CrawlResult]) -> tuple[float, float] | None:
+    """(pages/s lost, CPU per page added) by the catalogue, as fractions of the run without it."""
+    by_name = {r.name: r for r in results if r.status == "ok"}
+    on, off = by_name.get("darkcrawl"), by_name.get("no-catalog")
+    if not (on and off and on.pages_per_s and off.pages_per_s and on.cpu_ms_per_page and off.cpu_ms_per_page):
+        return None
+    return 1 - on.pages_per_s / off.pages_per_s, on.cpu_ms_per_page / off.cpu_ms_per_page - 1
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -377,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             "nginx_alone": nginx_info,
             "results": [asdict(r) for r in results],
             "ratio": ratio,
+            "catalog_cost": catalog_cost(results),
             "target_ratio": TARGET_RATIO,
         }
         write_json(args.json, payload)

@@ -46,6 +46,8 @@ ITEM_PIPELINES = {
     "darkcrawl.pipelines.submit.SubmitPipeline": 400,
     "darkcrawl.pipelines.tables.TablePipeline": 500,
     "darkcrawl.pipelines.failures.FailurePipeline": 600,
+    # after every file is named: the catalogue records where each one is
+    "darkcrawl.pipelines.catalog.CatalogPipeline": 700,
 }
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,

@@ -332,7 +332,14 @@ OPTIONS: tuple[Option, ...] = (
          "aborted, at 3x it the render is cut (0: no budget)"),
     _opt("DARKCRAWL_RENDER_MAX_NAVIGATIONS", _int, 5, "main-frame navigations a render follows after the first (meta "
          "refresh, window.location, script redirects); one more cuts it (0: no limit)"),
-    # the viewer (scrapy view)
+    # the catalogue (darkcrawl/catalog/) and its viewer
+    _opt("DARKCRAWL_CATALOG", _bool, True, "keep the crawl catalogue (PATH_DATA/catalog.sqlite, or DARKCRAWL_CATALOG_URL) "
+         "up to date while the crawl runs"),
+    _opt("DARKCRAWL_CATALOG_URL", _str, "", "a fleet's shared catalogue: postgresql://user@host/db (empty: "
+         "PATH_DATA/catalog.sqlite)"),
+    _opt("DARKCRAWL_CATALOG_BATCH", _int, 500, "items written to the catalogue per transaction"),
+    _opt("DARKCRAWL_CATALOG_INTERVAL", _seconds, 2.0, "longest time (s) an item waits before the catalogue writes it"),
+    _opt("DARKCRAWL_CATALOG_MAX_TEXT", _int, 100_000, "characters of a page's visible text kept for full-text search"),
     _opt("DARKCRAWL_VIEW_TOKEN", _str, "", "token `scrapy view` requires of every request (needed to bind a "
          "non-loopback address)"),
     # the distributed profile (settings/distributed.py)

@@ -83,6 +83,11 @@ class PageItem:
     headers_path: str | None = None
     #: what the headers record's caps left out (darkcrawl.records.RecordLimits), in words
     cut: list[str] = field(default_factory=list)
+    #: the page's facts for the catalogue (darkcrawl.links.extract.page_facts):
+    #: every link, the title, the visible text; None when the page was not parsed
+    links: list[str] | None = None
+    title: str | None = None
+    text: str | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -101,6 +106,10 @@ class RenderItem:
     visit: str | None = None
     document_path: str | None = None
     screenshot_path: str | None = None
+    #: the rendered DOM's facts, as PageItem's
+    links: list[str] | None = None
+    title: str | None = None
+    text: str | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)

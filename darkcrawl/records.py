@@ -316,6 +316,8 @@ def headers_record(item: PageItem, base: str, name: str) -> dict[str, Any]:
         # the render of this visit, filled in when it is saved (RenderItem.visit)
         "Rendered": None,
     }
+    if item.content_digest is not None:
+        record["Content-Digest"] = item.content_digest  # content-seen's, for the catalogue
     if item.duplicate_of is not None:
         record["Duplicate-Of"] = item.duplicate_of
     if item.cut:

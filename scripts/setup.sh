@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages used by the crawl, the tests and the benchmark.
-APT_PACKAGES=(nginx tor i2pd chromium redis-server)
+APT_PACKAGES=(nginx tor i2pd chromium redis-server postgresql)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -16,7 +16,7 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   # --no-install-recommends: no daemons we did not ask for; policy-rc.d keeps
-  # installed services (nginx, tor, redis) from starting: darkcrawl starts its own.
+  # installed services (nginx, tor, redis, postgresql) from starting: darkcrawl starts its own.
   if [ -d /usr/sbin ] && [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
     $SUDO chmod +x /usr/sbin/policy-rc.d

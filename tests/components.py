@@ -1,7 +1,7 @@
 """The real components the tests run, and what a test does when one is missing.
 
 The tests that prove Tor routing, fail-closed DNS, rendering, distribution and
-deployment run the real thing: tor, redis-server, Chromium, i2pd, scrapyd and the
+deployment run the real thing: tor, redis-server, PostgreSQL, Chromium, i2pd, scrapyd and the
 DNS canary's mount-namespace isolation.  Every test needing one asks here, in one
 of two ways:
 
@@ -62,6 +62,12 @@ def _redis() -> str | None:
     return redis_server_missing()
 
 
+def _postgresql() -> str | None:
+    from tests.harness.postgres import postgres_missing
+
+    return postgres_missing()
+
+
 def _i2pd() -> str | None:
     from tests.i2pnet import i2pd_available
 
@@ -90,6 +96,7 @@ COMPONENTS: dict[str, Callable[[], str | None]] = {
     "tor": _tor,
     "chromium": _chromium,
     "redis-server": _redis,
+    "postgresql": _postgresql,
     "i2pd": _i2pd,
     "scrapyd": _scrapyd,
     "dns-canary": _dns_canary,

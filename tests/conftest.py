@@ -120,3 +120,6 @@ from tests.components import pytest_configure, pytest_runtest_setup  # noqa: E40
 
 # The private Tor network (tests/harness/tornet): one per session, started on first use.
 from tests.harness.tornet.fixtures import tor_network  # noqa: E402,F401
+
+# A real PostgreSQL server (tests/harness/postgres.py): one per session, a database per test.
+from tests.harness.postgres_fixtures import postgres_server, postgres_url  # noqa: E402,F401

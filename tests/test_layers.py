@@ -50,7 +50,12 @@ def _sources(where: str) -> list[Path]:
         ("items.py", "darkcrawl.spiders"),
         ("config.py", "darkcrawl.spiders"),
         ("config.py", "darkcrawl.downloadermiddlewares"),
-        ("catalog", "darkcrawl.viewer"),  # the viewer reads the catalogue, never the other way
+        # the catalogue reads items and files: never the crawl's machinery
+        ("catalog", "darkcrawl.spiders"),
+        ("catalog", "darkcrawl.pipelines"),
+        ("catalog", "darkcrawl.downloadermiddlewares"),
+        ("catalog", "darkcrawl.extensions"),
+        ("catalog", "darkcrawl.viewer"),
         ("storage", "darkcrawl.viewer"),
         ("viewer", "darkcrawl.spiders"),  # a top layer that runs no crawl
         ("viewer", "darkcrawl.pipelines"),

@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS hosts (
     pages {big} NOT NULL DEFAULT 0, -- snapshots
     failures {big} NOT NULL DEFAULT 0,
     state TEXT NOT NULL,            -- up | down
-    title TEXT                      -- the title of its latest page that has one
+    title TEXT,                     -- the title of its latest page that has one
+    title_at TEXT                   -- that page's visit
 );
 CREATE INDEX IF NOT EXISTS hosts_network ON hosts (network, state);
 CREATE INDEX IF NOT EXISTS hosts_last_seen ON hosts (last_seen);

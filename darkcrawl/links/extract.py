@@ -11,8 +11,10 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+import lxml.html
 from lxml import etree
 
 from darkcrawl.links.patterns import find_text_links
@@ -29,6 +31,17 @@ _REFRESH = etree.XPath(
     "//meta[translate(@http-equiv,'REFSH','refsh')='refresh']/@content", smart_strings=False
 )
 _TEXT = etree.XPath("//text()", smart_strings=False)
+# what a person reads: no script, style or template source
+_VISIBLE_TEXT = etree.XPath(
+    "//body//text()[not(parent::script or parent::style or parent::noscript or parent::template)]",
+    smart_strings=False,
+)
+#: rendered DOMs are parsed as deep as Scrapy's selectors parse a response
+#: (libxml2's default stops at 255 levels)
+_DEEP_HTML_PARSER = lxml.html.HTMLParser(huge_tree=True)
+_TITLE = etree.XPath("//title//text()", smart_strings=False)
+#: characters of a title kept: enough for every real one, not a page stuffed into <title>
+MAX_TITLE = 500
 
 #: The depths at which libxml2 stops building a tree (its ``xmlParserMaxDepth``):
 #: 256 levels by default (``lxml.html.document_fromstring``), 2048 with
@@ -98,6 +111,33 @@ def scan_links(markup: str) -> list[str]:
 
 def page_text(root: etree._Element) -> str:
     return " ".join(_TEXT(root))
+
+
+def rendered_tree(html: str) -> etree._Element:
+    """The tree of a rendered DOM (a string): the render stage and the catalogue's
+    rebuild parse it alike."""
+    return lxml.html.document_fromstring(html or "<html></html>", parser=_DEEP_HTML_PARSER)
+
+
+def page_title(root: etree._Element) -> str:
+    """The document's ``<title>``, whitespace collapsed, at most :data:`MAX_TITLE` characters."""
+    return " ".join(" ".join(_TITLE(root)).split())[:MAX_TITLE]
+
+
+def visible_text(root: etree._Element, limit: int) -> str:
+    """The text a person reads on the page (body text, no scripts or styles), at
+    most *limit* characters; line breaks are kept (a PGP key block is read by its lines)."""
+    parts: list[str] = []
+    size = 0
+    for text in _VISIBLE_TEXT(root):
+        text = text.strip(" \t")
+        if not text.strip():
+            continue
+        parts.append(text)
+        size += len(text) + 1
+        if size >= limit:
+            break
+    return "\n".join(parts)[:limit]
 
 
 def _joiner(base: str) -> Callable[[str], str]:
@@ -182,3 +222,27 @@ def extract_links(
     if text:
         found.extend(find_text_links(page_text(root), extra=extra_patterns))
     return resolve(found, base)
+
+
+@dataclass(frozen=True, slots=True)
+class PageFacts:
+    """What one parse of a page gives the crawl and its catalogue."""
+
+    links: list[str]
+    title: str
+    text: str
+
+
+def page_facts(
+    root: etree._Element,
+    page_url: str,
+    extra_patterns: Sequence[tuple[str, re.Pattern[str]]] = (),
+    markup: str | None = None,
+    max_text: int = 0,
+) -> PageFacts:
+    """The page's links (:func:`extract_links`), title and visible text (up to
+    *max_text* characters; 0: none), from one tree: the spider and
+    ``scrapy catalog --rebuild`` both call this, so they record the same facts."""
+    links = extract_links(root, page_url, extra_patterns, markup=markup)
+    text = visible_text(root, max_text) if max_text else ""
+    return PageFacts(links, page_title(root), text)

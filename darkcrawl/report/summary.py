@@ -67,6 +67,10 @@ def build_summary(stats: Mapping[str, Any], tally: CrawlTally, finish_reason: st
         "seeds": {"accepted": _int(stats, "darkcrawl/seeds/accepted"),
                   "rejected": _int(stats, "darkcrawl/seeds/rejected")},
         "output": path_data,
+        "catalog": {"snapshots": _int(stats, "darkcrawl/catalog/snapshots"),
+                    "failures": _int(stats, "darkcrawl/catalog/failures"),
+                    "lost": _int(stats, "darkcrawl/catalog/lost"),
+                    "unavailable": bool(_int(stats, "darkcrawl/catalog/unavailable"))},
     }
 
 
@@ -96,4 +100,10 @@ def summary_lines(summary: Mapping[str, Any]) -> list[str]:
     if api["still_spooled"]:
         lines.append(f"  {api['still_spooled']} API payloads still spooled: `scrapy resubmit` delivers them")
     lines.append(f"  output: {summary['output']}")
+    catalog = summary.get("catalog") or {}
+    if catalog.get("unavailable") or catalog.get("lost"):
+        lines.append("  catalogue incomplete (see the warnings above): `scrapy catalog --rebuild` makes it whole")
+    elif catalog.get("snapshots") or catalog.get("failures"):
+        lines.append(f"  catalogue: {catalog['snapshots']} new snapshots, {catalog['failures']} failures; "
+                     "browse and search it with `scrapy view`")
     return lines

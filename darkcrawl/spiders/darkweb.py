@@ -42,7 +42,7 @@ from darkcrawl.policy.traps import ONCE_PER_HOST, TrapGuard, trap_detail
 from darkcrawl.hooks.registry import HookRegistry
 from darkcrawl.items import FailureItem, LinkMetadata, PageItem, TrapItem
 from darkcrawl.links.classify import Link, classify
-from darkcrawl.links.extract import extract_links, truncated_depth
+from darkcrawl.links.extract import PageFacts, page_facts, truncated_depth
 from darkcrawl.records import (
     bound_cookies,
     bound_page_record,
@@ -515,6 +515,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         specials: list[tuple[str, str, str | None]] = []
         outputs: list[Any] = []
         found = 0
+        facts: PageFacts | None = None
         hooked = self._hook_parse(response, host)
         digest, duplicate_of = (None, None) if hooked is not None else self._content_seen(response, url, content_type)
         if hooked is not None:
@@ -522,7 +523,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         elif duplicate_of is not None:
             self.stats.inc_value("darkcrawl/content/duplicates")  # links: taken from its first copy
         else:
-            outputs, found = self._page_links(response, url, kind, depth, content_type, specials)
+            outputs, found, facts = self._page_links(response, url, kind, depth, content_type, specials)
 
         visit = now_iso()  # names this visit's files, its render's too
         item = self._page_item(
@@ -532,6 +533,9 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             links_queued=sum(1 for o in outputs if isinstance(o, Request) and o.callback == self.parse),
             content_digest=digest.hex() if digest else None,
             duplicate_of=duplicate_of,
+            links=facts.links if facts else None,
+            title=facts.title if facts else None,
+            text=facts.text if facts else None,
         )
         self.revisits.fetched(url, depth, time.time())
         yield item
@@ -564,15 +568,18 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         return digest, None
 
     def _page_links(self, response: Response, url: str, kind: str, depth: int, content_type: str,
-                    specials: list[tuple[str, str, str | None]]) -> tuple[list[Any], int]:
-        """What the page's links give (requests, items) and how many links it has:
-        an HTML page's, or an I2P address book's."""
+                    specials: list[tuple[str, str, str | None]]) -> tuple[list[Any], int, PageFacts | None]:
+        """What the page's links give (requests, items), how many links it has (an
+        HTML page's, or an I2P address book's), and an HTML page's facts for the catalogue."""
         if content_type in paths.HTML_TYPES and isinstance(response, TextResponse):
             cut: int | None = None
+            facts: PageFacts | None = None
             try:
                 root = response.selector.root
                 cut = truncated_depth(root)  # nested deeper than libxml2 builds: links scanned for
-                links = extract_links(root, response.url, self.options.extra_patterns, markup=response.text if cut else None)
+                facts = page_facts(root, response.url, self.options.extra_patterns,
+                                   markup=response.text if cut else None, max_text=self.options.catalog_text)
+                links = facts.links
             except Exception as exc:  # lxml and encodings fail in many ways; it costs this page only
                 logger.info("cannot parse %s: %r", response.url, exc)
                 self.stats.inc_value("darkcrawl/parse_error")
@@ -580,11 +587,11 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             outputs = self._admit(links, source=url, depth=depth + 1, specials=specials)
             if cut:
                 outputs.append(self._truncated_tree(response, url, kind, cut))
-            return outputs, len(links)
+            return outputs, len(links), facts
         if kind == "i2p" and content_type in ("text/plain", "text/text"):
             links = hostfiles.parse_hosts_txt(response.body)  # darc reads any i2p text as an address book
-            return self._admit(links, source=url, depth=depth + 1, specials=specials), len(links)
-        return [], 0
+            return self._admit(links, source=url, depth=depth + 1, specials=specials), len(links), None
+        return [], 0, None
 
     def _page_item(self, response: Response, url: str, kind: str, host: str, content_type: str, visit: str,
                    **links: Any) -> PageItem:

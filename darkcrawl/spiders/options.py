@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from darkcrawl.config import ConfigError, options_into
+from darkcrawl.config import ConfigError, get_option, options_into
 from darkcrawl.policy.scope import ListRule, Scope, TrapRules
 from darkcrawl.policy.traps import TrapLimits
 from darkcrawl.links.classify import Gateways
@@ -44,6 +44,8 @@ class SpiderOptions:
     render_retries: int
     screenshot_max_height: int
     screenshot_timeout_ms: float
+    #: characters of visible text a page item carries for the catalogue (0: none, no catalogue)
+    catalog_text: int
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> SpiderOptions:
@@ -65,6 +67,7 @@ class SpiderOptions:
             host_page_limit=settings.getint("DARKCRAWL_HOST_PAGE_LIMIT"),
             max_sitemaps=settings.getint("DARKCRAWL_MAX_SITEMAPS"),
             max_sitemap_urls=settings.getint("DARKCRAWL_MAX_SITEMAP_URLS"),
+            catalog_text=get_option(settings, "DARKCRAWL_CATALOG_MAX_TEXT") if get_option(settings, "DARKCRAWL_CATALOG") else 0,
             reboot=settings.getbool("DARC_REBOOT"),
             time_cache=time_cache,
             poll_interval=max(1.0, min(settings.getfloat("DARC_WAIT"), time_cache, 60.0)),

@@ -22,13 +22,12 @@ import zlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import lxml.html
 from scrapy import Request
 from scrapy.http import TextResponse
 
 from darkcrawl.failures import failure_item, failure_reason
 from darkcrawl.items import FailureItem, LinkMetadata, RenderItem
-from darkcrawl.links.extract import extract_links, truncated_depth
+from darkcrawl.links.extract import PageFacts, page_facts, rendered_tree, truncated_depth
 from darkcrawl.render.handler import CUT_FLAG
 from darkcrawl.render.limits import EMPTY_RENDER, RenderCut, RenderGuard
 from darkcrawl.meta import (
@@ -59,8 +58,6 @@ _BROWSER_GONE = re.compile(r"has been closed|Target closed|crashed|disconnected"
 #: meta keys of one attempt only: a render request built again leaves them out
 #: (a page and a guard are live objects; the frontier stores requests as JSON)
 _ATTEMPT_KEYS = frozenset({"playwright_page", RENDER_GUARD_KEY})
-#: the rendered DOM is parsed as deep as Scrapy's selectors parse a response
-_DEEP_HTML_PARSER = lxml.html.HTMLParser(huge_tree=True)
 
 
 class RenderStage:
@@ -132,25 +129,32 @@ class RenderStage:
             return
         html = html or ""
         self.stats.inc_value("darkcrawl/render/pages")
+        facts = self._rendered_facts(html, response.url)
         yield RenderItem(
             link=LinkMetadata(url=url, network=kind, scheme=url.split(":", 1)[0].lower(), host=host,
                               backref=meta.get(BACKREF_KEY)),
             timestamp=now_iso(), final_url=response.url, html=html.encode("utf-8", "replace"),
             screenshot=screenshot, screenshot_full_page=full_page, visit=meta.get(VISIT_KEY),
+            links=facts.links if facts else None, title=facts.title if facts else None,
+            text=facts.text if facts else None,
         )
-        try:
-            # as deep as the plain stage's parser goes (libxml2's default stops at 255
-            # levels); a tree still cut short has its links scanned from the markup
-            root = lxml.html.document_fromstring(html or "<html></html>", parser=_DEEP_HTML_PARSER)
-            cut = truncated_depth(root)
-            links = extract_links(root, response.url, self.options.extra_patterns, markup=html if cut else None)
-            if cut:
-                self.stats.inc_value("darkcrawl/render/truncated_tree")
-        except Exception as exc:  # lxml fails in many ways on hostile markup; it costs these links only
-            logger.info("cannot parse the rendered %s: %r", response.url, exc)
-            links = []
+        links = facts.links if facts else []
         for output in self._admit(links, source=url, depth=meta.get("depth", 0) + 1, specials=[]):
             yield output
+
+    def _rendered_facts(self, html: str, url: str) -> PageFacts | None:
+        """Links, title and text of the rendered DOM; None when it cannot be parsed."""
+        try:
+            root = rendered_tree(html)
+            cut = truncated_depth(root)  # a tree still cut short has its links scanned from the markup
+            facts = page_facts(root, url, self.options.extra_patterns, markup=html if cut else None,
+                               max_text=self.options.catalog_text)
+            if cut:
+                self.stats.inc_value("darkcrawl/render/truncated_tree")
+            return facts
+        except Exception as exc:  # lxml fails in many ways on hostile markup; it costs these links only
+            logger.info("cannot parse the rendered %s: %r", url, exc)
+            return None
 
     async def _read_render(self, page: Any, response: Response,
                            guard: RenderGuard | None) -> tuple[str | None, bytes | None, bool]:

@@ -11,6 +11,8 @@ No pytest here: ``bench/`` imports this package too.
   free loopback port that the small fake servers subclass (a handler class
   each), :class:`QuietHandler`, :class:`TrackingHTTPServer`.
 - :mod:`tests.harness.redisserver`: a real redis-server in a private folder.
+- :mod:`tests.harness.postgres`: a real PostgreSQL server (its pytest fixtures in
+  :mod:`tests.harness.postgres_fixtures`).
 - :mod:`tests.harness.scrapydserver`: a throw-away scrapyd.
 - :mod:`tests.harness.procs`: process trees from /proc.
 """

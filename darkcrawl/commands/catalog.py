@@ -1,0 +1,84 @@
+"""``scrapy catalog``: what the crawl catalogue holds, and ``--rebuild`` to make it
+again from ``PATH_DATA`` alone.
+
+The catalogue (``PATH_DATA/catalog.sqlite``, or ``DARKCRAWL_CATALOG_URL`` for a
+fleet's PostgreSQL) is derived data: ``--rebuild`` reads every headers record,
+document, render and ``misc/failures.jsonl`` and writes the same rows a crawl
+writes, so crawls made before the catalogue existed get one too.  Run it while
+no crawl writes to the catalogue.
+
+Exit status: 0 done, 2 on a configuration error or a catalogue that cannot be
+opened.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from darkcrawl.catalog.db import CatalogDB, CatalogError, catalog_location, redact
+from darkcrawl.catalog.rebuild import RebuildSource, rebuild_catalog
+from darkcrawl.command_base import QuietCommand, loaded_or_config_error
+from darkcrawl.config import get_option
+from darkcrawl.links.classify import Gateways
+from darkcrawl.links.patterns import compile_extra_patterns
+from darkcrawl.report.outcome import ExitCode
+
+if TYPE_CHECKING:
+    import argparse
+
+
+def summary(db: CatalogDB) -> list[str]:
+    """The catalogue in a few lines: hosts and pages per network, entities, failures."""
+    lines = []
+    for row in db.all("SELECT network, count(*) AS hosts, sum(pages) AS pages, "
+                      "sum(CASE WHEN state = 'up' THEN 1 ELSE 0 END) AS up FROM hosts GROUP BY network ORDER BY network"):
+        lines.append(f"{row['network']}: {row['hosts']} hosts ({row['up']} up), {row['pages'] or 0} pages")
+    entities = db.all("SELECT kind, count(*) AS n FROM entities GROUP BY kind ORDER BY kind")
+    if entities:
+        lines.append("entities: " + ", ".join(f"{row['kind']} {row['n']}" for row in entities))
+    lines.append(f"failures: {db.value('SELECT count(*) FROM failures')}")
+    return lines
+
+
+class Command(QuietCommand):
+    requires_project = False
+
+    def syntax(self) -> str:
+        return "[--rebuild] [-s PATH_DATA=DIR] [-s DARKCRAWL_CATALOG_URL=postgresql://...]"
+
+    def short_desc(self) -> str:
+        return "Show the crawl catalogue, or rebuild it from PATH_DATA"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument("--rebuild", action="store_true", help="make the catalogue again from PATH_DATA alone")
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        settings = loaded_or_config_error(self, "catalog")
+        if settings is None:
+            return
+        root = Path(settings["PATH_DATA"])
+        location = catalog_location(root, get_option(settings, "DARKCRAWL_CATALOG_URL"))
+        try:
+            if opts.rebuild:
+                source = RebuildSource(root, Gateways(settings.getint("ZERONET_PORT"), settings.getint("FREENET_PORT")),
+                                       tuple(compile_extra_patterns(settings["DARC_URL_PAT"] or [])),
+                                       get_option(settings, "DARKCRAWL_CATALOG_MAX_TEXT"))
+                started = time.monotonic()
+                report = rebuild_catalog(location, source, get_option(settings, "DARKCRAWL_CATALOG_BATCH"))
+                print(f"catalog: rebuilt {redact(location)} from {root} in {time.monotonic() - started:.1f} s: "
+                      f"{report.records} records, {report.snapshots} snapshots, {report.renders} renders, "
+                      f"{report.failures} failures")
+            db = CatalogDB.open(location, readonly=not opts.rebuild and not location.startswith("postgres"))
+        except CatalogError as exc:
+            print(f"catalog: {exc}")
+            self.exitcode = ExitCode.CONFIG_ERROR
+            return
+        try:
+            print(f"catalog: {redact(location)}")
+            for line in summary(db):
+                print("  " + line)
+        finally:
+            db.close()
