@@ -685,3 +685,37 @@ def test_a_copy_button_copies_the_crawled_url_without_fetching_it(browser, site)
     assert tab.evaluate("() => navigator.clipboard.readText()") == f"http://{ONION}/"
     assert [url for url in requests if not url.startswith(site.url + "/")] == []
     context.close()
+
+
+# -- over a real crawl's catalogue -------------------------------------------------------------
+
+
+@needs("chromium")
+def test_a_real_crawls_catalogue_in_the_viewer(crawl, browser):
+    """What a crawl (with its render stage) wrote, browsed: every host and snapshot page,
+    the screenshot, the sandboxed page and a search of its text."""
+    from tests.gateways import FakeGateway, html
+
+    pages = {"/": (200, "text/html; charset=utf-8", b"<html><head><title>front</title></head><body>"
+                   b"<p>quokkaberry listing</p><a href='/second.html'>next</a> mail admin@example.org</body></html>"),
+             "/second.html": html(text="second page of quokkaberry")}
+    with FakeGateway(pages) as gateway:
+        result = crawl("-a", f"urls=http://127.0.0.1:{gateway.port}/", settings={"DARKCRAWL_RENDER": 1}, timeout=240)
+    assert result.returncode == 0, result.log[-3000:]
+    db = CatalogDB.open(str(result.data / "catalog.sqlite"), readonly=True)
+    with Served(make_app(db, result.data)) as served:
+        hosts = get_json(f"{served.url}/api/hosts")["items"]
+        assert [h["host"] for h in hosts] == [f"127.0.0.1:{gateway.port}"] and hosts[0]["screenshot"]
+        snapshots = db.all("SELECT id FROM snapshots")
+        assert len(snapshots) >= 2
+        for path in [f"/host/{hosts[0]['host']}", *(f"/snapshot/{row['id']}" for row in snapshots)]:
+            assert get(f"{served.url}{path}")[0] == 200, path
+        hits = get_json(f"{served.url}/api/search?q=quokkaberry")["items"]
+        assert len(hits) >= 2 and all("<mark>quokkaberry</mark>" in h["snippet_html"].lower() for h in hits)
+        context = browser.new_context()
+        tab = context.new_page()
+        tab.goto(f"{served.url}{hosts[0]['screenshot'].replace('/file/', '/snapshot/').rsplit('/', 1)[0]}")
+        assert tab.evaluate("() => document.querySelector('img.screenshot').naturalWidth") > 100
+        assert "quokkaberry" in tab.frame_locator("iframe.preview").locator("body").inner_text()
+        context.close()
+    db.close()
