@@ -105,7 +105,7 @@ def timed(fn: Callable[[], Any], runs: int = 7) -> float:
     return statistics.median(times)
 
 
-def measure(db: CatalogDB, vocabulary_word: str, host: str) -> dict[str, float]:
+def measure(db: CatalogDB, words: list[str], host: str) -> dict[str, float]:
     from darkcrawl.catalog import queries
 
     cases: dict[str, Callable[[], Any]] = {
@@ -113,9 +113,11 @@ def measure(db: CatalogDB, vocabulary_word: str, host: str) -> dict[str, float]:
         "hosts tor, up": lambda: queries.hosts(db, network="tor", state="up"),
         "hosts text filter": lambda: queries.hosts(db, q="market 12"),
         "hosts page 200": lambda: queries.hosts(db, page=200),
-        "search one word": lambda: queries.search(db, vocabulary_word),
-        "search two words": lambda: queries.search(db, f"{vocabulary_word} market"),
-        "search page 5": lambda: queries.search(db, vocabulary_word, page=5),
+        # a word on ~3,000 of the pages; two of one page's words; a word of the host titles only
+        "search one word": lambda: queries.search(db, words[0]),
+        "search two words": lambda: queries.search(db, f"{words[0]} {words[1]}"),
+        "search page 5": lambda: queries.search(db, words[0], page=5),
+        "search no hit": lambda: queries.search(db, "market"),
         "overview": lambda: queries.overview(db),
         "host snapshots": lambda: queries.host_snapshots(db, host),
         "entities": lambda: queries.entities(db),
@@ -136,12 +138,16 @@ def main(argv: list[str] | None = None) -> int:
         generate(path, args.pages)
         print(f"  generated in {time.monotonic() - started:.0f} s, {path.stat().st_size / 2**20:.0f} MiB")
     db = CatalogDB.open(str(path), readonly=True)
-    word = db.value("SELECT body FROM page_text WHERE rowid = 1").split()[0]
+    words = db.value("SELECT body FROM page_text WHERE rowid = 1").split()
     host = db.value("SELECT host FROM hosts WHERE network = 'tor' LIMIT 1")
-    results = measure(db, word, host)
+    results = measure(db, words, host)
     print(f"\n{'query':<22} {'median ms':>10}")
     for name, ms in results.items():
         print(f"{name:<22} {ms:>10.1f}{'' if ms < TARGET_MS else '  (over target)'}")
+    from darkcrawl.catalog import queries
+
+    best = timed(lambda: queries.search(db, words[0], best=True), runs=3)
+    print(f"{'search, best first':<22} {best:>10.1f}  (sort=rank: ranks every hit first; not the default)")
     worst = max(results.values())
     print(f"\nslowest {worst:.1f} ms; target < {TARGET_MS:g} ms at 1M pages: {'met' if worst < TARGET_MS else 'missed'}")
     return 0 if worst < TARGET_MS else 1
