@@ -32,10 +32,7 @@ _REFRESH = etree.XPath(
 )
 _TEXT = etree.XPath("//text()", smart_strings=False)
 # what a person reads: no script, style or template source
-_VISIBLE_TEXT = etree.XPath(
-    "//body//text()[not(parent::script or parent::style or parent::noscript or parent::template)]",
-    smart_strings=False,
-)
+_VISIBLE_TEXT = etree.XPath("//body//text()[not(parent::script|parent::style)]", smart_strings=False)
 #: rendered DOMs are parsed as deep as Scrapy's selectors parse a response
 #: (libxml2's default stops at 255 levels)
 _DEEP_HTML_PARSER = lxml.html.HTMLParser(huge_tree=True)
@@ -127,17 +124,7 @@ def page_title(root: etree._Element) -> str:
 def visible_text(root: etree._Element, limit: int) -> str:
     """The text a person reads on the page (body text, no scripts or styles), at
     most *limit* characters; line breaks are kept (a PGP key block is read by its lines)."""
-    parts: list[str] = []
-    size = 0
-    for text in _VISIBLE_TEXT(root):
-        text = text.strip(" \t")
-        if not text.strip():
-            continue
-        parts.append(text)
-        size += len(text) + 1
-        if size >= limit:
-            break
-    return "\n".join(parts)[:limit]
+    return "\n".join([text.strip() for text in _VISIBLE_TEXT(root) if not text.isspace()])[:limit]
 
 
 def _joiner(base: str) -> Callable[[str], str]:
