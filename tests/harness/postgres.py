@@ -19,6 +19,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -29,6 +30,7 @@ import psycopg
 from psycopg import sql
 
 from tests.harness.ports import LOOPBACK, free_port
+from tests.harness.procs import stop
 from tests.harness.service import Service
 
 __all__ = ["PostgresServer", "postgres_bindir", "postgres_missing"]
@@ -157,12 +159,7 @@ class PostgresServer(Service):
         if self.process.poll() is None:
             # SIGINT is postgres's "fast" shutdown: ends sessions, checkpoints, exits.
             # (SIGTERM, "smart", would wait for every client to disconnect.)
-            self.process.send_signal(2)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop(self.process, signal.SIGINT, timeout)
         self.process = None
         self._close_log()
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["descendants", "parent_pids"]
+__all__ = ["descendants", "parent_pids", "stop"]
 
 
 def parent_pids() -> dict[int, int]:
@@ -34,3 +36,13 @@ def descendants(parents: Mapping[int, int], root: int) -> list[int]:
         out.append(pid)
         todo.extend(children.get(pid, []))
     return out
+
+
+def stop(process: subprocess.Popen[Any], signal_number: int, timeout: float) -> None:
+    """Ask *process* to stop with *signal_number* (its clean shutdown), kill it after *timeout* seconds."""
+    process.send_signal(signal_number)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import redis
 
 from tests.harness.ports import free_port
+from tests.harness.procs import stop
 from tests.harness.service import Service
 
 REDIS_SERVER = "redis-server"
@@ -80,12 +82,7 @@ class RedisServer(Service):
         if self.process is None:
             return
         if self.process.poll() is None:
-            self.process.terminate()  # SIGTERM: Redis writes its AOF out and exits
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop(self.process, signal.SIGTERM, timeout)  # SIGTERM: Redis writes its AOF out and exits
         self.process = None
 
     def restart(self, down_for: float = 0.0) -> None:
