@@ -10,6 +10,7 @@ because only rows that were new in this transaction count.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +80,8 @@ class CatalogWriter:
         self.db = db
         self._entity_ids: dict[tuple[str, str], int] = {}  # committed ones only
         self._texts: dict[int, tuple[int, str, str, bool]] = {}  # this transaction's, written last
+        self._links: list[tuple[int, str, str | None]] = []
+        self._sightings: list[tuple[int, int]] = []
 
     def write(self, visits: Iterable[Visit], failures: Iterable[FailureRow] = ()) -> WriteCounts:
         visits, failures = list(visits), list(failures)
@@ -87,7 +90,7 @@ class CatalogWriter:
             return counts
         changes = self._changes(visits, failures)
         new_entities: dict[tuple[str, str], int] = {}
-        self._texts = {}
+        self._texts, self._links, self._sightings = {}, [], []
         with self.db.transaction():
             current = self._lock_hosts(changes)
             for visit in visits:
@@ -95,6 +98,8 @@ class CatalogWriter:
             for failure in failures:
                 self._write_failure(failure, changes[failure.host], counts)
             self._update_hosts(changes, current)
+            self.db.insert_many("links", ("source_id", "target", "target_host"), self._links, "source_id, target")
+            self.db.insert_many("sightings", ("entity_id", "snapshot_id"), self._sightings, "entity_id, snapshot_id")
             self._flush_texts()
         self._entity_ids.update(new_entities)
         if len(self._entity_ids) > 200_000:  # a bounded cache: it only saves lookups
@@ -200,19 +205,18 @@ class CatalogWriter:
         if not texts:
             return
         if self.db.dialect == "sqlite":
-            self.db.executemany("DELETE FROM page_text WHERE rowid = ?", [(t[0],) for t in texts if not t[3]])
-            self.db.executemany("INSERT INTO page_text (rowid, title, body) VALUES (?, ?, ?)", [t[:3] for t in texts])
+            rewritten = [t[0] for t in texts if not t[3]]
+            if rewritten:
+                self.db.execute("DELETE FROM page_text WHERE rowid IN (SELECT value FROM json_each(?))",
+                                (json.dumps(rewritten),))
+            self.db.insert_many("page_text", ("rowid", "title", "body"), [t[:3] for t in texts])
         else:
             self.db.executemany(
                 "INSERT INTO page_text (snapshot_id, title, body) VALUES (?, ?, ?) ON CONFLICT (snapshot_id) "
                 "DO UPDATE SET title = excluded.title, body = excluded.body", [t[:3] for t in texts])
 
     def _write_links(self, snapshot_id: int, visit: Visit, counts: WriteCounts) -> None:
-        if not visit.links:
-            return
-        self.db.executemany("INSERT INTO links (source_id, target, target_host) VALUES (?, ?, ?) "
-                            "ON CONFLICT (source_id, target) DO NOTHING",
-                            [(snapshot_id, self._clean(t), h) for t, h in visit.links])
+        self._links.extend((snapshot_id, self._clean(t), h) for t, h in visit.links)
         counts.links += len(visit.links)
 
     def _clean(self, value: str) -> str:
@@ -235,8 +239,7 @@ class CatalogWriter:
         if not visit.entities:
             return
         rows = [(self._entity_id(key, new_entities), snapshot_id) for key in sorted(visit.entities)]
-        self.db.executemany("INSERT INTO sightings (entity_id, snapshot_id) VALUES (?, ?) "
-                            "ON CONFLICT (entity_id, snapshot_id) DO NOTHING", rows)
+        self._sightings.extend(rows)
         counts.sightings += len(rows)
 
     # -- failures -------------------------------------------------------------------------
