@@ -38,7 +38,7 @@ VIEWER_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 
               "form-action 'self'; frame-ancestors 'none'")
 #: the response of a crawled document: a sandbox with no scripts, no requests
 FRAME_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-COOKIE = "darkcrawl_view"
+COOKIE = "darkcrawl-view-token"  # not a request meta key (darkcrawl/meta.py)
 #: bytes of a document shown in the frame
 FRAME_LIMIT = 4 * 1024 * 1024
 STATIC = {"viewer.css": "text/css; charset=utf-8", "viewer.js": "text/javascript; charset=utf-8"}

@@ -353,7 +353,9 @@ _RENDER: list[Case] = [
     Case("render_refresh_self", "meta-refresh loop", b.meta_refresh("/"), "failure", stage="render",
          max_requests=40, max_per_path=40, note="a DDoS-queue page refreshing to itself for ever"),
     Case("render_refresh_counter", "meta-refresh loop", b.routes({}, default=b.meta_refresh(b.counter_query)),
-         "failure", stage="render", max_requests=250, max_per_path=8,
+         # one ?n=k is asked for by its plain fetch, its own render, and the renders of the
+         # up to 5 pages before it (each navigates 5 hops), a render tried again once: 12
+         "failure", stage="render", max_requests=250, max_per_path=12,
          note="the plain stage follows the ?n= targets as links (bounded by the query-variant cap), "
               "and each of those renders navigates a few hops"),
 ]
