@@ -25,7 +25,7 @@ from darkcrawl.links.classify import Gateways
 from darkcrawl.links.extract import page_title, visible_text
 from tests.components import needs
 from tests.conftest import ROOT, crawl_argv, run_crawl
-from tests.darknet import sites
+from tests.darknet import pgp
 from tests.gateways import FakeGateway
 from tests.harness.catalog import catalog_dump, dump_differences
 
@@ -57,17 +57,16 @@ def test_link_entities(links: list[str], expected: set[tuple[str, str]]) -> None
 
 
 def test_pgp_fingerprint_is_gpgs() -> None:
-    armour = sites.PGP_PUBLIC_KEY
-    assert pgp_entities(f"text\n{armour}\nmore") == {("pgp", sites.PGP_FINGERPRINT)}
+    armour = pgp.PGP_PUBLIC_KEY
+    assert pgp_entities(f"text\n{armour}\nmore") == {("pgp", pgp.PGP_FINGERPRINT)}
     # a page that folded the lines, or added an armour header, shows the same key
-    assert pgp_entities(" ".join(armour.split("\n"))) == {("pgp", sites.PGP_FINGERPRINT)}
+    assert pgp_entities(" ".join(armour.split("\n"))) == {("pgp", pgp.PGP_FINGERPRINT)}
     with_header = armour.replace("-----\n\n", "-----\nComment: our key\n\n", 1)
-    assert pgp_entities(with_header) == {("pgp", sites.PGP_FINGERPRINT)}
+    assert pgp_entities(with_header) == {("pgp", pgp.PGP_FINGERPRINT)}
     # a damaged block is still one entity, named by its armour
     damaged = armour.replace(armour.split("\n")[2][:12], "!!!!", 1)
     (kind, value), = pgp_entities(damaged)
-    assert kind == "pgp" and (value == sites.PGP_FINGERPRINT or value.startswith("armour-sha256:")
-                              or len(value) == 40)
+    assert kind == "pgp" and value.startswith("armour-sha256:") and len(value) == len("armour-sha256:") + 64
     assert pgp_fingerprint("not base64 at all") is None
     assert pgp_entities("no key here") == set()
 
@@ -124,7 +123,7 @@ def test_entities_are_found_where_they_were_seen(crawled, darknet) -> None:
     index = darknet.url("main", "/")
     assert seen[("bitcoin", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa")] == index
     assert seen[("email", "admin@example.com")] == index
-    assert seen[("pgp", sites.PGP_FINGERPRINT)] == darknet.url("main", "/text-only.html")
+    assert seen[("pgp", pgp.PGP_FINGERPRINT)] == darknet.url("main", "/text-only.html")
 
 
 def test_full_text_search_and_the_link_graph(crawled, darknet) -> None:

@@ -76,7 +76,7 @@ class CatalogDB:
 
     @classmethod
     def _open_sqlite(cls, location: str, readonly: bool) -> CatalogDB:
-        path = Path(location.removeprefix("sqlite:///") if location.startswith("sqlite:///") else location)
+        path = Path(location.removeprefix("sqlite:///"))
         if readonly:
             if not path.exists():
                 raise CatalogError(f"no catalogue at {path}: run a crawl, or `scrapy catalog --rebuild`")

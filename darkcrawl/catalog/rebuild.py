@@ -10,26 +10,32 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from darkcrawl.catalog.db import CatalogDB, is_postgres
 from darkcrawl.catalog.documents import ExtraPatterns, document_facts, rendered_facts
-from darkcrawl.catalog.rows import FailureRow, TargetCache, Visit, _facts, failure_row, sha256
+from darkcrawl.catalog.rows import FailureRow, TargetCache, Visit, failure_row, sha256, with_facts
 from darkcrawl.catalog.writer import CatalogWriter
+from darkcrawl.config import get_option
 from darkcrawl.links.classify import NETWORKS, Gateways
+from darkcrawl.links.patterns import compile_extra_patterns
+from darkcrawl.storage.paths import FAILURES_FILE, HEADERS_RECORD
+
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
 
 logger = logging.getLogger(__name__)
 
-FAILURES_FILE = "misc/failures.jsonl"
-_RECORD_NAME = re.compile(r"^[0-9a-f]{64}_\d{8}T\d{6}(?:\.\d+)?Z\.json$")
 
 
 @dataclass(frozen=True, slots=True)
 class RebuildSource:
+    """How the catalogue reads pages (the crawl's pipeline and a rebuild alike), and
+    the PATH_DATA a rebuild reads."""
+
     root: Path
     gateways: Gateways
     extra: ExtraPatterns
@@ -39,6 +45,12 @@ class RebuildSource:
     def __post_init__(self) -> None:
         object.__setattr__(self, "targets", TargetCache(self.gateways))
 
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> RebuildSource:
+        return cls(Path(settings["PATH_DATA"]), Gateways.from_settings(settings),
+                   tuple(compile_extra_patterns(settings["DARC_URL_PAT"] or [])),
+                   get_option(settings, "DARKCRAWL_CATALOG_MAX_TEXT"))
+
 
 def record_paths(root: Path) -> list[Path]:
     """Every headers record under *root*, in visit order (the timestamp in the name)."""
@@ -46,7 +58,7 @@ def record_paths(root: Path) -> list[Path]:
     for network in NETWORKS:
         base = root / network
         if base.is_dir():
-            found.extend(p for p in base.glob("*/*/*.json") if _RECORD_NAME.match(p.name))
+            found.extend(p for p in base.glob("*/*/*.json") if HEADERS_RECORD.match(p.name))
     return sorted(found, key=lambda p: (p.name[65:], str(p)))
 
 
@@ -90,7 +102,7 @@ def record_visits(source: RebuildSource, path: Path) -> list[Visit]:
     visit = Visit(url, timestamp, host, network, scheme, False, columns)
     facts = (document_facts(final_url, body, record.get("Response"), record.get("Content-Type") or "",
                             source.extra, source.max_text) if body and not record.get("Duplicate-Of") else None)
-    visits = [_facts(visit, facts.links if facts else None, facts.title if facts else None,
+    visits = [with_facts(visit, facts.links if facts else None, facts.title if facts else None,
                      facts.text if facts else None, source.targets)]
     rendered = record.get("Rendered")
     if isinstance(rendered, dict) and rendered.get("Document"):
@@ -111,7 +123,7 @@ def _render_visit(source: RebuildSource, url: str, timestamp: str, host: str, ne
     }
     facts = rendered_facts(final_url, html, source.extra, source.max_text) if html is not None else None
     visit = Visit(url, timestamp, host, network, scheme, True, columns)
-    return _facts(visit, facts.links if facts else None, facts.title if facts else None,
+    return with_facts(visit, facts.links if facts else None, facts.title if facts else None,
                   facts.text if facts else None, source.targets)
 
 

@@ -89,7 +89,7 @@ def link_targets(links: list[str] | None, cache: TargetCache) -> list[tuple[str,
     return list(targets.items())
 
 
-def _facts(visit: Visit, links: list[str] | None, title: str | None, text: str | None,
+def with_facts(visit: Visit, links: list[str] | None, title: str | None, text: str | None,
            cache: TargetCache) -> Visit:
     visit.title = title or None
     visit.text = text
@@ -112,7 +112,7 @@ def page_visit(item: PageItem, cache: TargetCache, *, size: int | None = None) -
         "raw_path": item.document_path if stored else None, "headers_path": item.headers_path,
     }
     visit = Visit(link.url, item.timestamp, link.host, link.network, link.scheme, False, columns)
-    return _facts(visit, item.links, item.title, item.text, cache)
+    return with_facts(visit, item.links, item.title, item.text, cache)
 
 
 def render_visit(item: RenderItem, cache: TargetCache) -> Visit:
@@ -124,7 +124,7 @@ def render_visit(item: RenderItem, cache: TargetCache) -> Visit:
         "rendered_at": item.timestamp,
     }
     visit = Visit(link.url, item.visit or item.timestamp, link.host, link.network, link.scheme, True, columns)
-    return _facts(visit, item.links, item.title, item.text, cache)
+    return with_facts(visit, item.links, item.title, item.text, cache)
 
 
 def failure_row(item: FailureItem | dict[str, Any], gateways: Gateways) -> FailureRow:

@@ -11,7 +11,7 @@ because only rows that were new in this transaction count.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,15 +31,27 @@ _RENDER_COLUMNS = ("final_url", "rendered_path", "screenshot_path", "rendered_si
                    "rendered_at")
 
 
-def _insert_sql(columns: Sequence[str]) -> str:
-    names = ("url", "timestamp", "host", "network", "title", *columns)
-    return (f"INSERT INTO snapshots ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
-            "ON CONFLICT (url, timestamp) DO NOTHING RETURNING id, rendered_at")
+@dataclass(frozen=True, slots=True)
+class _SnapshotSQL:
+    """The statements that write one kind of visit (a fetch, a render) into ``snapshots``."""
+
+    columns: tuple[str, ...]
+    insert: str
+    update: str
+    update_titled: str
+
+    @classmethod
+    def of(cls, columns: tuple[str, ...]) -> _SnapshotSQL:
+        names = ("url", "timestamp", "host", "network", "title", *columns)
+        sets = ", ".join(f"{c} = ?" for c in columns)
+        where = "WHERE url = ? AND timestamp = ? RETURNING id, rendered_at"
+        return cls(columns,
+                   f"INSERT INTO snapshots ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+                   "ON CONFLICT (url, timestamp) DO NOTHING RETURNING id, rendered_at",
+                   f"UPDATE snapshots SET {sets} {where}", f"UPDATE snapshots SET {sets}, title = ? {where}")
 
 
-def _update_sql(columns: Sequence[str], title: bool) -> str:
-    sets = ", ".join(f"{c} = ?" for c in (*columns, *(("title",) if title else ())))
-    return f"UPDATE snapshots SET {sets} WHERE url = ? AND timestamp = ? RETURNING id, rendered_at"
+_SNAPSHOT_SQL = {False: _SnapshotSQL.of(_PAGE_COLUMNS), True: _SnapshotSQL.of(_RENDER_COLUMNS)}
 
 
 @dataclass(slots=True)
@@ -163,17 +175,7 @@ class CatalogWriter:
 
     def _write_visit(self, visit: Visit, change: _HostChange, counts: WriteCounts,
                      new_entities: dict[tuple[str, str], int]) -> None:
-        columns = _RENDER_COLUMNS if visit.render else _PAGE_COLUMNS
-        values = [visit.columns.get(c) for c in columns]
-        found = None
-        if visit.render:  # its fetch is (nearly always) there already
-            found = self.db.execute(_update_sql(columns, True), [*values, visit.title, visit.url, visit.timestamp]).fetchone()
-        new = found is None and (found := self.db.execute(_insert_sql(columns), [
-            visit.url, visit.timestamp, visit.host, visit.network, visit.title, *values]).fetchone()) is not None
-        if found is None:  # the fetch of an existing snapshot: its title stays the render's, if it has one
-            found = self.db.execute(_update_sql(columns, False), [*values, visit.url, visit.timestamp]).fetchone()
-            if found is not None and found["rendered_at"] is None and visit.title is not None:
-                self.db.execute("UPDATE snapshots SET title = ? WHERE id = ?", (visit.title, found["id"]))
+        found, new = self._upsert_snapshot(visit)
         if found is None:
             return
         snapshot_id, rendered = found["id"], found["rendered_at"] is not None
@@ -190,6 +192,24 @@ class CatalogWriter:
             self._index_text(snapshot_id, visit.title or "", visit.text, new)
         self._write_links(snapshot_id, visit, counts)
         self._write_entities(snapshot_id, visit, counts, new_entities)
+
+    def _upsert_snapshot(self, visit: Visit) -> tuple[Any, bool]:
+        """The snapshot's row (id, rendered_at) once written, and whether it is new."""
+        sql = _SNAPSHOT_SQL[visit.render]
+        values = [visit.columns.get(c) for c in sql.columns]
+        key = [visit.url, visit.timestamp]
+        if visit.render:  # its fetch is (nearly always) there already; the render's title wins
+            row = self.db.execute(sql.update_titled, [*values, visit.title, *key]).fetchone()
+            if row is not None:
+                return row, False
+        row = self.db.execute(sql.insert, [*key, visit.host, visit.network, visit.title, *values]).fetchone()
+        if row is not None:
+            return row, True
+        # written before: a fetch written again keeps the render's title, if it has one
+        row = self.db.execute(sql.update, [*values, *key]).fetchone()
+        if row is not None and row["rendered_at"] is None and visit.title is not None:
+            self.db.execute("UPDATE snapshots SET title = ? WHERE id = ?", (visit.title, row["id"]))
+        return row, False
 
     def _index_text(self, snapshot_id: int, title: str, text: str, new: bool) -> None:
         """Queued: the batch's text goes in last, in one statement.  FTS5 writes its

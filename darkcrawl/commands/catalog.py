@@ -17,12 +17,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from darkcrawl.catalog.db import CatalogDB, CatalogError, catalog_location, redact
+from darkcrawl.catalog.db import CatalogDB, CatalogError, catalog_location, is_postgres, redact
 from darkcrawl.catalog.rebuild import RebuildSource, rebuild_catalog
 from darkcrawl.command_base import QuietCommand, loaded_or_config_error
 from darkcrawl.config import get_option
-from darkcrawl.links.classify import Gateways
-from darkcrawl.links.patterns import compile_extra_patterns
 from darkcrawl.report.outcome import ExitCode
 
 if TYPE_CHECKING:
@@ -63,15 +61,13 @@ class Command(QuietCommand):
         location = catalog_location(root, get_option(settings, "DARKCRAWL_CATALOG_URL"))
         try:
             if opts.rebuild:
-                source = RebuildSource(root, Gateways(settings.getint("ZERONET_PORT"), settings.getint("FREENET_PORT")),
-                                       tuple(compile_extra_patterns(settings["DARC_URL_PAT"] or [])),
-                                       get_option(settings, "DARKCRAWL_CATALOG_MAX_TEXT"))
+                source = RebuildSource.from_settings(settings)
                 started = time.monotonic()
                 report = rebuild_catalog(location, source, get_option(settings, "DARKCRAWL_CATALOG_BATCH"))
                 print(f"catalog: rebuilt {redact(location)} from {root} in {time.monotonic() - started:.1f} s: "
                       f"{report.records} records, {report.snapshots} snapshots, {report.renders} renders, "
                       f"{report.failures} failures")
-            db = CatalogDB.open(location, readonly=not opts.rebuild and not location.startswith("postgres"))
+            db = CatalogDB.open(location, readonly=not opts.rebuild and not is_postgres(location))
         except CatalogError as exc:
             print(f"catalog: {exc}")
             self.exitcode = ExitCode.CONFIG_ERROR

@@ -59,7 +59,7 @@ class Command(QuietCommand):
         settings = loaded_or_config_error(self, "pushseeds")
         if settings is None:
             return
-        gateways = Gateways(settings.getint("ZERONET_PORT"), settings.getint("FREENET_PORT"))
+        gateways = Gateways.from_settings(settings)
         urls, errors, unreadable = _read_all(args, gateways)
         for error in errors:
             print(f"bad seed skipped: {error}", file=sys.stderr)

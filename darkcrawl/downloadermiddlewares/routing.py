@@ -111,7 +111,7 @@ class NetworkRoutingMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
-        gateways = Gateways(settings.getint("ZERONET_PORT"), settings.getint("FREENET_PORT"))
+        gateways = Gateways.from_settings(settings)
         return cls(crawler, gateways, build_networks(crawler), settings.getbool("DARKCRAWL_ALLOW_LOOPBACK"))
 
     async def process_request(self, request: Request, spider: object = None) -> None:

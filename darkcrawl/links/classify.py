@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from darkcrawl.links.onion import onion_identity
@@ -69,6 +70,11 @@ class Gateways:
 
     zeronet_port: int = 43110
     freenet_port: int = 8888
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Gateways:
+        """The gateways of a crawl's settings (anything with ``getint``: Scrapy's settings)."""
+        return cls(settings.getint("ZERONET_PORT"), settings.getint("FREENET_PORT"))
 
 
 _DEFAULT_GATEWAYS = Gateways()

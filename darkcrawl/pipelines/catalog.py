@@ -21,12 +21,11 @@ from scrapy.exceptions import NotConfigured
 
 from darkcrawl.catalog.db import CatalogDB, CatalogError, catalog_location, redact
 from darkcrawl.catalog.documents import document_facts
-from darkcrawl.catalog.rows import FailureRow, TargetCache, Visit, failure_row, page_visit, render_visit
+from darkcrawl.catalog.rebuild import RebuildSource
+from darkcrawl.catalog.rows import FailureRow, Visit, failure_row, page_visit, render_visit
 from darkcrawl.catalog.writer import CatalogWriter
 from darkcrawl.config import get_option
 from darkcrawl.items import FailureItem, PageItem, RenderItem
-from darkcrawl.links.classify import Gateways
-from darkcrawl.links.patterns import compile_extra_patterns
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -42,16 +41,12 @@ _STOP = object()
 
 
 class CatalogPipeline:
-    def __init__(self, location: str, stats: Any, gateways: Gateways, extra: Any, *, batch: int, interval: float,
-                 max_text: int) -> None:
+    def __init__(self, location: str, stats: Any, reading: RebuildSource, *, batch: int, interval: float) -> None:
         self.location = location
         self.stats = stats
-        self.gateways = gateways
-        self.targets = TargetCache(gateways)
-        self.extra = extra
+        self.reading = reading  # how pages are read: as a rebuild reads them
         self.batch = max(1, batch)
         self.interval = interval
-        self.max_text = max_text
         self.queue: queue.Queue[Any] = queue.Queue()
         self.thread: threading.Thread | None = None
         self.failed = threading.Event()  # the catalogue could not be opened: rows are dropped
@@ -62,11 +57,9 @@ class CatalogPipeline:
         if not get_option(settings, "DARKCRAWL_CATALOG"):
             raise NotConfigured("DARKCRAWL_CATALOG is off")
         location = catalog_location(settings["PATH_DATA"], get_option(settings, "DARKCRAWL_CATALOG_URL"))
-        return cls(location, crawler.stats, Gateways(settings.getint("ZERONET_PORT"), settings.getint("FREENET_PORT")),
-                   tuple(compile_extra_patterns(settings["DARC_URL_PAT"] or [])),
+        return cls(location, crawler.stats, RebuildSource.from_settings(settings),
                    batch=get_option(settings, "DARKCRAWL_CATALOG_BATCH"),
-                   interval=get_option(settings, "DARKCRAWL_CATALOG_INTERVAL"),
-                   max_text=get_option(settings, "DARKCRAWL_CATALOG_MAX_TEXT"))
+                   interval=get_option(settings, "DARKCRAWL_CATALOG_INTERVAL"))
 
     def open_spider(self) -> None:
         self.thread = threading.Thread(target=self._run, name="darkcrawl-catalog", daemon=True)
@@ -88,16 +81,16 @@ class CatalogPipeline:
         if isinstance(item, PageItem):
             if item.links is None and item.is_html and item.duplicate_of is None and item.document_path:
                 self._parse(item)  # a page the spider did not parse (a site hook's): read as a rebuild reads it
-            self.queue.put(page_visit(item, self.targets))
+            self.queue.put(page_visit(item, self.reading.targets))
         elif isinstance(item, RenderItem):
-            self.queue.put(render_visit(item, self.targets))
+            self.queue.put(render_visit(item, self.reading.targets))
         elif isinstance(item, FailureItem):
-            self.queue.put(failure_row(item, self.gateways))
+            self.queue.put(failure_row(item, self.reading.gateways))
         return item
 
     def _parse(self, item: PageItem) -> None:
-        facts = document_facts(item.final_url, item.body, item.response_headers, item.content_type, self.extra,
-                               self.max_text)
+        facts = document_facts(item.final_url, item.body, item.response_headers, item.content_type,
+                               self.reading.extra, self.reading.max_text)
         if facts is not None:
             item.links, item.title, item.text = facts.links, facts.title, facts.text
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from darkcrawl.items import FailureItem
 from darkcrawl.pipelines.jsonlines import JsonLinesPipeline
+from darkcrawl.storage.paths import FAILURES_FILE
 
-FAILURES_FILE = "misc/failures.jsonl"
+__all__ = ["FAILURES_FILE", "FailurePipeline"]
 
 
 class FailurePipeline(JsonLinesPipeline):

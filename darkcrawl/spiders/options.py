@@ -55,7 +55,7 @@ class SpiderOptions:
             raise ConfigError(f"DARC_URL_PAT: {exc}") from None
         time_cache = settings.getfloat("TIME_CACHE")
         return cls(
-            gateways=Gateways(settings.getint("ZERONET_PORT"), settings.getint("FREENET_PORT")),
+            gateways=Gateways.from_settings(settings),
             scope=_scope(settings),
             extra_patterns=extra_patterns,
             trap_limits=options_into(TrapLimits, settings, links_per_page="DARKCRAWL_MAX_LINKS_PER_PAGE",

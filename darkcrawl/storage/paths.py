@@ -41,6 +41,11 @@ _EXTENSIONS = {
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
+#: every failure of a crawl, one JSON line each (pipelines/failures.py writes it, the catalogue reads it)
+FAILURES_FILE = "misc/failures.jsonl"
+#: the name :func:`headers_name` gives a visit's headers record
+HEADERS_RECORD = re.compile(r"^[0-9a-f]{64}_\d{8}T\d{6}\.\d{6}Z\.json$")
+
 
 def url_hash(url: str) -> str:
     """darc's record name: sha256 of the URL string."""

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
+from tests.darknet.pgp import PGP_PUBLIC_KEY
+
 __all__ = [
     "BINARY_PATHS",
     "BROKEN_ROBOTS_SIZE",
@@ -192,19 +194,6 @@ INVALID_ONIONS: tuple[str, ...] = (ONION_V2, ONION_V3_MALFORMED)
 # Findings that appear only in main index's *text*, never in an href.
 TEXT_EMAILS: tuple[str, ...] = ("contact@example.org",)
 TEXT_BITCOIN: tuple[str, ...] = ("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",)
-#: a real OpenPGP public key (ed25519, made with ``gpg --quick-gen-key`` for these
-#: tests only) shown on /text-only.html, and its fingerprint as gpg prints it
-PGP_PUBLIC_KEY = """-----BEGIN PGP PUBLIC KEY BLOCK-----
-
-mDMEaxGhiBYJKwYBBAHaRw8BAQdA/jk7X/RCYHSWFKztRrihwnWuRzNuK6lyEAdB
-ekUUeQe0G1Rlc3QgS2V5IDx0ZXN0QGV4YW1wbGUub3JnPoiQBBMWCAA4FiEEyfWR
-0yAOozcx2w07CHKyvQNKOCkFAmsRoYgCGwMFCwkIBwIGFQoJCAsCBBYCAwECHgEC
-F4AACgkQCHKyvQNKOClJ0gEAyGHCYX+JEcz+BQU52tsQwEfnlqIQu3dOTIMXwaf5
-OaMA/1bqkxHjZ2MGBFLxjBpDpjYKOf+aAuKbp7Yg3fOPYz8O
-=Slcc
------END PGP PUBLIC KEY BLOCK-----"""
-PGP_FINGERPRINT = "C9F591D3200EA33731DB0D3B0872B2BD034A3829"
-
 TEXT_URL_PATHS: dict[str, frozenset[str]] = {"main": frozenset({"/text-only.html"})}
 # A SHA-1 (of the empty string) in the text: hex, 40 chars, but no 0x, so
 # it is not an Ethereum address and must not be recorded as anything.
