@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from darkcrawl.catalog.db import CatalogDB, is_postgres
+from darkcrawl.catalog.facets import Facet, build_facets
 from darkcrawl.catalog.documents import ExtraPatterns, document_facts, rendered_facts
 from darkcrawl.catalog.rows import FailureRow, TargetCache, Visit, failure_row, sha256, with_facts
 from darkcrawl.catalog.writer import CatalogWriter
@@ -152,8 +153,8 @@ class RebuildReport:
 _TABLES = ("sightings", "entities", "links", "page_text", "failures", "snapshots", "hosts")
 
 
-def _fill(db: CatalogDB, source: RebuildSource, batch: int) -> RebuildReport:
-    writer = CatalogWriter(db)
+def _fill(db: CatalogDB, source: RebuildSource, batch: int, facets: list[Facet] | None) -> RebuildReport:
+    writer = CatalogWriter(db, facets)
     report = RebuildReport()
     pending: list[Visit] = []
     for path in record_paths(source.root):
@@ -168,10 +169,12 @@ def _fill(db: CatalogDB, source: RebuildSource, batch: int) -> RebuildReport:
     failures = list(failure_rows(source))
     for start in range(0, len(failures), batch):
         report.failures += writer.write((), failures[start : start + batch]).failures
+    writer.finish()
     return report
 
 
-def rebuild_catalog(location: str, source: RebuildSource, batch: int = 500) -> RebuildReport:
+def rebuild_catalog(location: str, source: RebuildSource, batch: int = 500,
+                    facets: list[Facet] | None = None) -> RebuildReport:
     """The catalogue at *location* made again from *source* alone.
 
     SQLite: built beside the old one and moved over it, so a reader sees the old
@@ -181,8 +184,9 @@ def rebuild_catalog(location: str, source: RebuildSource, batch: int = 500) -> R
         db = CatalogDB.open(location)
         try:
             with db.transaction():
-                db.execute(f"TRUNCATE {', '.join(_TABLES)}")
-            return _fill(db, source, batch)
+                tables = [t for facet in build_facets() for t in facet.tables] + list(_TABLES)
+                db.execute(f"TRUNCATE {', '.join(tables)}")
+            return _fill(db, source, batch, facets)
         finally:
             db.close()
     target = Path(location)
@@ -191,7 +195,7 @@ def rebuild_catalog(location: str, source: RebuildSource, batch: int = 500) -> R
         leftover.unlink(missing_ok=True)
     db = CatalogDB.open(str(scratch))
     try:
-        report = _fill(db, source, batch)
+        report = _fill(db, source, batch, facets)
         db.execute("PRAGMA journal_mode=DELETE")  # one file, no -wal beside it, to move over the old one
     finally:
         db.close()

@@ -125,6 +125,14 @@ _DIALECT = {
 
 
 def statements(dialect: str) -> list[str]:
-    """The DDL of the catalogue in *dialect*, one statement per entry (idempotent)."""
+    """The DDL of the catalogue in *dialect*, its facets' included, one statement per
+    entry (idempotent)."""
+    from darkcrawl.catalog.facets import build_facets, split_statements
+
     text = _TABLES.format(**_DIALECT[dialect]) + (_SQLITE_FTS if dialect == "sqlite" else _POSTGRES_FTS)
-    return [s.strip() for s in text.split(";") if s.strip()]
+    return split_statements(text) + [s for facet in build_facets() for s in facet.statements(dialect)]
+
+
+def dialect_types(dialect: str) -> dict[str, str]:
+    """``{id}`` and ``{big}`` of *dialect*, for a facet's DDL."""
+    return _DIALECT[dialect]

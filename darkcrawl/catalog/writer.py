@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from darkcrawl.catalog.db import CatalogDB
+from darkcrawl.catalog.facets import Batch, Facet, build_facets
 from darkcrawl.catalog.rows import FailureRow, Visit
 
 #: the stages whose failures can say the host did not answer (a render cut by its
@@ -88,8 +89,10 @@ def _later(a: str | None, b: str | None) -> str | None:
 
 
 class CatalogWriter:
-    def __init__(self, db: CatalogDB) -> None:
+    def __init__(self, db: CatalogDB, facets: list[Facet] | None = None) -> None:
         self.db = db
+        #: written after the core rows, in the same transaction (darkcrawl.catalog.facets)
+        self.facets = build_facets() if facets is None else facets
         self._entity_ids: dict[tuple[str, str], int] = {}  # committed ones only
         self._texts: dict[int, tuple[int, str, str, bool]] = {}  # this transaction's, written last
         self._links: list[tuple[int, str, str | None]] = []
@@ -103,16 +106,19 @@ class CatalogWriter:
         changes = self._changes(visits, failures)
         new_entities: dict[tuple[str, str], int] = {}
         self._texts, self._links, self._sightings = {}, [], []
+        batch = Batch(visits, failures)
         with self.db.transaction():
             current = self._lock_hosts(changes)
             for visit in visits:
-                self._write_visit(visit, changes[visit.host], counts, new_entities)
+                self._write_visit(visit, changes[visit.host], counts, new_entities, batch)
             for failure in failures:
-                self._write_failure(failure, changes[failure.host], counts)
+                self._write_failure(failure, changes[failure.host], counts, batch)
             self._update_hosts(changes, current)
             self.db.insert_many("links", ("source_id", "target", "target_host"), self._links, "source_id, target")
             self.db.insert_many("sightings", ("entity_id", "snapshot_id"), self._sightings, "entity_id, snapshot_id")
             self._flush_texts()
+            for facet in self.facets:
+                facet.write(self.db, batch)
         self._entity_ids.update(new_entities)
         if len(self._entity_ids) > 200_000:  # a bounded cache: it only saves lookups
             self._entity_ids.clear()
@@ -137,6 +143,12 @@ class CatalogWriter:
                                                              failure.timestamp)
             change.seen(failure.timestamp)
         return changes
+
+    def finish(self) -> None:
+        """The facets' work that needs every row (after a rebuild, at a crawl's close)."""
+        for facet in self.facets:
+            with self.db.transaction():
+                facet.finish(self.db)
 
     def _lock_hosts(self, changes: dict[str, _HostChange]) -> dict[str, dict[str, Any]]:
         hosts = sorted(changes)
@@ -174,12 +186,14 @@ class CatalogWriter:
     # -- snapshots ----------------------------------------------------------------------
 
     def _write_visit(self, visit: Visit, change: _HostChange, counts: WriteCounts,
-                     new_entities: dict[tuple[str, str], int]) -> None:
+                     new_entities: dict[tuple[str, str], int], batch: Batch) -> None:
         found, new = self._upsert_snapshot(visit)
         if found is None:
             return
         snapshot_id, rendered = found["id"], found["rendered_at"] is not None
+        batch.snapshot_ids[(visit.url, visit.timestamp)] = snapshot_id
         if new:
+            batch.new_snapshots.add(snapshot_id)
             change.new_pages += 1
         counts.renders += visit.render
         counts.snapshots += new
@@ -264,7 +278,7 @@ class CatalogWriter:
 
     # -- failures -------------------------------------------------------------------------
 
-    def _write_failure(self, failure: FailureRow, change: _HostChange, counts: WriteCounts) -> None:
+    def _write_failure(self, failure: FailureRow, change: _HostChange, counts: WriteCounts, batch: Batch) -> None:
         row = self.db.execute(
             "INSERT INTO failures (url, timestamp, stage, host, network, reason, error, partial, redirects) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (url, timestamp, stage) DO NOTHING RETURNING url",
@@ -272,6 +286,7 @@ class CatalogWriter:
              self._clean(failure.reason), failure.error, int(failure.partial), failure.redirects)).fetchone()
         if row is None:
             return
+        batch.new_failures.add((failure.url, failure.timestamp, failure.stage))
         counts.failures += 1
         change.new_failures += 1
         if (failure.stage in DOWN_STAGES and failure.error not in PAGE_ERRORS) and (change.last_failure is None or failure.timestamp >= change.last_failure):

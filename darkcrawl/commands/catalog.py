@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from darkcrawl.catalog.facets import build_facets
 from darkcrawl.catalog.db import CatalogDB, CatalogError, catalog_location, is_postgres, redact
 from darkcrawl.catalog.rebuild import RebuildSource, rebuild_catalog
 from darkcrawl.command_base import QuietCommand, loaded_or_config_error
@@ -63,7 +64,8 @@ class Command(QuietCommand):
             if opts.rebuild:
                 source = RebuildSource.from_settings(settings)
                 started = time.monotonic()
-                report = rebuild_catalog(location, source, get_option(settings, "DARKCRAWL_CATALOG_BATCH"))
+                report = rebuild_catalog(location, source, get_option(settings, "DARKCRAWL_CATALOG_BATCH"),
+                                         build_facets(settings))
                 print(f"catalog: rebuilt {redact(location)} from {root} in {time.monotonic() - started:.1f} s: "
                       f"{report.records} records, {report.snapshots} snapshots, {report.renders} renders, "
                       f"{report.failures} failures")
