@@ -29,6 +29,8 @@ from tests.darknet import pgp
 from tests.gateways import FakeGateway
 from tests.harness.catalog import catalog_dump, dump_differences
 
+XMR = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A"
+
 # -- pure parts ------------------------------------------------------------------------------
 
 
@@ -47,6 +49,7 @@ def test_email_value(url: str, expected: str | None) -> None:
     (["http://x.org/", "https://y.onion/"], set()),
     (["bitcoin:1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa?amount=1"], {("bitcoin", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa")}),
     (["ethereum:0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"], {("ethereum", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")}),
+    (["monero:" + XMR + "?tx_amount=1"], {("monero", XMR)}),
     (["mailto:X@Y.org", "mailto:x@y.org"], {("email", "x@y.org")}),
     (["tel:+15551234567"], {("tel", "tel:+15551234567")}),
     (["data:text/plain,hi", "javascript:alert(1)", "nonsense"], set()),
