@@ -114,10 +114,10 @@ class RenderItem:
 
 @dataclass(slots=True)
 class HostFileItem:
-    """A host-level file: ``robots.txt``, a sitemap, or I2P's ``hosts.txt``."""
+    """A host-level file: ``robots.txt``, a sitemap, I2P's ``hosts.txt``, a favicon."""
 
     item_type: str = _type_field("host_file")
-    kind: str  # "robots" | "sitemap" | "hosts"
+    kind: str  # "robots" | "sitemap" | "hosts" | "favicon"
     url: str
     network: str
     scheme: str

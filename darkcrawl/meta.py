@@ -23,7 +23,7 @@ NETWORK_KEY = "darkcrawl_network"
 BACKREF_KEY = "darkcrawl_backref"
 #: the state of a host's bootstrap chain (:class:`BootstrapState`)
 BOOTSTRAP_KEY = "darkcrawl_bootstrap"
-#: the bootstrap step of a request: "robots", "sitemap" or "hosts"
+#: the bootstrap step of a request: "robots", "sitemap", "hosts" or "favicon"
 STEP_KEY = "darkcrawl_step"
 #: (hook class name, method name) of a hook's callback
 HOOK_KEY = "darkcrawl_hook"
@@ -86,6 +86,8 @@ class BootstrapState(TypedDict, total=False):
     todo: list[str]
     visited: list[str]
     hosts_done: bool
+    favicon_done: bool
+    declared: bool  # a root page's declared icon: no chain after it
     timestamp: str
     sitemap_urls: int
 

@@ -11,7 +11,7 @@ import pytest
 from darkcrawl.intel import clusters as C
 from darkcrawl.intel.clusters import Evidence, Signature, Thresholds, candidate_pairs, cluster_id, differing_addresses
 
-LIMITS = Thresholds(image=10, text=6, min_features=8, text_alone=3, image_alone=4)
+LIMITS = Thresholds(image=10, text=6, text_named=9, min_features=8, text_alone=3, image_alone=4)
 
 
 def flip(value: int, *bits: int) -> int:
@@ -54,8 +54,11 @@ def test_a_crowded_bucket_compares_neighbours_only(monkeypatch):
 
 @pytest.mark.parametrize(("found", "same"), [
     (Evidence(image=10, text=6, favicon=False, title=False), True),
-    (Evidence(image=11, text=0, favicon=True, title=True), False),  # a template shared: the screenshot differs
-    (Evidence(image=0, text=7, favicon=True, title=True), False),  # same layout, other text: a hard negative
+    (Evidence(image=11, text=0, favicon=True, title=True), False),  # the screenshot too far
+    (Evidence(image=0, text=7, favicon=False, title=False), False),  # same layout, other text
+    (Evidence(image=0, text=9, favicon=True, title=False), True),  # further text, but the same favicon
+    (Evidence(image=0, text=9, favicon=False, title=True), True),
+    (Evidence(image=0, text=10, favicon=True, title=True), False),  # a template shared: other text
     (Evidence(image=None, text=3, favicon=True, title=False), True),  # no screenshot: closer text, and a name
     (Evidence(image=None, text=3, favicon=False, title=False), False),
     (Evidence(image=None, text=4, favicon=True, title=True), False),
@@ -97,6 +100,10 @@ def sig(host: str, image_bits: tuple[int, ...] = (), text_bits: tuple[int, ...] 
     ([sig("x"), sig("y"), sig("z")], [("x", "y", "z")]),
     # a template shared: same layout, favicon and title, other text
     ([sig("a", favicon=7, title="shop"), sig("b", (), tuple(range(0, 40, 2)), favicon=7, title="shop")], []),
+    # further apart than LSH_BITS: b is found through its favicon; c, as close to a but nameless, is
+    # not even a candidate (the price of no all-pairs comparison)
+    ([sig("a", favicon=7), sig("b", (1, 2), tuple(range(8)), favicon=7),
+      sig("c", (5, 16, 27, 38, 49, 60), (0, 11, 22, 33, 44, 55))], [("a", "b")]),
     # no screenshot on one side: the text decides, with the title
     ([sig("a", title="m"), sig("b", image=None, text=flip(TEXT, 1, 2, 3), title="m")], [("a", "b")]),
     ([sig("a", title="m"), sig("b", image=None, text=flip(TEXT, 1, 2, 3, 4), title="m")], []),

@@ -3,14 +3,19 @@
 Two hosts *match* when their signatures agree within the thresholds
 (:class:`Thresholds`, chosen by ``python -m bench.clones``); a cluster is a set of
 hosts joined by matches (connected components: a chain of mirrors is one
-cluster).  No pair of the whole catalogue is compared: candidate pairs come from
-LSH buckets over the 64-bit hashes.  Split a hash into ``k + 2`` blocks; two
-hashes at most ``k`` bits apart differ in at most ``k`` blocks, so they agree on
-at least two, and each pair of blocks is one bucket table (pigeonhole: no pair
-within the threshold is missed).  A bucket that holds more hosts than
-:data:`MAX_BUCKET` (thousands of hosts behind one hosting provider's error page)
-compares each host with its :data:`WINDOW` next ones in hash order only, so the
-work stays linear.  Hosts with identical signatures are one entry from the start.
+cluster).  No pair of the whole catalogue is compared: candidate pairs are the
+hosts that share a title or a favicon exactly, or whose text or screenshot hashes
+are at most :data:`LSH_BITS` bits apart, found in LSH buckets: split a hash into
+``k + 2`` blocks; two hashes at most ``k`` bits apart differ in at most ``k``
+blocks, so they agree on at least two, and each pair of blocks is one bucket
+table (pigeonhole: no such pair is missed).  Candidates are then verified with
+the thresholds, which are looser: a clone whose text moved more than
+:data:`LSH_BITS` bits (its footer cut) is found through its title or favicon, or
+through another member of its cluster.  A bucket that holds more hosts than
+:data:`MAX_BUCKET` (thousands of hosts behind one hosting provider's error page,
+or titled "Login") compares each host with its :data:`WINDOW` next ones in hash
+order only, so the work stays linear.  Hosts with identical signatures are one
+entry from the start.
 
 A cluster whose members show different cryptocurrency addresses (for a coin,
 two members each show an address the other does not) is a suspected phishing
@@ -30,22 +35,32 @@ from darkcrawl.intel.signatures import HASH_BITS, hamming
 
 #: the coins whose addresses tell a phishing clone (the catalogue's entity kinds)
 COINS = ("bitcoin", "ethereum", "monero")
-#: hosts in one LSH bucket compared pair by pair; past it, each with its WINDOW next
+#: hosts in one bucket compared pair by pair; past it, each with its WINDOW next
 MAX_BUCKET = 64
 WINDOW = 8
+#: text or screenshot hashes this close are candidate pairs whatever their names
+LSH_BITS = 4
 
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """When two signatures are one site (the figures behind them: ``bench/README.md``)."""
+    """When two signatures are one site.  Chosen with ``python -m bench.clones
+    --sweep`` on two generated webs and checked on a third (``bench/README.md``):
+    the text decides, the screenshot only confirms (a notice banner inserted
+    above a clone's page shifts it and moves its pHash by up to 24 bits, while
+    unrelated pages are 28 bits apart at the median)."""
 
-    #: bits of pHash (the screenshot's top) and of text simhash two clones differ by at most
-    image: int = 12
-    text: int = 6
+    #: bits of pHash (the screenshot's top) two copies of a site differ by at most
+    image: int = 24
+    #: bits of text simhash two copies differ by at most...
+    text: int = 8
+    #: ...or this many when they also have the same title or favicon (a clone
+    #: whose footer was cut; sites on a shared template are 13 bits apart and more)
+    text_named: int = 14
     #: a text of fewer distinct word pairs signs nothing (a login form: "user name password")
     min_features: int = 8
     #: one side has no screenshot: its text within this, and the same title or favicon
-    text_alone: int = 3
+    text_alone: int = 8
     #: one side has no usable text: its screenshot within this, and the same title or favicon
     image_alone: int = 4
 
@@ -97,11 +112,13 @@ def evidence(a: Signature, b: Signature, min_features: int) -> Evidence:
 
 
 def matches(found: Evidence, limits: Thresholds) -> bool:
-    """The rule: screenshot and text both close; with one of them missing, the
-    other closer still and the same title or favicon beside it."""
-    if found.image is not None and found.text is not None:
-        return found.image <= limits.image and found.text <= limits.text
+    """The rule: the text close (closer without the same title or favicon) and the
+    screenshot not far; with one of them missing, the other close and the same
+    title or favicon beside it."""
     named = found.title or found.favicon
+    if found.image is not None and found.text is not None:
+        return found.image <= limits.image and (found.text <= limits.text or
+                                                (named and found.text <= limits.text_named))
     if found.text is not None:
         return named and found.text <= limits.text_alone
     if found.image is not None:
@@ -184,12 +201,32 @@ def _distinct(signatures: list[Signature], min_features: int) -> tuple[list[Sign
     return distinct, hosts
 
 
-def _matched_pairs(distinct: list[Signature], limits: Thresholds) -> Iterator[tuple[int, int]]:
+def same_name_pairs(names: Iterable[tuple[int, object, int]]) -> set[tuple[int, int]]:
+    """Pairs (i < j) of the ``(index, name, order)`` entries that share a name (a
+    title, a favicon hash); a crowded name's entries by their *order* (a hash)."""
+    buckets: dict[object, list[tuple[int, int]]] = defaultdict(list)
+    for index, name, order in names:
+        if name is not None:
+            buckets[name].append((index, order))
+    pairs: set[tuple[int, int]] = set()
+    for members in buckets.values():
+        if len(members) > 1:
+            pairs.update(_bucket_pairs(members))
+    return pairs
+
+
+def _candidates(distinct: list[Signature], limits: Thresholds) -> set[tuple[int, int]]:
     texts = [(i, s.text) for i, s in enumerate(distinct) if s.text is not None and s.features >= limits.min_features]
     images = [(i, s.image) for i, s in enumerate(distinct) if s.image is not None]
-    pairs = candidate_pairs(texts, max(limits.text, limits.text_alone))
-    pairs |= candidate_pairs(images, limits.image_alone)
-    for i, j in pairs:
+    pairs = candidate_pairs(texts, LSH_BITS) | candidate_pairs(images, LSH_BITS)
+    order = [s.text or s.image or 0 for s in distinct]
+    pairs |= same_name_pairs((i, s.title, order[i]) for i, s in enumerate(distinct))
+    pairs |= same_name_pairs((i, s.favicon, order[i]) for i, s in enumerate(distinct))
+    return pairs
+
+
+def _matched_pairs(distinct: list[Signature], limits: Thresholds) -> Iterator[tuple[int, int]]:
+    for i, j in _candidates(distinct, limits):
         if matches(evidence(distinct[i], distinct[j], limits.min_features), limits):
             yield i, j
 

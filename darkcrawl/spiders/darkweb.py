@@ -24,6 +24,7 @@ from scrapy import Request, Spider, signals
 from scrapy.downloadermiddlewares.cookies import CookiesMiddleware
 from scrapy.exceptions import CloseSpider, DontCloseSpider, StopDownload, UsageError
 from scrapy.http import Response, TextResponse
+from scrapy.utils.datatypes import LocalCache
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import load_object
 
@@ -151,6 +152,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         self._cookies: CookiesMiddleware | None = None
         self.hooks = HookRegistry.from_crawler(crawler)
         self.content_seen = build_content_seen(crawler)
+        self.icons_fetched = LocalCache(limit=10_000)
         self._poller: LoopingCall | None = None
         crawler.signals.connect(self._engine_started, signal=signals.engine_started)
         crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
@@ -524,6 +526,8 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             self.stats.inc_value("darkcrawl/content/duplicates")  # links: taken from its first copy
         else:
             outputs, found, facts = self._page_links(response, url, kind, depth, content_type, specials)
+            if facts is not None:  # an HTML page: a root page's declared icon, for the clone signatures
+                outputs += self._declared_favicon(response, url, kind, host, service)
 
         visit = now_iso()  # names this visit's files, its render's too
         item = self._page_item(

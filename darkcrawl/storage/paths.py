@@ -8,6 +8,7 @@ Layout (darc's, with its portability bugs fixed: UTC timestamps without colons,
     <network>/<scheme>/<host>/<sha256(url)>_<ts>.html        rendered DOM     } same <ts>: one
     <network>/<scheme>/<host>/<sha256(url)>_<ts>.png         screenshot       } visit's files
     <network>/<scheme>/<host>/robots.txt | sitemap_<sha256(url)>.xml | hosts.txt
+    <network>/<scheme>/<host>/favicon.ico | favicon_<sha256(url)>.<ext>   /favicon.ico, a declared icon
     link.csv                                                 one row per fetched document
     misc/<kind>.txt                                          special links, JSON lines
     misc/data/<sha256(url)>_<ts><ext>                        decoded data: URIs
@@ -20,6 +21,7 @@ import mimetypes
 import re
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
+from urllib.parse import urlsplit
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@,~+=-]")
 
@@ -101,12 +103,26 @@ def sitemap_name(url: str) -> str:
     return f"sitemap_{url_hash(url)}.xml"
 
 
+#: extensions a declared icon keeps in its file name (others are ``.dat``)
+_ICON_EXTENSIONS = frozenset((".ico", ".png", ".gif", ".jpg", ".jpeg", ".svg", ".webp", ".bmp"))
+
+
+def favicon_name(url: str) -> str:
+    """``favicon.ico`` for the host's ``/favicon.ico``; ``favicon_<sha256(url)><ext>``
+    for an icon a page declares elsewhere (the extension of its path, when an image's)."""
+    path = urlsplit(url).path
+    if path == "/favicon.ico" and "?" not in url:
+        return "favicon.ico"
+    suffix = PurePosixPath(path).suffix.lower()
+    return f"favicon_{url_hash(url)}{suffix if suffix in _ICON_EXTENSIONS else '.dat'}"
+
+
 def data_uri_name(uri: str, when: datetime, media_type: str) -> str:
     return visit_stem(uri, when) + extension_for(media_type)
 
 
 def host_file_path(kind: str, url: str, network: str, scheme: str, host: str) -> PurePosixPath:
-    """Path of a host file (``robots``, ``sitemap``, ``hosts``) relative to PATH_DATA."""
+    """Path of a host file (``robots``, ``sitemap``, ``hosts``, ``favicon``) relative to PATH_DATA."""
     base = host_base(network, scheme, host)
     if kind == "robots":
         return base / "robots.txt"
@@ -114,4 +130,6 @@ def host_file_path(kind: str, url: str, network: str, scheme: str, host: str) ->
         return base / "hosts.txt"
     if kind == "sitemap":
         return base / sitemap_name(url)
+    if kind == "favicon":
+        return base / favicon_name(url)
     raise ValueError(f"unknown host file kind {kind!r}")
