@@ -290,14 +290,22 @@ class ClonesFacet(Facet):
 
     def _hash_favicons(self, db: CatalogDB) -> None:
         """Each signed host's favicon (the declared one when saved or inline, else
-        /favicon.ico), hashed: the bootstrap saves them while the crawl runs."""
+        /favicon.ico), hashed: the bootstrap saves them while the crawl runs.  A
+        page byte for byte another's was not read (nor its declared icon fetched):
+        without a /favicon.ico of its own, it has that page's favicon."""
         files = self._files(db)
-        rows = db.all("SELECT s.host, s.url, s.icon_url, s.favicon_hash, s.favicon_path, h.network, h.scheme "
-                      "FROM clone_signatures s JOIN hosts h ON h.host = s.host")
+        rows = db.all("SELECT s.host, s.icon_url, s.duplicate_of, s.favicon_hash, s.favicon_path, h.network, "
+                      "h.scheme FROM clone_signatures s JOIN hosts h ON h.host = s.host")
+        found: dict[str, tuple[int | None, str | None]] = {}
+        for row in rows:
+            icon = _favicon(files, row) if files is not None else None
+            found[row["host"]] = (favicon_hash(icon[0]), icon[1]) if icon else (None, None)
+        duplicated = _hosts_of(db, sorted({row["duplicate_of"] for row in rows if row["duplicate_of"]}))
         updates = []
         for row in rows:
-            found = _favicon(files, row) if files is not None else None
-            value, where = (favicon_hash(found[0]), found[1]) if found else (None, None)
+            value, where = found[row["host"]]
+            if value is None and row["duplicate_of"] in duplicated:
+                value, where = found.get(duplicated[row["duplicate_of"]], (None, None))
             if (value, where) != (row["favicon_hash"], row["favicon_path"]):
                 updates.append((value, where, row["host"]))
         db.executemany("UPDATE clone_signatures SET favicon_hash = ?, favicon_path = ? WHERE host = ?", updates)
