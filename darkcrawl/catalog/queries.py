@@ -313,3 +313,52 @@ def entity_pages(db: CatalogDB, entity_id: int, page: int = 1, limit: int = 100)
     return _paged(db, "SELECT s.id, s.url, s.host, s.network, s.timestamp, s.title FROM sightings g "
                   "JOIN snapshots s ON s.id = g.snapshot_id WHERE g.entity_id = ? ORDER BY s.timestamp, s.id",
                   [entity_id], page, limit)
+
+
+# -- clones and mirrors (the clones facet: darkcrawl/catalog/facets/clones.py) ------------------
+
+
+def clusters(db: CatalogDB, *, flagged: bool = False, page: int = 1, limit: int = 50) -> Page:
+    """Clusters of clones and mirrors, suspected phishing ones first, then the largest."""
+    where = " WHERE suspected_phishing = 1" if flagged else ""
+    return _paged(db, "SELECT cluster, representative, size, suspected_phishing, addresses, title "
+                  f"FROM clone_clusters{where} ORDER BY suspected_phishing DESC, size DESC, cluster", [], page, limit)
+
+
+def cluster(db: CatalogDB, cluster_id: str) -> dict[str, Any] | None:
+    return db.one("SELECT cluster, representative, size, suspected_phishing, addresses, title FROM clone_clusters "
+                  "WHERE cluster = ?", [cluster_id])
+
+
+def cluster_members(db: CatalogDB, cluster_id: str, limit: int = 200) -> list[dict[str, Any]]:
+    """A cluster's hosts with their distances to its representative, the addresses
+    each shows, the snapshot that signed it (``snapshot_id``) and a screenshot
+    (``screenshot_id``: of that page, else the host's latest, else, for a
+    byte-for-byte copy, the copied page's)."""
+    rows = db.all("SELECT m.host, m.image_distance, m.text_distance, m.same_favicon, m.same_title, m.addresses, "
+                  "h.network, h.state, h.title, g.url, g.timestamp, g.favicon_hash, g.duplicate_of "
+                  "FROM clone_members m JOIN hosts h ON h.host = m.host "
+                  "LEFT JOIN clone_signatures g ON g.host = m.host WHERE m.cluster = ? ORDER BY m.host LIMIT ?",
+                  [cluster_id, limit])
+    for row in rows:
+        row["snapshot_id"] = db.value("SELECT id FROM snapshots WHERE url = ? AND timestamp = ?",
+                                      [row["url"], row["timestamp"]]) if row["url"] else None
+        row["screenshot_id"] = db.value(
+            "SELECT id FROM snapshots WHERE host = ? AND screenshot_path IS NOT NULL "
+            "ORDER BY (url = ?) DESC, timestamp DESC LIMIT 1", [row["host"], row["url"] or ""])
+        if row["screenshot_id"] is None and row["duplicate_of"]:  # a byte-for-byte copy: the page it copies
+            row["screenshot_id"] = db.value("SELECT id FROM snapshots WHERE url = ? AND screenshot_path IS NOT NULL "
+                                            "ORDER BY timestamp DESC LIMIT 1", [row["duplicate_of"]])
+    return rows
+
+
+def host_clusters(db: CatalogDB, names: list[str]) -> dict[str, dict[str, Any]]:
+    """The cluster of each of *names* that is in one: id, size, suspected phishing."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        for row in db.all("SELECT m.host, c.cluster, c.size, c.suspected_phishing FROM clone_members m "
+                          "JOIN clone_clusters c ON c.cluster = m.cluster "
+                          f"WHERE m.host IN ({', '.join('?' * len(chunk))})", chunk):
+            found[row.pop("host")] = row
+    return found

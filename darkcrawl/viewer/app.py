@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from darkcrawl.catalog import queries
-from darkcrawl.viewer import files, pages
+from darkcrawl.viewer import clusters, files, pages
 from darkcrawl.viewer.defang import defang
 
 if TYPE_CHECKING:
@@ -62,6 +62,8 @@ def make_app(db: CatalogDB, path_data: str | Path, token: str | None = None) -> 
         web.get("/entities", _html(lambda view, request: pages.entities_page(view, _params(request)))),
         web.get(r"/entity/{id:\d+}", _html(lambda view, request: pages.entity_page(
             view, int(request.match_info["id"]), _params(request)))),
+        web.get("/clusters", _html(lambda view, request: clusters.clusters_page(view, _params(request)))),
+        web.get("/cluster/{id}", _html(lambda view, request: clusters.cluster_page(view, request.match_info["id"]))),
         web.get(r"/file/{id:\d+}/{kind:screenshot|raw|rendered}", _file),
         web.get(r"/frame/{id:\d+}/{kind:raw|rendered}", _frame),
         web.get("/static/{name}", _static),
@@ -69,6 +71,7 @@ def make_app(db: CatalogDB, path_data: str | Path, token: str | None = None) -> 
         web.get("/api/hosts", _api(_api_hosts)),
         web.get("/api/search", _api(_api_search)),
         web.get("/api/entities", _api(_api_entities)),
+        web.get("/api/clusters", _api(clusters.api_clusters)),
     ])
     return app
 
@@ -221,9 +224,11 @@ def _api_hosts(view: pages.View, params: dict[str, str]) -> dict[str, Any]:
     number, limit = queries.bounded(params.get("page"), params.get("limit"), 50)
     found = queries.hosts(view.db, network=params.get("network", ""), state=params.get("state", ""),
                           q=params.get("q", ""), page=number, limit=limit)
+    in_cluster = queries.host_clusters(view.db, [row["host"] for row in found.rows])
     for row in found.rows:
         shot = row.pop("screenshot_id")
         row["screenshot"] = f"/file/{shot}/screenshot" if shot is not None else None
+        row["cluster"] = in_cluster.get(row["host"], {}).get("cluster")
     return found.as_json()
 
 

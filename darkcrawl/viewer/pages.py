@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from darkcrawl.catalog import queries
 from darkcrawl.catalog.db import CatalogDB
-from darkcrawl.viewer import files
+from darkcrawl.viewer import clusters, files
 from darkcrawl.viewer.chart import bar_chart
 from darkcrawl.viewer.diff import text_diff, visible_text
 from darkcrawl.viewer.layout import (
@@ -170,7 +170,7 @@ def host_page(view: View, name: str, params: dict[str, str]) -> str | None:
              f'<dt>first seen</dt><dd>{short_time(row["first_seen"])}</dd>'
              f'<dt>last seen</dt><dd>{short_time(row["last_seen"])}</dd>'
              f'<dt>last up</dt><dd>{short_time(row["last_up"])}</dd>'
-             f'<dt>last failure</dt><dd>{e(row["last_reason"] or "")}</dd></dl>')
+             f'<dt>last failure</dt><dd>{e(row["last_reason"] or "")}</dd>{clusters.host_line(view, name)}</dl>')
     body = (f'<h1>{copyable(name, "host")}</h1><p class=muted>{e(row["title"] or "")}</p>{facts}'
             f"<h2>Snapshots</h2>{table(['visit', 'status', 'url', 'title', 'type', 'size'], timeline)}"
             + pager(f"/host/{quote(name, safe='')}", params, number, snaps.more)

@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS clone_clusters (
     size INTEGER NOT NULL,
     suspected_phishing INTEGER NOT NULL,
     addresses TEXT NOT NULL,        -- JSON [[coin, address], ...]: the addresses that differ
-    title TEXT                      -- the representative's title
+    title TEXT                      -- the title of its first member that has one
 );
 CREATE INDEX IF NOT EXISTS clone_clusters_flagged ON clone_clusters (suspected_phishing, size);
 CREATE TABLE IF NOT EXISTS clone_members (
@@ -259,11 +259,12 @@ class ClonesFacet(Facet):
         found = clustering.clusters(signatures.values(), self.limits)
         shown = _addresses(db, [host for c in found for host in c.members])
         clusters_rows, member_rows = [], []
-        titles = _titles(db, [c.representative for c in found])
+        titles = _titles(db, [host for c in found for host in c.members])
         for cluster in found:
             differing = clustering.differing_addresses({h: shown.get(h, set()) for h in cluster.members})
+            title = next((titles[h] for h in cluster.members if titles.get(h)), None)  # a copy's page has none
             clusters_rows.append((cluster.id, cluster.representative, len(cluster.members), int(bool(differing)),
-                                  _json(differing), titles.get(cluster.representative)))
+                                  _json(differing), title))
             lead = signatures[cluster.representative]
             for host in cluster.members:
                 seen = clustering.evidence(signatures[host], lead, self.limits.min_features)
