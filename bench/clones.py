@@ -18,6 +18,11 @@
 5. What signing costs per host: reading and hashing the screenshot, the text
    simhash, the favicon hash, timed over the crawl's files.
 
+``--scale N`` measures the clustering alone at N hosts (random signatures with
+planted clone groups, a crowded title, a shared favicon and a page thousands of
+hosts show): the pure clustering, and the clones facet's whole pass over a
+SQLite catalogue of N signed hosts.
+
 ``--data DIR`` re-reads a kept crawl (``--keep DIR`` keeps one) instead of crawling:
 its catalogue is rebuilt first (``scrapy catalog --rebuild``), so with the code
 and thresholds of now.
@@ -188,6 +193,65 @@ def signing_cost(data: Path, rows: list[dict[str, Any]], texts: dict[str, str]) 
             "screenshots": len(image_ms)}
 
 
+# -- at scale -----------------------------------------------------------------------------------------
+
+
+def scale_signatures(n: int, seed: int = 1) -> list[Any]:
+    """*n* signatures: 5% in planted clone groups of 4, 2% on one error page (its
+    host name in its text), 10% titled "login", 10% with a template's favicon."""
+    import random
+
+    from darkcrawl.intel.clusters import Signature
+
+    rng = random.Random(seed)
+    flip = lambda value, bits: value ^ sum(1 << b for b in rng.sample(range(64), bits))  # noqa: E731
+    found: list[Any] = []
+    while len(found) < n:
+        roll, host = rng.random(), f"h{len(found):06d}.onion"
+        if roll < 0.05 / 4:  # a clone group: an original and three copies a few bits away
+            image, text, icon = rng.getrandbits(64), rng.getrandbits(64), rng.getrandbits(31)
+            found += [Signature(f"{host}-{k}", image=flip(image, rng.randint(0, 10)), text=flip(text, rng.randint(0, 6)),
+                               features=80, title="clone", favicon=icon) for k in range(4)]
+        elif roll < 0.07:
+            found.append(Signature(host, image=0x0F0F0F0F0F0F0F0F, text=flip(0x123456789ABCDEF, 1), features=12))
+        else:
+            found.append(Signature(host, image=rng.getrandbits(64), text=rng.getrandbits(64), features=60,
+                                   title="login" if roll < 0.17 else f"t{rng.getrandbits(32)}",
+                                   favicon=7 if roll > 0.9 else rng.getrandbits(31)))
+    return found[:n]
+
+
+def scale(n: int) -> dict[str, Any]:
+    from darkcrawl.catalog.db import CatalogDB
+    from darkcrawl.catalog.facets.clones import ClonesFacet
+    from darkcrawl.intel import clusters as clustering
+    from darkcrawl.intel.signatures import to_hex
+
+    signatures = scale_signatures(n)
+    started = time.perf_counter()
+    found = clustering.clusters(signatures)
+    pure = time.perf_counter() - started
+    distinct, _hosts = clustering._distinct(signatures, clustering.Thresholds().min_features)
+    candidates = len(clustering._candidates(distinct, clustering.Thresholds()))
+    with tempfile.TemporaryDirectory(prefix="bench-clones-scale-") as tmp:
+        db = CatalogDB.open(str(Path(tmp) / "catalog.sqlite"))
+        with db.transaction():
+            db.insert_many("hosts", ("host", "network", "scheme", "first_seen", "last_seen", "state"),
+                           [(s.host, "tor", "http", "2026", "2026", "up") for s in signatures])
+            db.insert_many("clone_signatures", ("host", "url", "timestamp", "root", "title", "image_hash",
+                                                "text_hash", "text_features"),
+                           [(s.host, f"http://{s.host}/", "2026", 1, s.title, to_hex(s.image), to_hex(s.text),
+                             s.features) for s in signatures])
+        started = time.perf_counter()
+        with db.transaction():
+            ClonesFacet(Path(tmp)).cluster(db)
+        facet = time.perf_counter() - started
+        db.close()
+    return {"hosts": n, "candidate_pairs": candidates, "all_pairs": n * (n - 1) // 2, "clusters": len(found),
+            "largest": max(len(c.members) for c in found), "clustering_s": round(pure, 2),
+            "facet_pass_s": round(facet, 2)}
+
+
 # -- the run ------------------------------------------------------------------------------------------
 
 
@@ -235,6 +299,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, help="read a kept crawl instead of crawling")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--scale", type=int, help="only time the clustering of this many hosts")
     return parser.parse_args(argv)
 
 
@@ -242,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     from tests.clonesites import WebPlan, plan_web, serving
 
     args = _args(argv)
+    if args.scale:
+        print(json.dumps(scale(args.scale), indent=2))
+        return 0
     if args.data:
         rebuild(args.data / "data")
         facts = json.loads((args.data / "truth.json").read_text())

@@ -176,7 +176,11 @@ class ClonesFacet(Facet):
             changed: dict[str, _Signed] = {}
             files = self._files(db)
             for visit in candidates:
-                signed = self._sign(visit, current.get(visit.host), files)
+                try:
+                    signed = self._sign(visit, current.get(visit.host), files)
+                except Exception as exc:  # a signature is derived: this host's waits for a rebuild, the batch goes on
+                    logger.warning("clones: cannot sign %s (%r)", visit.url, exc)
+                    continue
                 if signed is not None:
                     current[visit.host] = changed[visit.host] = signed
             if changed:
