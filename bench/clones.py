@@ -256,6 +256,8 @@ def scale(n: int) -> dict[str, Any]:
 
 
 def _print_distances(kinds: dict[str, dict[str, list[int]]]) -> None:
+    kinds = {**kinds, "same family (all)": {name: [d for kind, values in kinds.items() if kind.startswith("same")
+                                                   for d in values[name]] for name in ("image", "text")}}
     print("distances (bits of 64): kind of pair, pairs, image min/median/max, text min/median/max")
     for kind, values in sorted(kinds.items()):
         parts = []
