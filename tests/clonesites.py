@@ -25,8 +25,14 @@ import random
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from tests.gateways import FakeGateway
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.conftest import CrawlResult
 
 B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 SKELETONS = ("market", "shop", "forum", "blog", "service")
@@ -275,3 +281,14 @@ def true_pairs(specs: list[SiteSpec]) -> set[tuple[str, str]]:
     for spec in specs:
         by_family.setdefault(spec.family, []).append(spec.host)
     return {tuple(sorted((a, b))) for hosts in by_family.values() for i, a in enumerate(hosts) for b in hosts[i + 1:]}
+
+
+def crawl_web(work: Path, specs: list[SiteSpec]) -> CrawlResult:
+    """A real crawl of *specs* (one round, render stage on), while they are served."""
+    from tests.conftest import run_crawl
+
+    with serving(specs):
+        seeds = work / "seeds.txt"
+        seeds.write_text("".join(spec.url + "\n" for spec in specs))
+        return run_crawl(work, "-a", f"seeds={seeds}", settings={"DARKCRAWL_RENDER": 1, "DOWNLOAD_TIMEOUT": 30},
+                         timeout=400)

@@ -18,9 +18,9 @@ from darkcrawl.catalog.writer import CatalogWriter
 from darkcrawl.intel.clusters import cluster_id
 from darkcrawl.intel.signatures import favicon_hash
 from darkcrawl.links.classify import Gateways
-from tests.clonesites import WebPlan, plan_web, serving
+from tests.clonesites import WebPlan, crawl_web, plan_web
 from tests.components import needs
-from tests.conftest import ROOT, run_crawl
+from tests.conftest import ROOT
 from tests.harness.catalog import catalog_dump, dump_differences
 
 #: two families (one with phishing clones, one with mirrors only), an unrelated site,
@@ -32,11 +32,7 @@ PLAN = WebPlan(families=2, phishing_families=1, unrelated=1, templates=1, per_te
 def clone_crawl(tmp_path_factory):
     work = tmp_path_factory.mktemp("clones")
     specs = plan_web(PLAN, seed=19)  # a declared icon, a site without one, a login wall
-    with serving(specs):
-        seeds = work / "seeds.txt"
-        seeds.write_text("".join(spec.url + "\n" for spec in specs))
-        result = run_crawl(work, "-a", f"seeds={seeds}", settings={"DARKCRAWL_RENDER": 1, "DOWNLOAD_TIMEOUT": 30},
-                           timeout=400)
+    result = crawl_web(work, specs)
     assert result.returncode == 0, result.log[-3000:]
     return specs, result
 

@@ -14,9 +14,8 @@ import pytest
 from darkcrawl.catalog.db import CatalogDB
 from darkcrawl.intel.clusters import cluster_id
 from darkcrawl.viewer.app import make_app
-from tests.clonesites import WebPlan, plan_web, serving
+from tests.clonesites import WebPlan, crawl_web, plan_web
 from tests.components import COMPONENTS, needs
-from tests.conftest import run_crawl
 from tests.test_viewer import Served, _only_viewer_requests, beacon, browser, get, get_json  # noqa: F401 (fixtures)
 from tests.viewer_catalogue import CLEAR, ONION, add_host, build_catalogue
 
@@ -107,11 +106,7 @@ def test_cluster_pages_answer_and_escape_crawled_values(site):
 def crawled(tmp_path_factory):
     work = tmp_path_factory.mktemp("view-clone-crawl")
     specs = plan_web(WebPlan(families=2, phishing_families=1, unrelated=1, templates=1, per_template=2), seed=19)
-    with serving(specs):
-        seeds = work / "seeds.txt"
-        seeds.write_text("".join(spec.url + "\n" for spec in specs))
-        result = run_crawl(work, "-a", f"seeds={seeds}", settings={"DARKCRAWL_RENDER": 1, "DOWNLOAD_TIMEOUT": 30},
-                           timeout=400)
+    result = crawl_web(work, specs)
     assert result.returncode == 0, result.log[-3000:]
     return specs, result
 

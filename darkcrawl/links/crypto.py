@@ -31,17 +31,23 @@ _MAINNET_HRP = "bc"
 _BECH32_MAX_LENGTH = 90
 
 
-def _is_legacy_address(s: str) -> bool:
-    if not 26 <= len(s) <= 35 or s[0] not in "13":
-        return False
+def _b58_number(s: str) -> int | None:
+    """The number *s* writes in base58, None when it holds another character."""
     num = 0
     index = _B58_INDEX
     for char in s:
         digit = index.get(char)
         if digit is None:
-            return False
+            return None
         num = num * 58 + digit
-    if num >> (8 * _LEGACY_LENGTH):
+    return num
+
+
+def _is_legacy_address(s: str) -> bool:
+    if not 26 <= len(s) <= 35 or s[0] not in "13":
+        return False
+    num = _b58_number(s)
+    if num is None or num >> (8 * _LEGACY_LENGTH):
         return False
     raw = num.to_bytes(_LEGACY_LENGTH, "big")
     # Base58check encodes each leading zero byte as a leading "1"; requiring the
@@ -278,14 +284,9 @@ def _monero_b58decode(s: str) -> bytes | None:
         size = _XMR_BLOCK_BYTES.get(len(block))
         if not size:
             return None
-        num = 0
-        for char in block:
-            digit = _B58_INDEX.get(char)
-            if digit is None:
-                return None
-            num = num * 58 + digit
-        if num >> (8 * size):
-            return None  # overflows its block: not an encoding
+        num = _b58_number(block)
+        if num is None or num >> (8 * size):
+            return None  # not base58, or overflows its block: not an encoding
         out += num.to_bytes(size, "big")
     return bytes(out)
 
