@@ -123,3 +123,21 @@ def test_the_facet_writes_idempotently_and_signs_each_host_once(clone_crawl, tmp
     assert catalog_dump(db) == once
     assert db.value("SELECT count(*) FROM clone_signatures WHERE url NOT LIKE '%/'") == 0
     db.close()
+
+
+@needs("chromium")
+def test_a_long_crawl_clusters_between_batches(clone_crawl, tmp_path, monkeypatch):
+    """Every CLUSTER_INTERVAL seconds of writing, not only at the end."""
+    from darkcrawl.catalog.facets import clones
+
+    _specs, result = clone_crawl
+    source = RebuildSource(result.data, Gateways(), (), 100_000)
+    visits = [v for path in record_paths(result.data) for v in record_visits(source, path)]
+    db = CatalogDB.open(str(tmp_path / "catalog.sqlite"))
+    writer = CatalogWriter(db, [ClonesFacet(result.data)])
+    writer.write(visits)
+    assert db.value("SELECT count(*) FROM clone_clusters") == 0  # not yet: the interval has not passed
+    monkeypatch.setattr(clones, "CLUSTER_INTERVAL", 0.0)
+    writer.write(visits[:1])
+    assert db.value("SELECT count(*) FROM clone_clusters") > 0
+    db.close()

@@ -52,7 +52,7 @@ def test_favicons_are_fetched_once_and_saved(crawl):
     assert sorted(item["url"] for item in saved) == sorted([f"http://127.0.0.1:{declared.port}/favicon.ico", icon_url])
     assert result.stats["darkcrawl/saved/favicon"] == 2
     assert result.stats["darkcrawl/favicon/none"] == 2  # the 404 and the soft 404
-    assert result.stats["darkcrawl/favicon/failed"] == 1  # past the size bound
+    assert result.stats["darkcrawl/favicon/not_fetched"] == 1  # past the size bound
     assert "favicon" in json.dumps(result.stats)
 
 

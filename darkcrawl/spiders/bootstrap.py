@@ -196,7 +196,7 @@ class HostBootstrap:
         state = request.meta[BOOTSTRAP_KEY]
         reason, _error = failure_reason(failure, Transfer.of(request, FAVICON_MAX_SIZE))
         logger.info("favicon %s not fetched: %s", request.url, reason)
-        self.stats.inc_value("darkcrawl/favicon/failed")
+        self.stats.inc_value("darkcrawl/favicon/not_fetched")
         if not state.get("declared"):
             yield from self._bootstrap_next(state)
 
