@@ -200,6 +200,13 @@ OPTIONS: tuple[Option, ...] = (
     _opt("PATH_DATA", _str, "data", "root folder of everything the crawl saves"),
     _opt("TIME_CACHE", _seconds, 60.0, "seconds during which a fetched URL is not fetched again ('inf': never)"),
     _opt("SE_WAIT", _seconds, 0.0, "extra seconds to wait after a page loads in the browser"),
+    # adaptive revisits (darkcrawl.frontier.revisit_policy)
+    _opt("DARKCRAWL_REVISIT_ADAPTIVE", _bool, True,
+         "adapt each URL's revisit interval to what its visits saw (0: every URL every TIME_CACHE s, as darc)"),
+    _opt("DARKCRAWL_REVISIT_MAX", _seconds, 604800.0,
+         "longest revisit interval (s, at least TIME_CACHE): a page that never changes is still visited this often"),
+    _opt("DARKCRAWL_REVISIT_PROBE", _seconds, 3600.0,
+         "first wait (s) before a down host is probed again, doubled at each failed probe up to DARKCRAWL_REVISIT_MAX"),
     # white / black lists
     _opt("LINK_WHITE_LIST", _regex_list, [], "host regexes (fullmatch, ignore case) to crawl"),
     _opt("LINK_BLACK_LIST", _regex_list, [], "host regexes (fullmatch, ignore case) never to crawl"),

@@ -78,6 +78,9 @@ class PageItem:
     #: was another one: then the body is not stored again and no link was extracted
     content_digest: str | None = None
     duplicate_of: str | None = None
+    #: the sitemap's <changefreq> its first visit's revisit interval started from
+    #: (darkcrawl.frontier.revisit_policy): recorded so the catalogue's rebuild starts there too
+    sitemap_changefreq: str | None = None
     #: filled by the storage pipeline, relative to PATH_DATA
     document_path: str | None = None
     headers_path: str | None = None

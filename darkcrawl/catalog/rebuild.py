@@ -101,6 +101,8 @@ def record_visits(source: RebuildSource, path: Path) -> list[Visit]:
         "headers_path": str(path.relative_to(root)),
     }
     visit = Visit(url, timestamp, host, network, scheme, False, columns)
+    if isinstance(record.get("Sitemap-Changefreq"), str):
+        visit.extra["sitemap_changefreq"] = record["Sitemap-Changefreq"]
     facts = (document_facts(final_url, body, record.get("Response"), record.get("Content-Type") or "",
                             source.extra, source.max_text) if body and not record.get("Duplicate-Of") else None)
     visits = [with_facts(visit, facts.links if facts else None, facts.title if facts else None,

@@ -35,6 +35,9 @@ class Visit:
     text: str | None = None  # None: the page was not read (not HTML, a duplicate)
     links: list[tuple[str, str | None]] = field(default_factory=list)  # (target, target host)
     entities: set[tuple[str, str]] = field(default_factory=set)
+    #: what facets (darkcrawl.catalog.facets) read of the item or the headers record
+    #: beyond the snapshot's columns, e.g. ``sitemap_changefreq``
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,8 @@ def page_visit(item: PageItem, cache: TargetCache, *, size: int | None = None) -
         "raw_path": item.document_path if stored else None, "headers_path": item.headers_path,
     }
     visit = Visit(link.url, item.timestamp, link.host, link.network, link.scheme, False, columns)
+    if item.sitemap_changefreq is not None:
+        visit.extra["sitemap_changefreq"] = item.sitemap_changefreq
     return with_facts(visit, item.links, item.title, item.text, cache)
 
 
