@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from darkcrawl.frontier.revisit_policy import (
-    CHANGED, DOWN, NEW, UNCHANGED, HostState, RevisitPolicy, SitemapHint, UrlState, failure_outcome,
+    CHANGED, DOWN, FAILED, NEW, UNCHANGED, HostState, RevisitPolicy, SitemapHint, UrlState, failure_outcome,
 )
 
 #: sitemap hints kept for URLs not fetched yet or waiting: past it new ones are dropped
@@ -55,6 +55,7 @@ class RevisitSchedule:
         self.hints: dict[str, SitemapHint] = {}
         self._parked: dict[str, dict[str, int]] = {}  # host -> {url: depth}
         self._pulled: set[str] = set()  # fetched because a lastmod said it changed
+        self._probing: set[str] = set()  # probes of down hosts under way
 
     @property
     def enabled(self) -> bool:
@@ -80,6 +81,7 @@ class RevisitSchedule:
             self._pulled.discard(url)
             if outcome == UNCHANGED:  # its lastmod said it changed
                 self._caught_lying(host)
+        self._probing.discard(url)
         self._answered(host, url, when)
         self._set_state(url, state)
         self._schedule(url, depth, when + state.interval)
@@ -96,6 +98,9 @@ class RevisitSchedule:
         self._schedule(url, depth, when + state.interval)
         if outcome == DOWN:
             self._unreachable(host or self.host_of(url), url, depth, when)
+        elif outcome == FAILED:  # the host answered, the page failed
+            self._probing.discard(url)
+            self._answered(host or self.host_of(url), url, when)
         return outcome
 
     def deferred(self, url: str, depth: int, when: float) -> None:
@@ -148,9 +153,14 @@ class RevisitSchedule:
     def _unreachable(self, host: str, url: str, depth: int, when: float) -> None:
         assert self.policy is not None
         before = self.hosts.get(host)
+        if before is not None and before.down and url not in self._probing:
+            if url == before.probe_url:  # under way before the host went down: not its probe
+                self._schedule(url, depth, when + before.probe_wait)
+            return
+        self._probing.discard(url)
         after = self.policy.host_failed(before, url)
         self._set_host(host, after)
-        if not after.down or (before is not None and before.down and url != before.probe_url):
+        if not after.down:
             return
         if before is None or not before.down:
             self._count("hosts_down")
@@ -192,6 +202,7 @@ class RevisitSchedule:
                 self._count("parked")
                 continue
             if host is not None and host.down:
+                self._probing.add(url)
                 self._count("probes")
             ready.append((url, depth))
         return ready
