@@ -20,6 +20,8 @@ from darkcrawl.catalog.db import CatalogDB
 from darkcrawl.frontier.revisit_policy import HostState, RevisitPolicy, SitemapHint, UrlState
 from darkcrawl.frontier.revisits import RevisitSchedule
 from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
+from darkcrawl.viewer import pages
+from darkcrawl.viewer.pages import View
 from tests.conftest import ROOT, run_crawl
 from tests.harness.catalog import catalog_dump, dump_differences
 from tests.harness.http import HttpService, QuietHandler
@@ -310,3 +312,18 @@ def test_the_catalogue_shows_each_urls_revisits_as_the_crawl_planned_them(monito
     rebuilt = catalog_dump(CatalogDB.open(str(data / "catalog.sqlite"), readonly=True))
     assert rebuilt["revisits"] == incremental["revisits"], dump_differences(incremental, rebuilt)
     assert rebuilt == incremental, dump_differences(incremental, rebuilt)
+
+
+def test_the_viewer_shows_a_urls_revisits(monitored: Any) -> None:
+    result, site, _late, _started = monitored
+    db = CatalogDB.open(str(result.data / "catalog.sqlite"), readonly=True)
+    view = View(db, result.data)
+    row = db.one("SELECT id, host FROM snapshots WHERE url = ? ORDER BY timestamp DESC LIMIT 1", (site.url("/never"),))
+    assert row is not None
+    revisits = db.one("SELECT visits, every FROM revisits WHERE url = ?", (site.url("/never"),))
+    page = pages.snapshot_page(view, row["id"])
+    assert page is not None
+    assert f"every {pages.duration(revisits['every'])}, changed 0 of {revisits['visits']} visits, next due" in page
+    host = pages.host_page(view, row["host"], {})
+    assert host is not None and "URLs every 1 s to 8 s, changed" in host
+    assert pages.duration(90) == "1.5 min" and pages.duration(7200) == "2 h" and pages.duration(3) == "3 s"

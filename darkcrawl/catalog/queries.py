@@ -313,3 +313,28 @@ def entity_pages(db: CatalogDB, entity_id: int, page: int = 1, limit: int = 100)
     return _paged(db, "SELECT s.id, s.url, s.host, s.network, s.timestamp, s.title FROM sightings g "
                   "JOIN snapshots s ON s.id = g.snapshot_id WHERE g.entity_id = ? ORDER BY s.timestamp, s.id",
                   [entity_id], page, limit)
+
+
+# -- revisits (darkcrawl.catalog.facets.revisits) -------------------------------------
+
+
+def _facet_row(db: CatalogDB, sql: str, params: list[Any]) -> dict[str, Any] | None:
+    try:
+        return db.one(sql, params)
+    except Exception:  # a catalogue from before the facet (read-only: not upgraded): no row
+        return None
+
+
+def url_revisits(db: CatalogDB, url: str) -> dict[str, Any] | None:
+    """How often *url* changed, its revisit interval (s) and when it is due next."""
+    return _facet_row(db, "SELECT visits, changes, failures, every, next_due, last_change, changefreq "
+                          "FROM revisits WHERE url = ?", [url])
+
+
+def host_revisits(db: CatalogDB, name: str) -> dict[str, Any] | None:
+    """The host's URLs' revisits in one: how many, visits and changes, shortest and
+    longest interval, the next one due."""
+    row = _facet_row(db, "SELECT COUNT(*) AS urls, SUM(visits) AS visits, SUM(changes) AS changes, "
+                         "MIN(every) AS shortest, MAX(every) AS longest, MIN(next_due) AS next_due "
+                         "FROM revisits WHERE host = ?", [name])
+    return row if row and row["urls"] else None

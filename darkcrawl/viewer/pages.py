@@ -156,6 +156,34 @@ def _host_sections(view: View, name: str, row: dict[str, Any]) -> str:
             + f"<h2>Failures</h2>{table(['time', 'stage', 'url', 'reason'], fails, 'No failures.')}")
 
 
+def duration(seconds: Any) -> str:
+    """A revisit interval for people: ``45 s``, ``12 min``, ``3.5 h``, ``2.1 d``."""
+    value = float(seconds)
+    for unit, size_s in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if value >= size_s:
+            return f"{value / size_s:.3g} {unit}"
+    return f"{value:.3g} s"
+
+
+def _url_revisits(view: View, url: str) -> str:
+    """``every 2 h, changed 3 of 10 visits, next due ...`` (the revisits facet's row)."""
+    row = queries.url_revisits(view.db, url)
+    if row is None:
+        return ""
+    last = f", last on {short_time(row['last_change'])}" if row["last_change"] else ""
+    return (f'every {duration(row["every"])}, changed {e(row["changes"])} of {e(row["visits"])} visits{last}, '
+            f'next due {short_time(row["next_due"])}')
+
+
+def _host_revisits(view: View, name: str) -> str:
+    row = queries.host_revisits(view.db, name)
+    if row is None:
+        return '<span class="muted">none</span>'
+    every = duration(row["shortest"]) + (f' to {duration(row["longest"])}' if row["longest"] != row["shortest"] else "")
+    return (f'{e(row["urls"])} URLs every {every}, changed {e(row["changes"])} of {e(row["visits"])} visits, '
+            f'next due {short_time(row["next_due"])}')
+
+
 def host_page(view: View, name: str, params: dict[str, str]) -> str | None:
     row = queries.host(view.db, name)
     if row is None:
@@ -170,7 +198,8 @@ def host_page(view: View, name: str, params: dict[str, str]) -> str | None:
              f'<dt>first seen</dt><dd>{short_time(row["first_seen"])}</dd>'
              f'<dt>last seen</dt><dd>{short_time(row["last_seen"])}</dd>'
              f'<dt>last up</dt><dd>{short_time(row["last_up"])}</dd>'
-             f'<dt>last failure</dt><dd>{e(row["last_reason"] or "")}</dd></dl>')
+             f'<dt>last failure</dt><dd>{e(row["last_reason"] or "")}</dd>'
+             f'<dt>revisits</dt><dd>{_host_revisits(view, name)}</dd></dl>')
     body = (f'<h1>{copyable(name, "host")}</h1><p class=muted>{e(row["title"] or "")}</p>{facts}'
             f"<h2>Snapshots</h2>{table(['visit', 'status', 'url', 'title', 'type', 'size'], timeline)}"
             + pager(f"/host/{quote(name, safe='')}", params, number, snaps.more)
@@ -243,6 +272,7 @@ def snapshot_page(view: View, snapshot_id: int) -> str | None:
         ("visited", short_time(row["timestamp"])), ("status", e(row["status"])), ("type", e(row["mime"])),
         ("size", size(row["size"])), ("sha256", f"<code>{e(row['sha256'])}</code>"),
         ("duplicate of", copyable(row["duplicate_of"]) if row["duplicate_of"] else ""),
+        ("revisit", _url_revisits(view, row["url"])),
         ("found on", copyable(row["source"]) if row["source"] else "")) if value)
     links = [[copyable(x["target"]), host_link(x["target_host"]) if x["target_host"] else ""]
              for x in queries.snapshot_links(view.db, snapshot_id)]
