@@ -123,8 +123,24 @@ def test_changes_shrink_and_quiet_grows_monotonically() -> None:
     assert state.visits == 40 and state.changes == 10  # "a" -> "k0" too
 
 
+@pytest.mark.parametrize(("every", "hours"), [
+    (HOUR, 0.96), (6 * HOUR, 1.92), (DAY, 3.64), (WEEK, 9.34), (CHANGEFREQ["monthly"], 19.28),
+])
+def test_the_target_interval_is_freshness_optimal_not_proportional(every: float, hours: float) -> None:
+    assert POLICY.target(1.0 / every) / HOUR == pytest.approx(hours, abs=0.01)
+
+
+def test_a_page_changing_faster_than_visits_can_follow_is_hopeless() -> None:
+    assert POLICY.target(4.0 / HOUR) == math.inf  # effort 0.25: mu * rate >= 1
+    hopeless = RevisitPolicy(HOUR, WEEK, effort=1.0)
+    state = hopeless.visited(hopeless.visited(None, 0.0, "a"), HOUR, "b")
+    assert state.interval == 2 * HOUR  # a change it cannot keep up with: it backs off
+
+
 @pytest.mark.parametrize(("changefreq", "first"), [
-    (HOUR, HOUR), (DAY, DAY), (0.0, HOUR), (math.inf, WEEK), (CHANGEFREQ["yearly"], WEEK), (None, HOUR),
+    (HOUR, HOUR), (DAY, POLICY.target(1 / DAY)), (0.0, HOUR), (None, HOUR),
+    (math.inf, POLICY.target(1 / CHANGEFREQ["monthly"])),  # "never" may lie: as "monthly"
+    (CHANGEFREQ["yearly"], POLICY.target(1 / CHANGEFREQ["monthly"])),
 ])
 def test_changefreq_sets_the_first_interval(changefreq: float | None, first: float) -> None:
     assert _intervals(POLICY, ["a"], changefreq) == [first]
@@ -132,7 +148,7 @@ def test_changefreq_sets_the_first_interval(changefreq: float | None, first: flo
 
 def test_changefreq_is_only_a_start() -> None:  # a lying "hourly" on a static page grows like any other
     assert _intervals(POLICY, list("aaaa"), HOUR)[-1] == 8 * HOUR
-    assert _intervals(POLICY, list("abcd"), WEEK)[-1] < WEEK  # a lying "weekly" on a busy page shrinks
+    assert _intervals(POLICY, list("abcd"), WEEK)[-1] < POLICY.start(WEEK)  # a lying "weekly" on a busy page shrinks
 
 
 def test_not_adaptive_is_darcs_time_cache() -> None:
@@ -202,7 +218,9 @@ DUE = VISITED.last + VISITED.interval
 HINT_DUES = [
     ("newer than our copy: due at the read", (READ - HOUR, READ - HOUR + 1), READ + 1200, (READ + 600, "pulled")),
     ("newer, but already due sooner", (READ - HOUR, READ - HOUR + 1), DUE, (DUE, None)),
-    ("older than our copy: later", (READ - 2 * DAY, READ - 2 * DAY + 1), DUE, (READ + HOUR, "pushed")),
+    # unchanged since our copy: later, but at most push_limit intervals after the visit (a lie is caught)
+    ("older than our copy: later", (READ - 2 * DAY, READ - 2 * DAY + 1), DUE, (VISITED.last + 4 * HOUR, "pushed")),
+    ("older, read soon after the visit", (READ - 2 * DAY, READ - 2 * DAY + 1), DUE, (READ - DAY + 1800 + HOUR, "pushed")),
     ("a day-long lastmod holding our visit: no telling", (READ - DAY - HOUR, READ - DAY + HOUR), DUE, (DUE, None)),
     ("no lastmod", None, DUE, (DUE, None)),
 ]
@@ -210,16 +228,8 @@ HINT_DUES = [
 
 @pytest.mark.parametrize(("why", "lastmod", "due", "expected"), HINT_DUES, ids=[h[0] for h in HINT_DUES])
 def test_hint_due(why: str, lastmod: tuple[float, float] | None, due: float, expected: tuple[float, str | None]) -> None:
-    read = READ + 600 if "read" in why else READ
+    read = READ + 600 if "at the read" in why else READ - DAY + 1800 if "soon after" in why else READ
     assert POLICY.hint_due(VISITED, SitemapHint(read, lastmod), due) == expected
-
-
-def test_a_push_never_passes_the_ceiling_since_the_last_visit() -> None:
-    policy = RevisitPolicy(HOUR, 2 * DAY)
-    state = policy.visited(None, READ - 1.9 * DAY, "a")
-    state = UrlState(**{**{f: getattr(state, f) for f in UrlState.__slots__}, "interval": 2 * DAY})
-    due, verdict = policy.hint_due(state, SitemapHint(READ, (0.0, 1.0)), state.last + HOUR)
-    assert verdict == "pushed" and due == state.last + 2 * DAY
 
 
 def test_hints_read_before_the_last_visit_say_nothing() -> None:

@@ -94,7 +94,7 @@ def test_sitemap_hints() -> None:
     schedule = RevisitSchedule(POLICY, stats=stats)
     schedule.hint("http://x/new", SitemapHint(0.0, None, 86400.0))  # before its first visit: its start
     schedule.visited("http://x/new", 0, 1.0, "a")
-    assert schedule.due("http://x/new") == 1001.0  # a day, bounded by the ceiling
+    assert schedule.due("http://x/new") == 1.0 + POLICY.start(86400.0)  # the target of a daily page
     schedule.visited("http://x/a", 0, 100.0, "a")
     assert schedule.hint("http://x/a", SitemapHint(105.0, (103.0, 104.0))) == "pulled"
     assert schedule.due("http://x/a") == 105.0
@@ -106,6 +106,27 @@ def test_sitemap_hints() -> None:
     schedule.hosts["x"] = HostState(lies=POLICY.distrust_after)
     assert schedule.hint("http://x/a", SitemapHint(200.0, (150.0, 151.0))) is None  # no longer listened to
     assert stats["darkcrawl/revisits/sitemap/pulled"] == 1 and stats["darkcrawl/revisits/sitemap/pushed"] == 1
+
+
+def test_a_sitemap_whose_lastmod_never_moves_is_caught_and_then_ignored() -> None:
+    stats = _Stats()
+    schedule = RevisitSchedule(POLICY, stats=stats)
+    old = (0.0, 1.0)  # "unchanged since 1970", whatever happens
+    now, version, visits = 100.0, 0, 0
+    schedule.visited("http://x/a", 0, now, "v0")
+    while now < 5000:
+        now += 1
+        if now % 5 == 0:
+            schedule.hint("http://x/a", SitemapHint(now, old))
+        if now % 30 == 0:
+            version += 1  # it changes every 30 s
+        for url, depth in schedule.pop_due(now):
+            visits += 1
+            schedule.visited(url, depth, now, f"v{version}")
+    assert stats["darkcrawl/revisits/sitemap/lies"] == POLICY.distrust_after  # then no longer listened to
+    assert stats["darkcrawl/revisits/sitemap/distrusted_hosts"] == 1
+    assert not POLICY.trusts(schedule.hosts["x"]) and schedule.bootstrap_age("x") == POLICY.bound(POLICY.reread)
+    assert visits >= 100  # followed by its own visits once its sitemap is ignored
 
 
 def test_darcs_fixed_time_cache() -> None:
@@ -139,7 +160,7 @@ def test_a_restart_keeps_intervals_histories_probes_and_hints(tmp_path: Path) ->
     assert again.state("http://x/a") == UrlState(40.0, 30.0, "a", 3, 0, 0, None, None, *before[0]["http://x/a"].as_list()[8:])
     assert again.hosts["y"].down and again.due("http://y/b") == 106.0
     again.visited("http://x/new", 0, 10.0, "a")
-    assert again.due("http://x/new") == 1010.0
+    assert again.due("http://x/new") == 10.0 + POLICY.start(3600.0)
     store.commit()
     assert store.db.execute("SELECT count(*) FROM revisit_hints").fetchone()[0] == 0  # used: forgotten
 

@@ -11,19 +11,26 @@ ACM TOIT 2003): of *n* visits *X* found the page changed, each after an interval
 mean *I*, so the rate is ``-ln((n - X + 0.5) / (n + 0.5)) / I`` (its bias-corrected
 form, finite when every visit found a change).  *n*, *X* and the elapsed time are
 counted with exponential decay (about the last ``window`` visits weigh), so three
-numbers are kept rather than a history.  The target interval is ``target / rate``
-(0.5: about two visits per expected change), and every visit moves the interval
-towards it, at most by ``grow`` up (a page that did not change waits longer each
-time, and never less than before) or by ``shrink`` down (a page that changed comes
-back sooner: by ``settle`` at least, by ``shrink`` at most, so that one change after
-a long quiet brings it back somewhat sooner, not at the floor).
+numbers are kept rather than a history.  The target interval for that rate is the
+freshness-optimal one of Cho & Garcia-Molina (:meth:`RevisitPolicy.target`: about the
+square root of floor x time between changes, not proportional to it: proportional
+allocation keeps fewer pages fresh than a fixed interval does).  Every visit moves the
+interval towards it, at most by ``grow`` up (a page that did not change waits longer
+each time, and never less than before) or by ``shrink`` down (a page that changed
+comes back sooner: by ``settle`` at least, by ``shrink`` at most, so that one change
+after a long quiet brings it back somewhat sooner, not at the floor).  A page that
+changed at every visit stays at the floor.
 
-**Sitemap hints** are untrusted: ``changefreq`` only sets the first interval; a
+**Sitemap hints** are untrusted.  ``changefreq`` only sets the first interval (the
+target of a page changing that often; "never" and "yearly" count as "monthly").  A
 ``lastmod`` read after the last visit moves the next one (:meth:`RevisitPolicy.hint_due`):
-certainly newer than our copy: due now; certainly older: not due before the
-sitemap's read plus the interval (and never later than the last visit plus the
-ceiling, so a lying sitemap costs one ceiling of staleness at most).  A host whose
-``lastmod`` values are caught lying ``distrust_after`` times is no longer listened to.
+certainly newer than our copy: due now; certainly older: not due before the sitemap's
+read plus the interval, and never more than ``push_limit`` intervals after the last
+visit, so that a lying sitemap is caught by a visit.  A host whose ``lastmod`` values
+are caught lying ``distrust_after`` times (a lastmod older than a change a visit saw,
+or a "changed" lastmod whose visit found the page unchanged) is no longer listened to.
+A host's robots.txt and sitemaps are read again at a revisit after ``TIME_CACHE`` when
+its lastmod values are listened to, else after ``reread`` (a day).
 
 **A host that is down** (``down_after`` failures in a row that say it could not be
 reached) is not tried URL by URL: one probe (its URL that answered last) comes back
@@ -213,9 +220,10 @@ class HostState:
     probe_wait: float = 0.0
     up_url: str | None = None  # its URL that answered last
     lies: int = 0  # lastmod values of its sitemaps caught lying
+    hinted: bool = False  # its sitemaps give lastmod values
 
     def as_list(self) -> list[object]:
-        return [self.failures, self.down, self.probe_url, self.probe_wait, self.up_url, self.lies]
+        return [self.failures, self.down, self.probe_url, self.probe_wait, self.up_url, self.lies, self.hinted]
 
     @classmethod
     def from_list(cls, values: list[object]) -> HostState:
@@ -233,11 +241,13 @@ class RevisitPolicy:
     grow: float = 2.0
     shrink: float = 2.0
     settle: float = 0.8  # the least a change shrinks the interval by
-    target: float = 0.5  # the interval, in expected times between changes
+    effort: float = 0.25  # Cho & Garcia-Molina's multiplier, in floors: what a visit must buy
     window: float = 8.0  # visits the estimator weighs, about
     probe: float = 3600.0  # a down host's first probe wait
     down_after: int = 2
     distrust_after: int = 2
+    reread: float = 86400.0  # robots.txt and sitemaps of a host without lastmod: daily
+    push_limit: float = 4.0  # a lastmod saying "unchanged" defers a visit this many intervals at most
 
     def __post_init__(self) -> None:
         if not 0 <= self.floor:
@@ -274,10 +284,32 @@ class RevisitPolicy:
         return min(max(seconds, self.floor), self.ceiling)
 
     def start(self, changefreq: float | None) -> float:
-        """The first interval: the sitemap's changefreq, else the floor."""
+        """The first interval: the target of a page that changes as often as the sitemap's
+        changefreq says ("never" is taken as "yearly": it may lie), else the floor."""
         if not self.adaptive or changefreq is None:
             return self.floor
-        return self.bound(changefreq)
+        if changefreq <= 0:
+            return self.floor
+        return self.bound(self.target(1.0 / min(changefreq, CHANGEFREQ["monthly"])))
+
+    def target(self, rate: float) -> float:
+        """The interval that makes the most of a visit to a page changing *rate* times a
+        second: the freshness-optimal schedule of Cho & Garcia-Molina ("Synchronizing a
+        database to improve freshness", SIGMOD 2000) solves ``1 - (1 + r) e^-r = mu * rate``
+        for ``r = rate * interval``, with ``mu = effort * floor``: a daily page every
+        3.5 h, a weekly one every 9 h, a monthly one every 19 h (floor 1 h).  A page
+        changing faster than that can follow (``mu * rate >= 1``) is hopeless: inf."""
+        demand = self.effort * self.floor * rate
+        if demand >= 1.0:
+            return math.inf
+        low, high = 0.0, 64.0  # 1 - 65 e^-64: 1.0 in a double
+        for _ in range(60):  # bisection: the same float on every machine, for the catalogue too
+            middle = (low + high) / 2
+            if 1.0 - (1.0 + middle) * math.exp(-middle) < demand:
+                low = middle
+            else:
+                high = middle
+        return high / rate
 
     @staticmethod
     def rate(n: float, x: float, elapsed: float) -> float | None:
@@ -304,7 +336,9 @@ class RevisitPolicy:
     def _next(self, interval: float, changed: bool, rate: float | None) -> float:
         if not self.adaptive:
             return self.floor
-        target = interval if rate is None else (self.target / rate if rate > 0 else math.inf)
+        target = interval if rate is None else (self.target(rate) if rate > 0 else math.inf)
+        if changed and rate is not None and target == math.inf:  # hopeless: visits cannot keep up
+            return self.bound(interval * self.grow)
         if changed:  # always somewhat sooner: a change after a long quiet is news too
             return self.bound(min(interval * self.settle, max(target, interval / self.shrink)))
         return self.bound(max(interval, min(target, interval * self.grow)))
@@ -344,6 +378,15 @@ class RevisitPolicy:
     def trusts(self, host: HostState | None) -> bool:
         return self.adaptive and (host is None or host.lies < self.distrust_after)
 
+    def bootstrap_age(self, host: HostState | None) -> float:
+        """How long a host's robots.txt and sitemaps stay fresh: the floor (darc's) when its
+        sitemap's lastmod values are listened to (one read checks all its pages), else
+        ``reread`` (robots.txt alone changes seldom: reading it at every revisit of a
+        busy page doubled a static host's requests)."""
+        if not self.adaptive or (host is not None and host.hinted and self.trusts(host)):
+            return self.floor
+        return self.bound(self.reread)
+
     @staticmethod
     def hint_lies(state: UrlState, hint: SitemapHint) -> bool:
         """Whether *hint*'s lastmod is older than a change a visit saw (after ``changed_after``)."""
@@ -358,7 +401,7 @@ class RevisitPolicy:
         first, last = hint.lastmod
         if first > state.last:
             return (hint.read, "pulled") if hint.read < due else (due, None)
-        if last <= state.last:
-            pushed = min(max(due, hint.read + state.interval), state.last + self.ceiling)
+        if last <= state.last:  # on credit: a visit every push_limit intervals still checks it
+            pushed = min(max(due, hint.read + state.interval), state.last + self.push_limit * state.interval)
             return (pushed, "pushed") if pushed > due else (due, None)
         return due, None

@@ -79,7 +79,7 @@ class RevisitSchedule:
         host = host or self.host_of(url)
         if url in self._pulled:
             self._pulled.discard(url)
-            if outcome == UNCHANGED:  # its lastmod said it changed
+            if outcome == UNCHANGED and self.policy.trusts(self.hosts.get(host)):  # its lastmod said it changed
                 self._caught_lying(host)
         self._probing.discard(url)
         self._answered(host, url, when)
@@ -114,13 +114,16 @@ class RevisitSchedule:
             return None
         state = self.states.get(url)
         if state is None or state.visits == 0:
+            self._hinted(host or self.host_of(url), hint)
             if hint.changefreq is not None and (url in self.hints or len(self.hints) < MAX_HINTS):
                 self._set_hint(url, hint)  # its first visit starts from the changefreq
             return None
         host = host or self.host_of(url)
+        self._hinted(host, hint)
+        if not self.policy.trusts(self.hosts.get(host)):
+            return None
         if self.policy.hint_lies(state, hint):
             self._caught_lying(host)
-        if not self.policy.trusts(self.hosts.get(host)):
             return None
         waiting = self._due.get(url)
         if waiting is None:  # in flight or parked: its visit will decide
@@ -169,6 +172,17 @@ class RevisitSchedule:
         parked = self._parked.get(host, {}).pop(probe, depth)
         self._schedule(probe, waiting[1] if waiting else parked, when + after.probe_wait)
         self._count("probes_scheduled")
+
+    def _hinted(self, host: str, hint: SitemapHint) -> None:
+        state = self.hosts.get(host)
+        if hint.lastmod is not None and (state is None or not state.hinted):
+            self._set_host(host, replace(state or HostState(), hinted=True))
+
+    def bootstrap_age(self, host: str) -> float:
+        """How old a host's robots.txt and sitemaps may be before a revisit reads them again."""
+        if self.policy is None:
+            return math.inf
+        return self.policy.bootstrap_age(self.hosts.get(host))
 
     def _caught_lying(self, host: str) -> None:
         assert self.policy is not None

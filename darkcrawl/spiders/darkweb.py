@@ -459,7 +459,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         out: list[Any] = []
         key = host_key(link.kind, link.host)
         now = time.time()
-        if self.hosts.claim_bootstrap(key, now, now - self.options.time_cache if revisit else None):
+        if self.hosts.claim_bootstrap(key, now, now - self.revisits.bootstrap_age(key) if revisit else None):
             out.extend(self._bootstrap_start(link, force=revisit))
         if not revisit:
             self.hosts.count_page(key)
