@@ -48,6 +48,8 @@ BACKOFF_DELAYED_KEY = "darkcrawl_backoff_delayed"
 BACKOFF_SCHEDULED_KEY = "darkcrawl_backoff_scheduled"
 #: a handed-out request's row in the frontier store
 FRONTIER_ROW_KEY = "darkcrawl_frontier_row"
+#: a fleet's revisit request: its URL's revisit state (a JSON list), for the worker that fetches it
+REVISIT_STATE_KEY = "darkcrawl_revisit_state"
 #: a popped request's lease in the shared queue (a number local to the worker that holds it)
 LEASE_KEY = "darkcrawl_lease"
 #: filled by the TransferMeter during a download (reset at every attempt)

@@ -165,6 +165,20 @@ def test_a_restart_keeps_intervals_histories_probes_and_hints(tmp_path: Path) ->
     assert store.db.execute("SELECT count(*) FROM revisit_hints").fetchone()[0] == 0  # used: forgotten
 
 
+def test_in_a_fleet_a_urls_history_travels_with_its_revisit(tmp_path: Path) -> None:
+    popper = StoredRevisitSchedule(POLICY, FrontierStore(tmp_path / "a.sqlite", commit_delay=0))
+    for when in (0.0, 10.0, 30.0):
+        popper.visited("http://x/a", 0, when, "a")
+    assert popper.pop_due(70.0) == [("http://x/a", 0)]
+    state = json.loads(json.dumps(popper.hand_off("http://x/a")))  # in the request's meta, through Redis
+    assert popper.state("http://x/a") is None and len(popper) == 0
+    assert popper.store.db.execute("SELECT count(*) FROM revisit").fetchone()[0] == 0  # not re-popped at a restart
+    fetcher = RevisitSchedule(POLICY)
+    fetcher.adopt("http://x/a", state)
+    fetcher.visited("http://x/a", 0, 70.0, "a")
+    assert fetcher.state("http://x/a").visits == 4 and fetcher.due("http://x/a") == 70.0 + 80.0  # type: ignore[union-attr]
+
+
 def test_an_old_jobdir_is_migrated(tmp_path: Path) -> None:
     path = tmp_path / "f.sqlite"
     old = sqlite3.connect(path)

@@ -229,6 +229,18 @@ class RevisitSchedule:
     def state(self, url: str) -> UrlState | None:
         return self.states.get(url)
 
+    def hand_off(self, url: str) -> list[object] | None:
+        """Forget *url* (popped, to be fetched by another worker of a fleet) and return
+        its state, which travels with its request."""
+        state = self.states.pop(url, None)
+        self._forget(url)
+        return state.as_list() if state is not None else None
+
+    def adopt(self, url: str, state: list[object] | None) -> None:
+        """A fleet's revisit of *url* fetched here: its history continues here."""
+        if state and url not in self.states:
+            self.states[url] = UrlState.from_list(list(state))
+
     def first_changefreq(self, url: str) -> float | None:
         """The sitemap changefreq *url*'s next visit starts from (only a first visit has one)."""
         hint = self.hints.get(url)
@@ -261,3 +273,6 @@ class RevisitSchedule:
 
     def _saved_due(self, url: str, depth: int, due: float) -> None:
         """Called after every change of *url*'s due time."""
+
+    def _forget(self, url: str) -> None:
+        """Called when *url* leaves this schedule (handed off)."""

@@ -324,6 +324,11 @@ class StoredRevisitSchedule(RevisitSchedule):
             db.execute("INSERT OR REPLACE INTO revisit (url, depth, due, state) VALUES (?, ?, ?, ?)",
                        (url, depth, due, json.dumps(state.as_list()) if state else None))
 
+    def _forget(self, url: str) -> None:
+        db = self._writable()
+        if db is not None:
+            db.execute("DELETE FROM revisit WHERE url = ?", (url,))
+
     def _set_host(self, host: str, state: HostState) -> None:
         super()._set_host(host, state)
         db = self._writable()

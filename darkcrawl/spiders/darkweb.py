@@ -31,7 +31,7 @@ from twisted.internet.task import LoopingCall
 
 from darkcrawl import hostfiles
 from darkcrawl.config import get_option
-from darkcrawl.meta import HISTORY_KEY, SLOT_KEY, host_key, slot_key
+from darkcrawl.meta import HISTORY_KEY, REVISIT_STATE_KEY, SLOT_KEY, host_key, slot_key
 from darkcrawl.failures import ROBOTS_DISALLOWED, Transfer, failure_item, failure_reason
 from darkcrawl.addresses import address_refusal
 from darkcrawl.seen.content import build_content_seen, response_digest
@@ -544,6 +544,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             sitemap_changefreq=changefreq_word(changefreq),
         )
         if self.revisits.enabled:  # the visit's own time: the catalogue's revisits facet folds the same
+            self.revisits.adopt(url, meta.get(REVISIT_STATE_KEY))
             self.revisits.visited(url, depth, parse_time(visit), content_key(item.content_digest, response.status),
                                   host_key(kind, host))
         yield item
@@ -664,6 +665,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         item = failure_item(request, "plain", reason, error)
         if self.revisits.enabled:
             kind, host, _service = request.meta.get(LINK_KEY) or self._link_of(request.url)
+            self.revisits.adopt(request.url, request.meta.get(REVISIT_STATE_KEY))
             self.revisits.failed(request.url, request.meta.get("depth", 0), parse_time(item.timestamp), error,
                                  host_key(kind, host))
         yield item
@@ -709,7 +711,11 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             link = classify(url, self.options.gateways)
             if not link.fetchable:
                 continue
+            # in a fleet any worker may fetch it: its history goes with it, not left here
+            state = self.revisits.hand_off(url) if self.settings.getbool("DARKCRAWL_DISTRIBUTED") else None
             for output in self._requests_for(link, depth, None, revisit=True):
                 if isinstance(output, Request):
+                    if state is not None and output.callback == self.parse:
+                        output.meta[REVISIT_STATE_KEY] = state
                     engine.crawl(output)
             self.stats.inc_value("darkcrawl/revisits")
