@@ -17,6 +17,10 @@ from typing import Any
 import pytest
 
 from darkcrawl.catalog.db import CatalogDB
+from darkcrawl.catalog.facets.revisits import RevisitsFacet
+from darkcrawl.catalog.rows import Visit, failure_row
+from darkcrawl.catalog.writer import CatalogWriter
+from darkcrawl.links.classify import Gateways
 from darkcrawl.frontier.revisit_policy import HostState, RevisitPolicy, SitemapHint, UrlState
 from darkcrawl.frontier.revisits import RevisitSchedule
 from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
@@ -362,3 +366,24 @@ def test_the_viewer_shows_a_urls_revisits(monitored: Any) -> None:
     host = pages.host_page(view, row["host"], {})
     assert host is not None and "URLs every 1 s to 8 s, changed" in host
     assert pages.duration(90) == "1.5 min" and pages.duration(7200) == "2 h" and pages.duration(3) == "3 s"
+
+
+def _visit(url: str, minute: int, digest: str) -> Visit:
+    return Visit(url, f"2026-12-07T10:{minute:02d}:00+00:00", "x", "clearnet", "http", False,
+                 {"status": 200, "content_digest": digest, "final_url": url})
+
+
+def test_the_facet_folds_what_a_catalogue_from_before_it_holds(tmp_path: Path) -> None:
+    db = CatalogDB.open(str(tmp_path / "catalog.sqlite"))
+    facet = RevisitsFacet(POLICY)
+    CatalogWriter(db, facets=[]).write([_visit("http://x/a", m, "d1") for m in range(3)])  # before the facet
+    CatalogWriter(db, facets=[facet]).write([_visit("http://x/a", 3, "d2")])
+    row = db.one("SELECT visits, changes, every, last_change FROM revisits WHERE url = 'http://x/a'")
+    assert row == {"visits": 4, "changes": 1, "every": POLICY.visited(POLICY.visited(POLICY.visited(
+        POLICY.visited(None, 0, "d1"), 60, "d1"), 120, "d1"), 180, "d2").interval,
+        "last_change": "2026-12-07T10:03:00+00:00"}
+    CatalogWriter(db, facets=[facet]).write([_visit("http://x/a", 4, "d2")])  # in order: folded onto the row
+    CatalogWriter(db, facets=[facet]).write((), [failure_row({"url": "http://x/a", "timestamp":
+                                                              "2026-12-07T10:01:30+00:00", "stage": "plain",
+                                                              "error": "ConnectionRefused"}, Gateways())])
+    assert db.one("SELECT visits, failures FROM revisits") == {"visits": 5, "failures": 1}  # out of order: refolded

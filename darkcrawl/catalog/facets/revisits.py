@@ -11,7 +11,8 @@ its headers record (``Sitemap-Changefreq``).
 
 A batch whose observations of a URL all come after the ones folded so far is folded
 onto the row's saved state; anything else (a failure written after later visits, as a
-rebuild writes them, a visit written again) refolds the URL's whole history.
+rebuild writes them, a visit written again) refolds the URL's whole history.  A batch
+costs a few queries whatever its size (rows and histories are read ``IN (...)``).
 
 What a row cannot know: sitemap ``lastmod`` reads between visits move the crawl's own
 due time (sooner or later) without a visit, and a down host's URLs wait for its probe;
@@ -136,28 +137,54 @@ class RevisitsFacet(Facet):
             if failure.stage == "plain":
                 observed.setdefault(failure.url, (failure.host, set()))[1].add(
                     (failure.timestamp, 1, failure.error, None))
-        rows = [self._fold(db, url, host, sorted(found)) for url, (host, found) in sorted(observed.items())]
+        urls = sorted(observed)
+        saved = {row["url"]: row for row in _chunked(db, f"SELECT {', '.join(_COLUMNS)} FROM revisits", urls)}
+        # a URL whose new observations do not all follow its row's (or that has no row: a
+        # catalogue from before the facet may hold its earlier visits) is refolded whole
+        refold = [url for url in urls if url not in saved or min(observed[url][1])[0] <= saved[url]["last_seen"]]
+        histories = self._histories(db, refold)
+        rows = [self._fold(url, observed[url][0], sorted(observed[url][1]), saved.get(url), histories.get(url))
+                for url in urls]
         db.executemany(
             f"INSERT INTO revisits ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
             f"ON CONFLICT (url) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _COLUMNS[1:])}", rows)
 
-    def _fold(self, db: CatalogDB, url: str, host: str, found: list[Observation]) -> tuple[Any, ...]:
-        row = db.one(f"SELECT {', '.join(_COLUMNS)} FROM revisits WHERE url = ?", (url,))
+    def _fold(self, url: str, host: str, found: list[Observation], row: dict[str, Any] | None,
+              history: list[Observation] | None) -> tuple[Any, ...]:
+        """*url*'s row: *found* folded onto *row*, or its whole *history* refolded."""
         hint = next((o[3] for o in found if o[3] is not None), None)
-        if row is not None and found[0][0] > row["last_seen"]:
+        if history is None:
+            assert row is not None
             fold, history = _Fold.from_row(row), found  # only what is new: folded onto the row
         else:
-            fold, history = _Fold(), self._history(db, url)
+            fold = _Fold()
             hint = row["changefreq"] if row is not None and row["changefreq"] else hint
         for observation in history:
             fold.add(self.policy, observation, hint)
         return fold.row(url, host)
 
     @staticmethod
-    def _history(db: CatalogDB, url: str) -> list[Observation]:
-        """Every visit and plain-stage failure of *url* in the catalogue (this batch's too)."""
-        visits = [(r["timestamp"], 0, content_key(r["content_digest"], r["status"]), None) for r in db.all(
-            "SELECT timestamp, content_digest, status FROM snapshots WHERE url = ? AND status IS NOT NULL", (url,))]
-        failures = [(r["timestamp"], 1, r["error"], None) for r in db.all(
-            "SELECT timestamp, error FROM failures WHERE url = ? AND stage = 'plain'", (url,))]
-        return sorted(set(visits + failures))
+    def _histories(db: CatalogDB, urls: list[str]) -> dict[str, list[Observation]]:
+        """Every visit and plain-stage failure of each of *urls* in the catalogue (this
+        batch's too), in order."""
+        found: dict[str, set[Observation]] = {url: set() for url in urls}
+        for r in _chunked(db, "SELECT url, timestamp, content_digest, status FROM snapshots", urls,
+                          "status IS NOT NULL"):
+            found[r["url"]].add((r["timestamp"], 0, content_key(r["content_digest"], r["status"]), None))
+        for r in _chunked(db, "SELECT url, timestamp, error FROM failures", urls, "stage = 'plain'"):
+            found[r["url"]].add((r["timestamp"], 1, r["error"], None))
+        return {url: sorted(observations) for url, observations in found.items()}
+
+
+#: URLs per ``IN (...)`` list
+_CHUNK = 500
+
+
+def _chunked(db: CatalogDB, select: str, urls: list[str], where: str = "") -> list[dict[str, Any]]:
+    """*select* ``WHERE url IN (...)`` (and *where*) over *urls*, a few hundred at a time."""
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(urls), _CHUNK):
+        chunk = urls[start : start + _CHUNK]
+        extra = f" AND {where}" if where else ""
+        rows += db.all(f"{select} WHERE url IN ({', '.join('?' * len(chunk))}){extra}", chunk)
+    return rows
