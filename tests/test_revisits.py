@@ -387,3 +387,18 @@ def test_the_facet_folds_what_a_catalogue_from_before_it_holds(tmp_path: Path) -
                                                               "2026-12-07T10:01:30+00:00", "stage": "plain",
                                                               "error": "ConnectionRefused"}, Gateways())])
     assert db.one("SELECT visits, failures FROM revisits") == {"visits": 5, "failures": 1}  # out of order: refolded
+
+
+def test_a_down_host_whose_probe_is_gone_is_probed_by_its_next_url() -> None:
+    schedule = RevisitSchedule(POLICY)
+    for url in ("http://x/a", "http://x/b"):
+        schedule.visited(url, 0, 0.0, "a")
+    schedule.pop_due(10.0)
+    schedule.failed("http://x/a", 0, 11.0, "ConnectionRefused")
+    schedule.failed("http://x/b", 0, 11.0, "ConnectionRefused")
+    probe = schedule.hosts["x"].probe_url
+    other = "http://x/a" if probe == "http://x/b" else "http://x/b"
+    schedule.hand_off(probe)  # gone from this schedule
+    assert schedule.pop_due(21.0) == [(other, 0)] and schedule.hosts["x"].probe_url == other
+    schedule.failed(other, 0, 22.0, "ConnectionRefused")
+    assert schedule.due(other) == 22.0 + 2 * POLICY.probe  # its failure doubles the wait, as a probe's

@@ -212,9 +212,12 @@ class RevisitSchedule:
             host_key = self.host_of(url)
             host = self.hosts.get(host_key)
             if host is not None and host.down and url != host.probe_url:
-                self._parked.setdefault(host_key, {})[url] = depth
-                self._count("parked")
-                continue
+                if host.probe_url in self._due or host.probe_url in self._probing:
+                    self._parked.setdefault(host_key, {})[url] = depth
+                    self._count("parked")
+                    continue
+                # its probe is gone (dropped by a site hook, fetched by another worker): this URL probes
+                self._set_host(host_key, replace(host, probe_url=url))
             if host is not None and host.down:
                 self._probing.add(url)
                 self._count("probes")
@@ -233,6 +236,7 @@ class RevisitSchedule:
         """Forget *url* (popped, to be fetched by another worker of a fleet) and return
         its state, which travels with its request."""
         state = self.states.pop(url, None)
+        self._due.pop(url, None)
         self._forget(url)
         return state.as_list() if state is not None else None
 

@@ -251,7 +251,8 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             due = [d for d in (self.revisits.due(url) for url in seeds) if d is not None]
             if due:
                 when = datetime.fromtimestamp(min(due), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-                logger.info("%d seeds were fetched less than TIME_CACHE (%g s) ago: next due at %s",
+                logger.info("%d seeds were fetched recently and are not due again yet (TIME_CACHE %g s, "
+                            "each URL's interval adapted to its changes): next due at %s",
                             seen, self.options.time_cache, when)
             else:
                 logger.info("%d seeds were fetched already by this job (%s): nothing is due; a new PATH_DATA "
