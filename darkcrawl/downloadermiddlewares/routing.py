@@ -47,7 +47,7 @@ from darkcrawl.links.classify import Gateways, classify
 from darkcrawl.meta import BOOTSTRAP_KEY, NETWORK_KEY, SLOT_KEY, slot_key
 from darkcrawl.networks.base import NetworkManager, NetworkUnavailable
 from darkcrawl.networks.registry import build_networks
-from darkcrawl.networks.socks import reply_reason, socks5_reply_code
+from darkcrawl.networks.socks import SocksReply, install_reply_codes, reply_code_of
 from darkcrawl.networks.tor import TorNetwork
 
 if TYPE_CHECKING:
@@ -73,7 +73,13 @@ class ProxyError(IgnoreRequest):
 
 
 class OnionUnreachable(IgnoreRequest):
-    """Tor could not open a stream to the onion service; the message says why."""
+    """Tor could not open a stream to the onion service (or, through Tor, to a
+    clear-web host); the message says why, in tor's own words (its SOCKS5 reply)."""
+
+    def __init__(self, message: str, error_name: str = "OnionUnreachable") -> None:
+        super().__init__(message)
+        #: the failure record's error: the reply's short name (OnionDescriptorNotFound ...)
+        self.error_name = error_name
 
 
 #: Settings of every browser context: no service workers (they outlive the page and
@@ -106,6 +112,7 @@ class NetworkRoutingMiddleware:
         self.networks = networks
         self.allow_loopback = allow_loopback
         self._tor_failures = 0
+        install_reply_codes()  # tor's extended SOCKS5 codes reach the failure, not "Malformed reply"
         crawler.signals.connect(self._stop, signal=signals.engine_stopped)
 
     @classmethod
@@ -202,29 +209,34 @@ class NetworkRoutingMiddleware:
         return response
 
     async def process_exception(self, request: Request, exception: Exception, spider: object = None) -> None:
-        if request.meta.get(NETWORK_KEY) != "tor" or isinstance(exception, IgnoreRequest):
+        if request.meta.get(NETWORK_KEY) != "tor" and not str(request.meta.get("proxy", "")).startswith("socks5"):
+            return
+        if isinstance(exception, IgnoreRequest):
+            return
+        reply = reply_code_of(exception)
+        if request.meta.get(NETWORK_KEY) == "tor":
+            self._count_tor_failure(reply)
+        if reply is not None:
+            raise self._refused_stream(request, reply)
+
+    def _count_tor_failure(self, reply: SocksReply | None) -> None:
+        """Ask for new circuits after NEWNYM_AFTER_FAILURES failures in a row.  An
+        onion's own verdict (no descriptor, offline, a malformed address) is no
+        sign of bad circuits: it does not count."""
+        if reply is not None and reply.onion:
             return
         self._tor_failures += 1
         tor = self.networks.get("tor")
         if self._tor_failures >= NEWNYM_AFTER_FAILURES and isinstance(tor, TorNetwork):
             self._tor_failures = 0
             deferToThread(tor.newnym).addErrback(lambda f: logger.warning("NEWNYM failed: %s", f.getErrorMessage()))
-        proxy = request.meta.get("proxy", "")
-        if proxy.startswith("socks5") and "Malformed reply" in str(exception):
-            raise await self._onion_failure(request, proxy)
 
-    async def _onion_failure(self, request: Request, proxy: str) -> OnionUnreachable:
-        """Ask Tor once more, by hand, to turn "Malformed reply" into its reason."""
-        parsed = urlparse_cached(request)
-        proxy_host, _, proxy_port = proxy.split("://", 1)[1].rstrip("/").rpartition(":")
-        try:
-            code = await maybe_deferred_to_future(deferToThread(
-                socks5_reply_code, proxy_host, int(proxy_port), parsed.hostname or "",
-                parsed.port or (443 if parsed.scheme == "https" else 80)))
-        except OSError as exc:
-            return OnionUnreachable(f"SOCKS proxy failed: {exc}")
-        self.crawler.stats.inc_value(f"darkcrawl/network/tor/socks_reply/{code:#04x}")
-        return OnionUnreachable(reply_reason(code))
+    def _refused_stream(self, request: Request, reply: SocksReply) -> OnionUnreachable:
+        """Tor's SOCKS5 reply, in words, counted per reason."""
+        stats = self.crawler.stats
+        stats.inc_value(f"darkcrawl/network/tor/socks_reply/{reply.code:#04x}")
+        stats.inc_value(f"darkcrawl/network/tor/reason/{reply.error}")
+        return OnionUnreachable(f"tor: {reply.reason}", reply.error)
 
     def _stop(self) -> None:
         for manager in set(self.networks.values()):
