@@ -47,6 +47,7 @@ from darkcrawl.links.classify import Gateways, classify
 from darkcrawl.meta import BOOTSTRAP_KEY, NETWORK_KEY, SLOT_KEY, slot_key
 from darkcrawl.networks.base import NetworkManager, NetworkUnavailable
 from darkcrawl.networks.registry import build_networks
+from darkcrawl.networks.proxy_errors import proxy_page
 from darkcrawl.networks.socks import SocksReply, install_reply_codes, reply_code_of
 from darkcrawl.networks.tor import TorNetwork
 
@@ -59,9 +60,6 @@ logger = logging.getLogger(__name__)
 
 #: Networks that must never be reached directly.
 ANONYMOUS_NETWORKS = frozenset({"tor", "i2p"})
-#: Proxy error pages (i2pd's "Host not found" / "Host is down", privoxy's): the
-#: proxy's words, not the site's content.
-PROXY_ERROR_MARKERS = (b"Proxy error", b"Privoxy", b"Website Unreachable", b"Website Unknown")
 #: Consecutive Tor failures after which new circuits are asked for.
 NEWNYM_AFTER_FAILURES = 5
 
@@ -69,7 +67,12 @@ __all__ = ["AddressRefused", "NetworkRoutingMiddleware", "NetworkUnavailable", "
 
 
 class ProxyError(IgnoreRequest):
-    """The proxy answered with its own error page instead of the site's."""
+    """The proxy or gateway answered with its own error page instead of the site's;
+    the message says what it said (darkcrawl.networks.proxy_errors)."""
+
+    def __init__(self, message: str, error_name: str = "ProxyError") -> None:
+        super().__init__(message)
+        self.error_name = error_name
 
 
 class OnionUnreachable(IgnoreRequest):
@@ -199,13 +202,15 @@ class NetworkRoutingMiddleware:
                                  reason)
 
     def process_response(self, request: Request, response: Response, spider: object = None) -> Response:
-        network = request.meta.get(NETWORK_KEY)
+        network = request.meta.get(NETWORK_KEY) or ""
         if network == "tor":
             self._tor_failures = 0
-        if (network in ANONYMOUS_NETWORKS and response.status >= 500
-                and any(marker in response.body[:4096] for marker in PROXY_ERROR_MARKERS)):
-            self.crawler.stats.inc_value(f"darkcrawl/network/proxy_error/{network}")
-            raise ProxyError(f"{network} proxy error page for {request.url} (status {response.status})")
+        page = proxy_page(network, response.status, response.body)
+        if page is not None:
+            stats = self.crawler.stats
+            stats.inc_value(f"darkcrawl/network/proxy_error/{network}")
+            stats.inc_value(f"darkcrawl/network/{network}/reason/{page.error}")
+            raise ProxyError(page.reason, page.error)
         return response
 
     async def process_exception(self, request: Request, exception: Exception, spider: object = None) -> None:
