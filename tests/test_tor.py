@@ -38,6 +38,7 @@ def test_onion_site_crawled_end_to_end(tor_network, crawl):
     assert result.files(f"tor/http/{main.address}/*_raw.html")
     assert result.stats["darkcrawl/transport/socks"] >= 4
     assert result.stats["darkcrawl/network/tor/ready"] is True
+    assert result.stats["darkcrawl/network/tor/extended_errors"] is True  # a tor it did not launch: checked
     new_hosts = {i["url"] for i in result.items if "sitemaps" in i}
     assert {main.url, other.url} <= new_hosts
 

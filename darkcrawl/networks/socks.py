@@ -169,3 +169,18 @@ def socks5_reply_code(proxy_host: str, proxy_port: int, host: str, port: int, ti
         if len(reply) < 2 or reply[0] != 5:
             raise OSError("not a SOCKS5 reply")
         return reply[1]
+
+
+#: an address no tor accepts: asked through a SocksPort, tor answers at once, from
+#: its own checks, without touching the network
+MALFORMED_ONION = "darkcrawl-extended-errors-probe.onion"
+
+
+def extended_errors(proxy_host: str, proxy_port: int, timeout: float = 5.0) -> bool | None:
+    """Whether the tor behind this SocksPort sends its extended SOCKS5 codes
+    (``ExtendedErrors``): True, False, or None when it could not be told."""
+    try:
+        code = socks5_reply_code(proxy_host, proxy_port, MALFORMED_ONION, 80, timeout)
+    except OSError:
+        return None
+    return code == 0xF6
