@@ -56,7 +56,8 @@ from darkcrawl.transfer import (
     TransferBounds,
 )
 from darkcrawl import headerlimits
-from darkcrawl.meta import CONNECT_TIMEOUT_KEY, NETWORK_KEY
+from darkcrawl.meta import CONNECT_TIMEOUT_KEY, NETWORK_KEY, TIMING_KEY
+from darkcrawl.timing import CURRENT, AttemptClock, TimedConnectionPool, trace_hook
 
 if TYPE_CHECKING:
     from twisted.web.client import Agent
@@ -84,10 +85,15 @@ class _ConnectBoundAgent(_ScrapyAgent):
 
 
 class DirectDownloadHandler(HTTP11DownloadHandler):
-    """Scrapy's HTTP/1.1 handler with a separate connect deadline.
+    """Scrapy's HTTP/1.1 handler with a separate connect deadline, and its new
+    connections timed (darkcrawl.timing).
 
     ``download_request`` is upstream's (Scrapy 2.19) with one change: the agent class.
     Scrapy builds its agent inline, so there is no smaller place to change it."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self._pool.__class__ = TimedConnectionPool  # Scrapy builds its pool itself
 
     async def download_request(self, request: Request) -> Response:
         agent = _ConnectBoundAgent(
@@ -113,6 +119,11 @@ class DirectDownloadHandler(HTTP11DownloadHandler):
 class SocksDownloadHandler(HttpxDownloadHandler):
     """Scrapy's httpx handler with the request's connect deadline as httpx's connect and
     read timeouts (the SOCKS reply, i.e. the Tor circuit, is read under the latter)."""
+
+    def _make_client(self, proxy_url: str | None = None) -> httpx.AsyncClient:
+        client = super()._make_client(proxy_url)
+        client.event_hooks["request"].append(trace_hook)  # the connect time (darkcrawl.timing)
+        return client
 
     def _make_request(self, request: Request, timeout: float) -> AbstractAsyncContextManager[Any]:
         connect = request.meta.get(CONNECT_TIMEOUT_KEY) or timeout
@@ -195,7 +206,10 @@ class NetworkDownloadHandler(BaseDownloadHandler):
         overall = float(request.meta.get("download_timeout") or 0) or math.inf
         start = monotonic()
         watch = self._watches[request] = RateWatch(bounds.rule, start, min(connect, overall))
+        clock = AttemptClock(start)
+        token = CURRENT.set(clock)  # the task's copy of the context carries it to the transport
         task = asyncio.ensure_future(handler.download_request(request))
+        CURRENT.reset(token)
         reason: str | None = None
         try:
             while not task.done():
@@ -214,6 +228,8 @@ class NetworkDownloadHandler(BaseDownloadHandler):
             raise
         finally:
             self._watches.pop(request, None)
+            clock.first_byte = watch.headers_at
+            request.meta[TIMING_KEY] = clock.as_record()
         if reason is not None:
             task.cancel()
             await asyncio.wait((task,))  # its connection is closed before the failure is told

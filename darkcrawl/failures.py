@@ -53,7 +53,7 @@ from twisted.web.http import PotentialDataLoss, _DataLoss, _MalformedChunkedData
 from darkcrawl.headerlimits import ResponseHeadersTooLarge
 from darkcrawl.items import FailureItem, now_iso
 from darkcrawl.networks.socks import reply_code_of
-from darkcrawl.meta import BODY_EXPECTED_KEY as EXPECTED_KEY, BODY_RECEIVED_KEY as RECEIVED_KEY, LINK_KEY
+from darkcrawl.meta import BODY_EXPECTED_KEY as EXPECTED_KEY, BODY_RECEIVED_KEY as RECEIVED_KEY, LINK_KEY, TIMING_KEY
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -98,7 +98,7 @@ def failure_item(request: Request, stage: str, reason: str, error: str, *, parti
     return FailureItem(
         url=request.url, timestamp=now_iso(), network=link[0] if link else "", stage=stage,
         reason=reason, error=error, redirects=[*request.meta.get("redirect_urls", ()), request.url],
-        partial=partial,
+        partial=partial, timing=request.meta.get(TIMING_KEY),
     )
 
 

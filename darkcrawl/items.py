@@ -88,6 +88,8 @@ class PageItem:
     links: list[str] | None = None
     title: str | None = None
     text: str | None = field(default=None, repr=False)
+    #: the attempt's times in ms: connect_ms (None: a pooled connection), ttfb_ms, elapsed_ms (darkcrawl.timing)
+    timing: dict[str, int | None] | None = None
 
 
 @dataclass(slots=True)
@@ -173,6 +175,8 @@ class FailureItem:
     redirects: list[str] = field(default_factory=list)
     #: something was still saved (a render captured at its deadline, a truncated page)
     partial: bool = False
+    #: the failed attempt's times in ms, when it got as far as the transport (darkcrawl.timing)
+    timing: dict[str, int | None] | None = None
 
 
 @dataclass(slots=True)

@@ -55,6 +55,8 @@ BODY_RECEIVED_KEY = "darkcrawl_body_received"
 BODY_EXPECTED_KEY = "darkcrawl_body_expected"
 #: the connect deadline of a request (seconds), read by the transports of darkcrawl.download_handler
 CONNECT_TIMEOUT_KEY = "darkcrawl_connect_timeout"
+#: the last attempt's times in ms ({"connect_ms", "ttfb_ms", "elapsed_ms"}: darkcrawl.timing)
+TIMING_KEY = "darkcrawl_timing"
 #: a request given back to the scheduler by a shutdown
 SHUTDOWN_REQUEUED_KEY = "darkcrawl_shutdown_requeued"
 #: a request downloaded outside the scheduler (``engine.download_async``: robots.txt):

@@ -31,7 +31,7 @@ from twisted.internet.task import LoopingCall
 
 from darkcrawl import hostfiles
 from darkcrawl.config import get_option
-from darkcrawl.meta import HISTORY_KEY, SLOT_KEY, host_key, slot_key
+from darkcrawl.meta import HISTORY_KEY, SLOT_KEY, TIMING_KEY, host_key, slot_key
 from darkcrawl.failures import ROBOTS_DISALLOWED, Transfer, failure_item, failure_reason
 from darkcrawl.addresses import address_refusal
 from darkcrawl.seen.content import build_content_seen, response_digest
@@ -619,6 +619,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             history=list(meta.get(HISTORY_KEY, ())),
             body=response.body,
             is_html=is_html,
+            timing=meta.get(TIMING_KEY),
             **links,
         )
         bound_page_record(item, self.options.record_limits, cut)
