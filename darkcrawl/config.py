@@ -340,6 +340,10 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_CATALOG_BATCH", _int, 500, "items written to the catalogue per transaction"),
     _opt("DARKCRAWL_CATALOG_INTERVAL", _seconds, 2.0, "longest time (s) an item waits before the catalogue writes it"),
     _opt("DARKCRAWL_CATALOG_MAX_TEXT", _int, 100_000, "characters of a page's visible text kept for full-text search"),
+    _opt("DARKCRAWL_LIVENESS_WINDOW", _seconds, 600.0, "a host's attempts within this many seconds make one check "
+         "(its state and uptime are counted in checks)"),
+    _opt("DARKCRAWL_GONE_AFTER", _seconds, 30 * 86400.0, "a host down this long (s) since it last answered is 'gone' "
+         "(0: never)"),
     _opt("DARKCRAWL_VIEW_TOKEN", _str, "", "token `scrapy view` requires of every request (needed to bind a "
          "non-loopback address)"),
     # the distributed profile (settings/distributed.py)

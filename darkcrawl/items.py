@@ -90,6 +90,9 @@ class PageItem:
     text: str | None = field(default=None, repr=False)
     #: the attempt's times in ms: connect_ms (None: a pooled connection), ttfb_ms, elapsed_ms (darkcrawl.timing)
     timing: dict[str, int | None] | None = None
+    #: an interstitial instead of the site's page: {"kind": "queue"|"captcha"|"ban"|"login"|"proxy_error",
+    #: "evidence": what was recognised, "wait": seconds it asked to wait or None} (darkcrawl.intel.gates)
+    gate: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
