@@ -192,3 +192,43 @@ def test_the_same_rows_in_any_order_and_twice(tmp_path) -> None:
         writer.write(visits, failures)  # again: nothing changes
         dumps.append(catalog_dump(db))
     assert dumps[0] == dumps[1], dump_differences(*dumps)
+
+
+# -- a real crawl ----------------------------------------------------------------------------
+
+def test_a_crawl_keeps_every_attempt_and_exports_it(crawl, tmp_path) -> None:
+    """A live site and a dead port: attempts with their times, states with their reasons,
+    in the catalogue and in `scrapy catalog --hosts-csv / --attempts-csv`."""
+    import csv
+    import io
+    import subprocess
+    import sys
+
+    from tests.harness.ports import free_port
+    from tests.test_timing import TimedSite
+
+    dead = free_port()
+    with TimedSite() as site:
+        result = crawl("-a", f"urls={site.url('/')},http://127.0.0.1:{dead}/",
+                       settings={"DARC_REBOOT": 1, "RETRY_TIMES": 0, "DARKCRAWL_RENDER": 0})
+    assert result.returncode == 0, result.log[-2000:]
+    db = CatalogDB.open(str(result.data / "catalog.sqlite"), readonly=True)
+    live_host = site.url("/").split("/")[2]
+    states = {row["host"]: row for row in db.all("SELECT * FROM host_liveness")}
+    assert states[live_host]["state"] == UP
+    assert states[f"127.0.0.1:{dead}"]["state"] == DOWN
+    assert states[f"127.0.0.1:{dead}"]["reason"] == "connection refused (nothing listens on that port)"
+    slow = db.one("SELECT * FROM attempts WHERE url = ?", [site.url("/slow")])
+    assert slow["outcome"] == UP and slow["ttfb_ms"] >= 400
+    db.close()
+    export = subprocess.run([sys.executable, "-m", "scrapy", "catalog", "--hosts-csv", "-", "--attempts-csv",
+                             str(tmp_path / "attempts.csv"), "-s", f"PATH_DATA={result.data}"],
+                            capture_output=True, text=True, timeout=60)
+    assert export.returncode == 0, export.stderr
+    hosts = {row["host"]: row for row in csv.DictReader(io.StringIO(export.stdout))}
+    assert hosts[live_host]["state"] == "up" and hosts[f"127.0.0.1:{dead}"]["state"] == "down"
+    attempts = list(csv.DictReader((tmp_path / "attempts.csv").open()))
+    assert {a["url"] for a in attempts} >= {site.url("/"), site.url("/slow"), f"http://127.0.0.1:{dead}/"}
+    shown = subprocess.run([sys.executable, "-m", "scrapy", "catalog", "-s", f"PATH_DATA={result.data}"],
+                           capture_output=True, text=True, timeout=60).stdout
+    assert "clearnet: 2 hosts (1 up, 1 down)" in shown, shown
