@@ -12,6 +12,7 @@ through :attr:`Archive.captured`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -158,20 +159,21 @@ class Archive:
 
     # -- the end ------------------------------------------------------------------------
 
-    def spider_closed(self, reason: str) -> Any:
-        self.closed_files = self.writer.close()
+    async def spider_closed(self, reason: str) -> None:
+        self.closed_files = await asyncio.to_thread(self.writer.close)
         if not self.closed_files:
-            return None
+            return
         logger.info("archive: %d WARC records in %d files (%s), %s bytes", self.writer.records,
                     len(self.closed_files), self.root / WARC_DIR, f"{self.writer.bytes:,}")
         if reason != "finished" or not self.package_at_end:
             logger.info("archive: `scrapy wacz` packages the WARCs as a WACZ")
-            return None
-        from twisted.internet.threads import deferToThread
-
+            return
         from darkcrawl.archive.wacz import package_round
 
-        return deferToThread(package_round, self.root, self.prefix, self.round_id, self.closed_files)
+        try:
+            self.wacz = await asyncio.to_thread(package_round, self.root, self.prefix, self.round_id, self.closed_files)
+        except Exception as exc:  # the WARCs are there: `scrapy wacz` can try again
+            logger.error("archive: the round's WACZ could not be written: %r", exc)
 
 
 def network_fields(stage: str, network: str | None, proxy: str | None, host: str | None,
