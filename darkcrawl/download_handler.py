@@ -57,6 +57,7 @@ from darkcrawl.transfer import (
 )
 from darkcrawl import headerlimits
 from darkcrawl.archive import wire
+from darkcrawl.archive.crawl import archive_enabled
 from darkcrawl.meta import CONNECT_TIMEOUT_KEY, NETWORK_KEY, WIRE_KEY
 
 if TYPE_CHECKING:
@@ -96,6 +97,9 @@ class DirectDownloadHandler(HTTP11DownloadHandler):
 
     ``download_request`` is upstream's (Scrapy 2.19) with one change: the agent class.
     Scrapy builds its agent inline, so there is no smaller place to change it."""
+
+    #: hand the raw bytes of each exchange to the archive (DARKCRAWL_WARC)
+    capture = False
 
     async def download_request(self, request: Request) -> Response:
         agent = _ConnectBoundAgent(
@@ -163,7 +167,7 @@ class NetworkDownloadHandler(BaseDownloadHandler):
         crawler.signals.connect(self._bytes_received, signal=signals.bytes_received)
         headerlimits.install(get_option(settings, "DARKCRAWL_MAX_RESPONSE_HEADERS_SIZE"))  # header bombs
         self._direct = build_from_crawler(DirectDownloadHandler, crawler)
-        self._capture = get_option(settings, "DARKCRAWL_WARC")
+        self._capture = archive_enabled(settings)
         if self._capture:  # the archive keeps each exchange's bytes as sent and received
             wire.install()
             self._direct.capture = True
