@@ -272,8 +272,8 @@ def test_an_onion_crawl_replays_in_pywb(tor_network, crawl, tmp_path):
         "DARC_TOR": 0, "DARKCRAWL_TOR_POOL": 1, "DOWNLOAD_TIMEOUT": 60}, env={"DARKCRAWL_ALLOW_LOOPBACK": "0"})
     assert result.returncode == 0, result.log[-3000:]
     found = warc_records(result.data / "archive" / "warc")
-    [(meta, block)] = by_uri(found, "metadata", main.url)
-    fields = fields_of(block)
+    [fields] = [f for f in map(fields_of, (b for _, b in by_uri(found, "metadata", main.url)))
+                if f["stage"] == ["plain"]]
     assert fields["network"] == ["tor"] and fields["onion-address"] == [main.address]
     assert fields["proxy"] == [f"socks5h://127.0.0.1:{tor_network.socks_port}"]
     [wacz] = result.files("archive/*.wacz")
