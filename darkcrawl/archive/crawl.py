@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -33,6 +32,7 @@ from darkcrawl.archive import records
 from darkcrawl.archive.wire import Exchange
 from darkcrawl.archive.writer import Dedup, WarcWriter, seal
 from darkcrawl.config import get_option
+from darkcrawl.processes import pid_alive
 from darkcrawl.meta import BACKREF_KEY, LINK_KEY, RENDER_KEY, network_of
 from darkcrawl.storage.paths import OPEN_SUFFIX, WARC_DIR, WARC_NAME, host_dirname
 
@@ -225,18 +225,8 @@ def seal_orphans(folder: Path, host: str) -> list[Path]:
         return sealed
     for path in sorted(folder.glob(f"*.warc.gz{OPEN_SUFFIX}")):
         owner = WARC_NAME.search(path.name)
-        if owner is None or owner["host"] != host_dirname(host) or _alive(int(owner["pid"])):
+        if owner is None or owner["host"] != host_dirname(host) or pid_alive(int(owner["pid"])):
             continue
         sealed.append(seal(path))
         logger.info("archive: sealed %s, left open by a crawl that was stopped", sealed[-1].name)
     return sealed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
