@@ -144,17 +144,32 @@ class WarcWriter:
     # -- the writer thread -----------------------------------------------------------
 
     def _run(self) -> None:
-        while (entry := self._queue.get()) is not None:
-            job, future = entry
-            try:
-                self._write(job(self.dedup))
-            except Exception as exc:  # a full disk, a record that cannot be made: counted, the crawl goes on
-                self.errors += 1
-                logger.error("WARC record not written: %r", exc)
-                if future is not None:
-                    future.set_exception(exc)
+        # Everything queued is written, then flushed once: one wake-up and one flush
+        # per batch, not per capture (each capture is whole before its future is told).
+        running = True
+        while running:
+            batch = [self._queue.get()]
+            while not self._queue.empty() and len(batch) < QUEUE_SIZE:
+                batch.append(self._queue.get_nowait())
+            done: list[Future[None]] = []
+            for entry in batch:
+                if entry is None:
+                    running = False
+                    break
+                job, future = entry
+                try:
+                    self._write(job(self.dedup))
+                except Exception as exc:  # a full disk, a record that cannot be made: counted, the crawl goes on
+                    self.errors += 1
+                    logger.error("WARC record not written: %r", exc)
+                    if future is not None:
+                        future.set_exception(exc)
                     continue
-            if future is not None:
+                if future is not None:
+                    done.append(future)
+            if self._handle is not None:
+                self._handle.flush()
+            for future in done:
                 future.set_result(None)
         self._close_file()
 
@@ -167,7 +182,6 @@ class WarcWriter:
         for record in records:
             self._handle.write(self._member(record))
             self.records += 1
-        self._handle.flush()  # every capture reaches the file before the next one is made
 
     def _member(self, record: ArcWarcRecord) -> bytes:
         buffer = BytesIO()
@@ -183,7 +197,7 @@ class WarcWriter:
         self._serial += 1
         name = warc_name(self.prefix, datetime.now(timezone.utc), self._serial, self.pid, self.host)
         self._path = self.folder / (name + OPEN_SUFFIX)
-        self._handle = open(self._path, "xb")
+        self._handle = open(self._path, "xb", buffering=1 << 20)
         self._handle.write(self._member(warcinfo_record(name, self.info)))
         self.records += 1
 
