@@ -66,6 +66,13 @@ SHUTDOWN_DIRECT_KEY = "darkcrawl_shutdown_direct"
 #: (see FrontierScheduler._done), so the next start takes it again
 SHUTDOWN_ABANDONED_KEY = "darkcrawl_shutdown_abandoned"
 
+#: the bytes of a plain-stage exchange as sent and received (darkcrawl.archive.wire.Exchange),
+#: set by the download handler when the archive is on, taken out at once by the archive's
+#: downloader middleware (never serialised)
+WIRE_KEY = "darkcrawl_wire"
+#: a render's browser-traffic capture (darkcrawl.archive.browser), a live object like the guard
+BROWSER_CAPTURE_KEY = "darkcrawl_browser_capture"
+
 #: Scrapy's key: requests with the same slot share politeness (delay, concurrency)
 SLOT_KEY = "download_slot"
 #: the network part of a render's slot: renders have their own politeness
