@@ -65,7 +65,7 @@ class AttemptClock:
 
 
 #: the attempt the transport is working for, in this context
-CURRENT: contextvars.ContextVar[AttemptClock | None] = contextvars.ContextVar("darkcrawl_attempt", default=None)
+CURRENT: contextvars.ContextVar[AttemptClock | None] = contextvars.ContextVar("darkcrawl.timing.attempt", default=None)
 
 
 async def _trace(event: str, info: dict[str, Any]) -> None:
