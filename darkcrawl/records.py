@@ -324,4 +324,6 @@ def headers_record(item: PageItem, base: str, name: str) -> dict[str, Any]:
         record["Sitemap-Changefreq"] = item.sitemap_changefreq  # the revisit interval started from it
     if item.cut:
         record["cut"] = list(item.cut)  # what the record's caps left out (RecordLimits)
+    if item.timing:
+        record["Timing"] = item.timing  # connect and first-byte times of the attempt (darkcrawl.timing)
     return record

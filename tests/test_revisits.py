@@ -21,7 +21,7 @@ from darkcrawl.catalog.facets.revisits import RevisitsFacet
 from darkcrawl.catalog.rows import Visit, failure_row
 from darkcrawl.catalog.writer import CatalogWriter
 from darkcrawl.links.classify import Gateways
-from darkcrawl.frontier.revisit_policy import HostState, RevisitPolicy, SitemapHint, UrlState
+from darkcrawl.frontier.revisit_policy import GATED, HostState, RevisitPolicy, SitemapHint, UrlState
 from darkcrawl.frontier.revisits import RevisitSchedule
 from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
 from darkcrawl.viewer import pages
@@ -402,3 +402,24 @@ def test_a_down_host_whose_probe_is_gone_is_probed_by_its_next_url() -> None:
     assert schedule.pop_due(21.0) == [(other, 0)] and schedule.hosts["x"].probe_url == other
     schedule.failed(other, 0, 22.0, "ConnectionRefused")
     assert schedule.due(other) == 22.0 + 2 * POLICY.probe  # its failure doubles the wait, as a probe's
+
+
+def test_a_gated_visit_saw_the_host_not_the_page() -> None:
+    schedule = RevisitSchedule(POLICY)
+    schedule.visited("http://x/a", 0, 0.0, "a")
+    before = schedule.state("http://x/a")
+    assert schedule.failed("http://x/a", 0, 10.0, GATED) == "neutral"
+    assert schedule.state("http://x/a") == before and schedule.due("http://x/a") == 20.0
+    assert schedule.hosts["x"].failures == 0
+
+
+def test_the_facet_does_not_count_a_gate_as_a_change(tmp_path: Path) -> None:
+    db = CatalogDB.open(str(tmp_path / "catalog.sqlite"))
+    writer = CatalogWriter(db)
+    gate = _visit("http://x/a", 1, "queue")
+    gate.gate = {"kind": "queue", "evidence": "please wait", "wait": 5}
+    writer.write([_visit("http://x/a", 0, "d1"), gate, _visit("http://x/a", 2, "d1")])
+    assert db.one("SELECT visits, changes FROM revisits") == {"visits": 2, "changes": 0}
+    writer.write((), [failure_row({"url": "http://x/a", "timestamp": "2026-12-07T10:00:30+00:00", "stage": "plain",
+                                   "error": "ConnectionRefused"}, Gateways())])  # refolded from the tables
+    assert db.one("SELECT visits, changes, failures FROM revisits") == {"visits": 2, "changes": 0, "failures": 1}

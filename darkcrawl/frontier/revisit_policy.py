@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
 __all__ = [
-    "CHANGED", "CHANGEFREQ", "DOWN", "FAILED", "NEUTRAL", "NEW", "UNCHANGED",
+    "CHANGED", "CHANGEFREQ", "DOWN", "FAILED", "GATED", "NEUTRAL", "NEW", "UNCHANGED",
     "HostState", "RevisitPolicy", "SitemapHint", "UrlState",
     "changefreq_word", "content_key", "failure_outcome", "parse_changefreq", "parse_lastmod", "parse_time",
 ]
@@ -70,9 +70,12 @@ DOWN_ERRORS = frozenset({
     "ConnectionRefused", "ConnectTimeout", "DownloadTimeout", "DNSLookupError", "NoRoute", "NoResponse",
     "ProxyError", "OnionUnreachable", "HostGivenUp", "HostBackedOff",
 })
-#: error names of a fetch that failed on the crawler's side
+#: a visit that met an interstitial (a queue, a captcha: darkcrawl.intel.gates), not the page:
+#: the host answered, the page was not seen
+GATED = "Gated"
+#: error names of a fetch that failed on the crawler's side, or that did not see the page
 NEUTRAL_ERRORS = frozenset({
-    "NetworkUnavailable", "DownloadCancelled", "ShutdownCancelled", "IgnoreRequest", "StopDownload",
+    "NetworkUnavailable", "DownloadCancelled", "ShutdownCancelled", "IgnoreRequest", "StopDownload", GATED,
 })
 
 

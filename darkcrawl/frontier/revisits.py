@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from darkcrawl.frontier.revisit_policy import (
-    CHANGED, DOWN, FAILED, NEW, UNCHANGED, HostState, RevisitPolicy, SitemapHint, UrlState, failure_outcome,
+    CHANGED, DOWN, FAILED, GATED, NEW, UNCHANGED, HostState, RevisitPolicy, SitemapHint, UrlState, failure_outcome,
 )
 
 #: sitemap hints kept for URLs not fetched yet or waiting: past it new ones are dropped
@@ -98,7 +98,7 @@ class RevisitSchedule:
         self._schedule(url, depth, when + state.interval)
         if outcome == DOWN:
             self._unreachable(host or self.host_of(url), url, depth, when)
-        elif outcome == FAILED:  # the host answered, the page failed
+        elif outcome == FAILED or error == GATED:  # the host answered, the page failed (or hid behind a gate)
             self._probing.discard(url)
             self._answered(host or self.host_of(url), url, when)
         return outcome

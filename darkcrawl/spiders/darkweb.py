@@ -31,12 +31,12 @@ from twisted.internet.task import LoopingCall
 
 from darkcrawl import hostfiles
 from darkcrawl.config import get_option
-from darkcrawl.meta import HISTORY_KEY, REVISIT_STATE_KEY, SLOT_KEY, host_key, slot_key
+from darkcrawl.meta import HISTORY_KEY, REVISIT_STATE_KEY, SLOT_KEY, TIMING_KEY, host_key, slot_key
 from darkcrawl.failures import ROBOTS_DISALLOWED, Transfer, failure_item, failure_reason
 from darkcrawl.addresses import address_refusal
 from darkcrawl.seen.content import build_content_seen, response_digest
 from darkcrawl.frontier.revisit_policy import (
-    RevisitPolicy, SitemapHint, changefreq_word, content_key, parse_changefreq, parse_lastmod, parse_time,
+    GATED, RevisitPolicy, SitemapHint, changefreq_word, content_key, parse_changefreq, parse_lastmod, parse_time,
 )
 from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
 from darkcrawl.hooks.base import LinkNoReturn
@@ -546,8 +546,11 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         )
         if self.revisits.enabled:  # the visit's own time: the catalogue's revisits facet folds the same
             self.revisits.adopt(url, meta.get(REVISIT_STATE_KEY))
-            self.revisits.visited(url, depth, parse_time(visit), content_key(item.content_digest, response.status),
-                                  host_key(kind, host))
+            if item.gate:  # an interstitial: the page itself was not seen
+                self.revisits.failed(url, depth, parse_time(visit), GATED, host_key(kind, host))
+            else:
+                self.revisits.visited(url, depth, parse_time(visit),
+                                      content_key(item.content_digest, response.status), host_key(kind, host))
         yield item
         yield from outputs
         if self.options.render and is_html and response.status < 400 and not meta.get(HOOK_KEY) and duplicate_of is None:
@@ -629,6 +632,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             history=list(meta.get(HISTORY_KEY, ())),
             body=response.body,
             is_html=is_html,
+            timing=meta.get(TIMING_KEY),
             **links,
         )
         bound_page_record(item, self.options.record_limits, cut)

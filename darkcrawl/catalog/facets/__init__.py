@@ -81,9 +81,10 @@ def split_statements(text: str) -> list[str]:
 def facet_classes() -> list[type[Facet]]:
     """Every facet of the catalogue, in writing order.  Imported here rather than at
     the package's import: a facet module imports the catalogue's row types."""
+    from darkcrawl.catalog.facets.liveness import LivenessFacet
     from darkcrawl.catalog.facets.revisits import RevisitsFacet
 
-    return [RevisitsFacet]
+    return [LivenessFacet, RevisitsFacet]
 
 
 def build_facets(settings: BaseSettings | None = None) -> list[Facet]:

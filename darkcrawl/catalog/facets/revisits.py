@@ -7,12 +7,16 @@ URL's snapshots and plain-stage failures in visit order through the crawl's own
 policy (:mod:`darkcrawl.frontier.revisit_policy`), so the catalogue shows the interval
 the crawl used, and a rebuild from PATH_DATA gives the same rows: the one input that
 is no snapshot column, the sitemap ``changefreq`` a first visit started from, is in
-its headers record (``Sitemap-Changefreq``).
+its headers record (``Sitemap-Changefreq``, :attr:`Visit.sitemap_changefreq`).
 
 A batch whose observations of a URL all come after the ones folded so far is folded
 onto the row's saved state; anything else (a failure written after later visits, as a
 rebuild writes them, a visit written again) refolds the URL's whole history.  A batch
 costs a few queries whatever its size (rows and histories are read ``IN (...)``).
+
+A visit that met an interstitial (``gate``, darkcrawl.intel.gates) saw the host, not the
+page: it moves nothing (the liveness facet's ``attempts`` tell a refold which visits
+those were; that facet is written first).
 
 What a row cannot know: sitemap ``lastmod`` reads between visits move the crawl's own
 due time (sooner or later) without a visit, and a down host's URLs wait for its probe;
@@ -29,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from darkcrawl.catalog.facets import Batch, Facet, split_statements
 from darkcrawl.catalog.schema import dialect_types
 from darkcrawl.frontier.revisit_policy import (
-    CHANGEFREQ, RevisitPolicy, UrlState, content_key, failure_outcome, parse_time,
+    CHANGEFREQ, GATED, RevisitPolicy, UrlState, content_key, failure_outcome, parse_time,
 )
 
 if TYPE_CHECKING:
@@ -129,10 +133,14 @@ class RevisitsFacet(Facet):
     def write(self, db: CatalogDB, batch: Batch) -> None:
         observed: dict[str, tuple[str, set[Observation]]] = {}
         for visit in batch.visits:
-            if not visit.render:
+            if visit.render:
+                continue
+            if visit.gate:  # an interstitial: the page itself was not seen
+                observation: Observation = (visit.timestamp, 1, GATED, None)
+            else:
                 key = content_key(visit.columns.get("content_digest"), visit.columns.get("status"))
-                observed.setdefault(visit.url, (visit.host, set()))[1].add(
-                    (visit.timestamp, 0, key, visit.extra.get("sitemap_changefreq")))
+                observation = (visit.timestamp, 0, key, visit.sitemap_changefreq)
+            observed.setdefault(visit.url, (visit.host, set()))[1].add(observation)
         for failure in batch.failures:
             if failure.stage == "plain":
                 observed.setdefault(failure.url, (failure.host, set()))[1].add(
@@ -168,9 +176,12 @@ class RevisitsFacet(Facet):
         """Every visit and plain-stage failure of each of *urls* in the catalogue (this
         batch's too), in order."""
         found: dict[str, set[Observation]] = {url: set() for url in urls}
-        for r in _chunked(db, "SELECT url, timestamp, content_digest, status FROM snapshots", urls,
-                          "status IS NOT NULL"):
-            found[r["url"]].add((r["timestamp"], 0, content_key(r["content_digest"], r["status"]), None))
+        # gated visits are known from the liveness facet's attempts, written before this one
+        for r in _chunked(db, "SELECT s.url, s.timestamp, s.content_digest, s.status, a.outcome FROM snapshots s "
+                              "LEFT JOIN attempts a ON a.url = s.url AND a.timestamp = s.timestamp "
+                              "AND a.stage = 'plain'", urls, "s.status IS NOT NULL", column="s.url"):
+            found[r["url"]].add((r["timestamp"], 1, GATED, None) if r["outcome"] == "gated" else
+                                (r["timestamp"], 0, content_key(r["content_digest"], r["status"]), None))
         for r in _chunked(db, "SELECT url, timestamp, error FROM failures", urls, "stage = 'plain'"):
             found[r["url"]].add((r["timestamp"], 1, r["error"], None))
         return {url: sorted(observations) for url, observations in found.items()}
@@ -180,11 +191,11 @@ class RevisitsFacet(Facet):
 _CHUNK = 500
 
 
-def _chunked(db: CatalogDB, select: str, urls: list[str], where: str = "") -> list[dict[str, Any]]:
+def _chunked(db: CatalogDB, select: str, urls: list[str], where: str = "", column: str = "url") -> list[dict[str, Any]]:
     """*select* ``WHERE url IN (...)`` (and *where*) over *urls*, a few hundred at a time."""
     rows: list[dict[str, Any]] = []
     for start in range(0, len(urls), _CHUNK):
         chunk = urls[start : start + _CHUNK]
         extra = f" AND {where}" if where else ""
-        rows += db.all(f"{select} WHERE url IN ({', '.join('?' * len(chunk))}){extra}", chunk)
+        rows += db.all(f"{select} WHERE {column} IN ({', '.join('?' * len(chunk))}){extra}", chunk)
     return rows
