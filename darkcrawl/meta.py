@@ -48,6 +48,8 @@ BACKOFF_DELAYED_KEY = "darkcrawl_backoff_delayed"
 BACKOFF_SCHEDULED_KEY = "darkcrawl_backoff_scheduled"
 #: a handed-out request's row in the frontier store
 FRONTIER_ROW_KEY = "darkcrawl_frontier_row"
+#: a fleet's revisit request: its URL's revisit state (a JSON list), for the worker that fetches it
+REVISIT_STATE_KEY = "darkcrawl_revisit_state"
 #: a popped request's lease in the shared queue (a number local to the worker that holds it)
 LEASE_KEY = "darkcrawl_lease"
 #: filled by the TransferMeter during a download (reset at every attempt)
@@ -55,6 +57,8 @@ BODY_RECEIVED_KEY = "darkcrawl_body_received"
 BODY_EXPECTED_KEY = "darkcrawl_body_expected"
 #: the connect deadline of a request (seconds), read by the transports of darkcrawl.download_handler
 CONNECT_TIMEOUT_KEY = "darkcrawl_connect_timeout"
+#: the last attempt's times in ms ({"connect_ms", "ttfb_ms", "elapsed_ms"}: darkcrawl.timing)
+TIMING_KEY = "darkcrawl_timing"
 #: a request given back to the scheduler by a shutdown
 SHUTDOWN_REQUEUED_KEY = "darkcrawl_shutdown_requeued"
 #: a request downloaded outside the scheduler (``engine.download_async``: robots.txt):
@@ -63,6 +67,13 @@ SHUTDOWN_DIRECT_KEY = "darkcrawl_shutdown_direct"
 #: a request whose callback was cut by a shutdown: the frontier does not mark it done
 #: (see FrontierScheduler._done), so the next start takes it again
 SHUTDOWN_ABANDONED_KEY = "darkcrawl_shutdown_abandoned"
+
+#: the bytes of a plain-stage exchange as sent and received (darkcrawl.archive.wire.Exchange),
+#: set by the download handler when the archive is on, taken out at once by the archive's
+#: downloader middleware (never serialised)
+WIRE_KEY = "darkcrawl_wire"
+#: a render's browser-traffic capture (darkcrawl.archive.browser), a live object like the guard
+BROWSER_CAPTURE_KEY = "darkcrawl_browser_capture"
 
 #: Scrapy's key: requests with the same slot share politeness (delay, concurrency)
 SLOT_KEY = "download_slot"

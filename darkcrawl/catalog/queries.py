@@ -56,7 +56,7 @@ def bounded(page: Any, limit: Any, default: int = 50) -> tuple[int, int]:
     return number, size
 
 
-def _paged(db: CatalogDB, sql: str, params: list[Any], page: int, limit: int) -> Page:
+def paged(db: CatalogDB, sql: str, params: list[Any], page: int, limit: int) -> Page:
     rows = db.all(f"{sql} LIMIT ? OFFSET ?", [*params, limit + 1, (page - 1) * limit])
     return Page(rows[:limit], page, limit, len(rows) > limit)
 
@@ -143,7 +143,7 @@ def hosts(db: CatalogDB, *, network: str = "", state: str = "", q: str = "", pag
     if where:
         sql += " WHERE " + " AND ".join(where)
     # last_seen alone: a second sort key would sort every host instead of reading the index
-    found = _paged(db, sql + " ORDER BY h.last_seen DESC", params, page, limit)
+    found = paged(db, sql + " ORDER BY h.last_seen DESC", params, page, limit)
     for row in found.rows:
         # per row of the page only: in the query itself, OFFSET would compute it for every skipped row too
         row["screenshot_id"] = db.value(
@@ -161,7 +161,7 @@ def networks(db: CatalogDB) -> list[str]:
 
 
 def host_snapshots(db: CatalogDB, name: str, page: int = 1, limit: int = 50) -> Page:
-    return _paged(db, "SELECT id, url, timestamp, status, mime, title, size, screenshot_path, rendered_path "
+    return paged(db, "SELECT id, url, timestamp, status, mime, title, size, screenshot_path, rendered_path "
                   "FROM snapshots WHERE host = ? ORDER BY timestamp DESC", [name], page, limit)
 
 
@@ -252,7 +252,7 @@ def search(db: CatalogDB, q: str, page: int = 1, limit: int = 20, *, best: bool 
                f"snippet(page_text, 1, '{MARK_START}', '{MARK_END}', '\u2026', 12) AS snippet "
                "FROM page_text JOIN snapshots s ON s.id = page_text.rowid WHERE page_text MATCH ? "
                + ("ORDER BY rank" if best else "ORDER BY page_text.rowid DESC"))
-        return _paged(db, sql, [match], page, limit)
+        return paged(db, sql, [match], page, limit)
     if not q.strip():
         return Page([], page, limit, False)
     # the page of hits first, then a headline for those only: a projection under
@@ -284,7 +284,7 @@ def entities(db: CatalogDB, q: str = "", kind: str = "", page: int = 1, limit: i
     sql = "SELECT id, kind, value FROM entities"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    return _paged(db, sql + " ORDER BY value, kind", params, page, limit)
+    return paged(db, sql + " ORDER BY value, kind", params, page, limit)
 
 
 def entity(db: CatalogDB, entity_id: int) -> dict[str, Any] | None:
@@ -310,9 +310,34 @@ def entity_hosts(db: CatalogDB, entity_id: int, limit: int = 500) -> list[dict[s
 
 
 def entity_pages(db: CatalogDB, entity_id: int, page: int = 1, limit: int = 100) -> Page:
-    return _paged(db, "SELECT s.id, s.url, s.host, s.network, s.timestamp, s.title FROM sightings g "
+    return paged(db, "SELECT s.id, s.url, s.host, s.network, s.timestamp, s.title FROM sightings g "
                   "JOIN snapshots s ON s.id = g.snapshot_id WHERE g.entity_id = ? ORDER BY s.timestamp, s.id",
                   [entity_id], page, limit)
+
+
+# -- revisits (darkcrawl.catalog.facets.revisits) -------------------------------------
+
+
+def _facet_row(db: CatalogDB, sql: str, params: list[Any]) -> dict[str, Any] | None:
+    try:
+        return db.one(sql, params)
+    except Exception:  # a catalogue from before the facet (read-only: not upgraded): no row
+        return None
+
+
+def url_revisits(db: CatalogDB, url: str) -> dict[str, Any] | None:
+    """How often *url* changed, its revisit interval (s) and when it is due next."""
+    return _facet_row(db, "SELECT visits, changes, failures, every, next_due, last_change, changefreq "
+                          "FROM revisits WHERE url = ?", [url])
+
+
+def host_revisits(db: CatalogDB, name: str) -> dict[str, Any] | None:
+    """The host's URLs' revisits in one: how many, visits and changes, shortest and
+    longest interval, the next one due."""
+    row = _facet_row(db, "SELECT COUNT(*) AS urls, SUM(visits) AS visits, SUM(changes) AS changes, "
+                         "MIN(every) AS shortest, MAX(every) AS longest, MIN(next_due) AS next_due "
+                         "FROM revisits WHERE host = ?", [name])
+    return row if row and row["urls"] else None
 
 
 # -- clones and mirrors (the clones facet: darkcrawl/catalog/facets/clones.py) ------------------
@@ -357,8 +382,12 @@ def host_clusters(db: CatalogDB, names: list[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(names), 500):
         chunk = names[start : start + 500]
-        for row in db.all("SELECT m.host, c.cluster, c.size, c.suspected_phishing FROM clone_members m "
+        try:
+            rows = db.all("SELECT m.host, c.cluster, c.size, c.suspected_phishing FROM clone_members m "
                           "JOIN clone_clusters c ON c.cluster = m.cluster "
-                          f"WHERE m.host IN ({', '.join('?' * len(chunk))})", chunk):
+                          f"WHERE m.host IN ({', '.join('?' * len(chunk))})", chunk)
+        except Exception:  # a catalogue from before the facet (read-only: not upgraded): in none
+            return {}
+        for row in rows:
             found[row.pop("host")] = row
     return found

@@ -79,6 +79,14 @@ def _size(root: Path, relative: str | None) -> int | None:
         return None
 
 
+def _dict_or_none(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def record_visits(source: RebuildSource, path: Path) -> list[Visit]:
     """The visit of one headers record, and its render when it has one."""
     try:
@@ -100,7 +108,9 @@ def record_visits(source: RebuildSource, path: Path) -> list[Visit]:
         "source": meta.get("backref"), "raw_path": document if body is not None else None,
         "headers_path": str(path.relative_to(root)),
     }
-    visit = Visit(url, timestamp, host, network, scheme, False, columns)
+    visit = Visit(url, timestamp, host, network, scheme, False, columns,
+                  timing=_dict_or_none(record.get("Timing")), gate=_dict_or_none(record.get("Gate")),
+                  sitemap_changefreq=_str_or_none(record.get("Sitemap-Changefreq")))
     facts = (document_facts(final_url, body, record.get("Response"), record.get("Content-Type") or "",
                             source.extra, source.max_text) if body and not record.get("Duplicate-Of") else None)
     visits = [with_facts(visit, facts.links if facts else None, facts.title if facts else None,

@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS hosts (
     last_reason TEXT,               -- the reason of the last failure
     pages {big} NOT NULL DEFAULT 0, -- snapshots
     failures {big} NOT NULL DEFAULT 0,
-    state TEXT NOT NULL,            -- up | down
+    state TEXT NOT NULL,            -- up | down | gated | gone | unknown (facets/liveness.py)
     title TEXT,                     -- the title of its latest page that has one
     title_at TEXT                   -- that page's visit
 );

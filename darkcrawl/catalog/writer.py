@@ -153,7 +153,7 @@ class CatalogWriter:
     def _lock_hosts(self, changes: dict[str, _HostChange]) -> dict[str, dict[str, Any]]:
         hosts = sorted(changes)
         self.db.executemany(
-            "INSERT INTO hosts (host, network, scheme, first_seen, last_seen, state) VALUES (?, ?, ?, ?, ?, 'down') "
+            "INSERT INTO hosts (host, network, scheme, first_seen, last_seen, state) VALUES (?, ?, ?, ?, ?, 'unknown') "
             "ON CONFLICT (host) DO NOTHING",
             [(h, changes[h].network, changes[h].scheme, changes[h].first, changes[h].last) for h in hosts])
         lock = " FOR UPDATE" if self.db.dialect == "postgresql" else ""
@@ -175,13 +175,13 @@ class CatalogWriter:
             title, title_at = row["title"], row["title_at"]
             if change.title_at is not None and (title_at is None or change.title_at >= title_at):
                 title, title_at = change.title, change.title_at
-            state = "up" if last_up is not None and (last_failure is None or last_up >= last_failure) else "down"
             rows.append((min(row["first_seen"], change.first), max(row["last_seen"], change.last), last_up,
                          last_failure, reason, row["pages"] + change.new_pages, row["failures"] + change.new_failures,
-                         state, title, title_at, host))
+                         title, title_at, host))
+        # the state (up, down, gated, gone) is the liveness facet's (catalog/facets/liveness.py)
         self.db.executemany(
             "UPDATE hosts SET first_seen = ?, last_seen = ?, last_up = ?, last_failure = ?, last_reason = ?, "
-            "pages = ?, failures = ?, state = ?, title = ?, title_at = ? WHERE host = ?", rows)
+            "pages = ?, failures = ?, title = ?, title_at = ? WHERE host = ?", rows)
 
     # -- snapshots ----------------------------------------------------------------------
 
@@ -198,11 +198,12 @@ class CatalogWriter:
         counts.renders += visit.render
         counts.snapshots += new
         status = visit.columns.get("status")
-        if not visit.render and status is not None and status < 500:
+        if not visit.render and status is not None and status < 500 and not visit.gate:
             change.last_up = _later(change.last_up, visit.timestamp)
-        if visit.title and (change.title_at is None or visit.timestamp >= change.title_at):
+        # an interstitial (a gate) is a state of the host, not its content: not its title, not indexed
+        if visit.title and not visit.gate and (change.title_at is None or visit.timestamp >= change.title_at):
             change.title, change.title_at = visit.title, visit.timestamp
-        if visit.text is not None and (visit.render or not rendered):  # the rendered text, once there is one
+        if visit.text is not None and not visit.gate and (visit.render or not rendered):  # the rendered text, once there is one
             self._index_text(snapshot_id, visit.title or "", visit.text, new)
         self._write_links(snapshot_id, visit, counts)
         self._write_entities(snapshot_id, visit, counts, new_entities)

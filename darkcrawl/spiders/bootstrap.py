@@ -113,6 +113,7 @@ class HostBootstrap:
         examples: dict[str, str] = {}
         for locations in reader.batches():
             found += len(locations)
+            self._sitemap_hints(reader.take_hints())  # type: ignore[attr-defined]  # the spider's: revisits
             if reader.kind == "index":
                 budget = self.options.max_sitemaps - len(state["visited"]) - len(state["todo"])
                 state["todo"].extend(loc for loc in locations[: max(0, budget)] if loc not in state["visited"])

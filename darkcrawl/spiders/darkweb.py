@@ -32,10 +32,13 @@ from twisted.internet.task import LoopingCall
 
 from darkcrawl import hostfiles
 from darkcrawl.config import get_option
-from darkcrawl.meta import HISTORY_KEY, SLOT_KEY, host_key, slot_key
+from darkcrawl.meta import HISTORY_KEY, REVISIT_STATE_KEY, SLOT_KEY, TIMING_KEY, host_key, slot_key
 from darkcrawl.failures import ROBOTS_DISALLOWED, Transfer, failure_item, failure_reason
 from darkcrawl.addresses import address_refusal
 from darkcrawl.seen.content import build_content_seen, response_digest
+from darkcrawl.frontier.revisit_policy import (
+    GATED, RevisitPolicy, SitemapHint, changefreq_word, content_key, parse_changefreq, parse_lastmod, parse_time,
+)
 from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
 from darkcrawl.hooks.base import LinkNoReturn
 from darkcrawl.policy.scope import strip_session_params
@@ -146,7 +149,8 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             if restored:
                 self.stats.set_value("darkcrawl/frontier/seen_restored", restored)
         self.trap_guard = TrapGuard(options.trap_limits)
-        self.revisits = StoredRevisitSchedule(options.time_cache if not options.reboot else float("inf"), store)
+        self.revisits = StoredRevisitSchedule(RevisitPolicy.from_settings(settings) or float("inf"), store,
+                                              host_of=self._host_key_of, stats=self.stats)
         ledger_cls = load_object(get_option(settings, "DARKCRAWL_HOST_LEDGER_CLASS"))
         self.hosts: HostLedger = ledger_cls.from_crawler(crawler)
         self._cookies: CookiesMiddleware | None = None
@@ -249,7 +253,8 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             due = [d for d in (self.revisits.due(url) for url in seeds) if d is not None]
             if due:
                 when = datetime.fromtimestamp(min(due), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-                logger.info("%d seeds were fetched less than TIME_CACHE (%g s) ago: next due at %s",
+                logger.info("%d seeds were fetched recently and are not due again yet (TIME_CACHE %g s, "
+                            "each URL's interval adapted to its changes): next due at %s",
                             seen, self.options.time_cache, when)
             else:
                 logger.info("%d seeds were fetched already by this job (%s): nothing is due; a new PATH_DATA "
@@ -457,7 +462,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         out: list[Any] = []
         key = host_key(link.kind, link.host)
         now = time.time()
-        if self.hosts.claim_bootstrap(key, now, now - self.options.time_cache if revisit else None):
+        if self.hosts.claim_bootstrap(key, now, now - self.revisits.bootstrap_age(key) if revisit else None):
             out.extend(self._bootstrap_start(link, force=revisit))
         if not revisit:
             self.hosts.count_page(key)
@@ -475,7 +480,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         except LinkNoReturn as signal:
             self.stats.inc_value(f"darkcrawl/hooks/{'dropped' if signal.drop else 'deferred'}")
             if not signal.drop:
-                self.revisits.fetched(link.url, depth, time.time())
+                self.revisits.deferred(link.url, depth, time.time())
         except Exception:
             self._hook_failed(hook, request.url)
         return None
@@ -530,6 +535,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
                 outputs += self._declared_favicon(response, url, kind, host, service)
 
         visit = now_iso()  # names this visit's files, its render's too
+        changefreq = self.revisits.first_changefreq(url)
         item = self._page_item(
             response, url, kind, host, content_type, visit,
             special_links=specials,
@@ -540,8 +546,15 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             links=facts.links if facts else None,
             title=facts.title if facts else None,
             text=facts.text if facts else None,
+            sitemap_changefreq=changefreq_word(changefreq),
         )
-        self.revisits.fetched(url, depth, time.time())
+        if self.revisits.enabled:  # the visit's own time: the catalogue's revisits facet folds the same
+            self.revisits.adopt(url, meta.get(REVISIT_STATE_KEY))
+            if item.gate:  # an interstitial: the page itself was not seen
+                self.revisits.failed(url, depth, parse_time(visit), GATED, host_key(kind, host))
+            else:
+                self.revisits.visited(url, depth, parse_time(visit),
+                                      content_key(item.content_digest, response.status), host_key(kind, host))
         yield item
         yield from outputs
         if self.options.render and is_html and response.status < 400 and not meta.get(HOOK_KEY) and duplicate_of is None:
@@ -623,6 +636,7 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             history=list(meta.get(HISTORY_KEY, ())),
             body=response.body,
             is_html=is_html,
+            timing=meta.get(TIMING_KEY),
             **links,
         )
         bound_page_record(item, self.options.record_limits, cut)
@@ -657,8 +671,13 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             logger.info("skipped %s: %s", request.url, reason)
         else:
             logger.info("fetch failed %s: %s", request.url, reason)
-        self.revisits.fetched(request.url, request.meta.get("depth", 0), time.time())
-        yield failure_item(request, "plain", reason, error)
+        item = failure_item(request, "plain", reason, error)
+        if self.revisits.enabled:
+            kind, host, _service = request.meta.get(LINK_KEY) or self._link_of(request.url)
+            self.revisits.adopt(request.url, request.meta.get(REVISIT_STATE_KEY))
+            self.revisits.failed(request.url, request.meta.get("depth", 0), parse_time(item.timestamp), error,
+                                 host_key(kind, host))
+        yield item
 
     def _headers_received(self, headers: Any, body_length: int, request: Request, spider: Spider) -> None:
         if request.meta.get(BOOTSTRAP_KEY):
@@ -673,6 +692,26 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
 
     # -- freshness ------------------------------------------------------------------
 
+    def _host_key_of(self, url: str) -> str:
+        kind, host, _service = self._link_of(url)
+        return host_key(kind, host)
+
+    def _sitemap_hints(self, hints: dict[str, tuple[str | None, str | None]]) -> None:
+        """A sitemap's <lastmod>/<changefreq> of its URLs (untrusted: what does not parse
+        is counted and ignored) -> the revisit schedule."""
+        if not hints or not self.revisits.enabled:
+            return
+        now = time.time()
+        for loc, (lastmod, changefreq) in hints.items():
+            link = classify(loc, self.options.gateways)
+            span, every = parse_lastmod(lastmod, now), parse_changefreq(changefreq)
+            if lastmod and span is None:
+                self.stats.inc_value("darkcrawl/revisits/sitemap/bad_lastmod")
+            if changefreq and every is None:
+                self.stats.inc_value("darkcrawl/revisits/sitemap/bad_changefreq")
+            if link.fetchable and (span is not None or every is not None):
+                self.revisits.hint(link.url, SitemapHint(now, span, every), host_key(link.kind, link.host))
+
     def _schedule_due(self) -> None:
         engine = self.crawler.engine
         if engine is None:
@@ -681,7 +720,11 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             link = classify(url, self.options.gateways)
             if not link.fetchable:
                 continue
+            # in a fleet any worker may fetch it: its history goes with it, not left here
+            state = self.revisits.hand_off(url) if self.settings.getbool("DARKCRAWL_DISTRIBUTED") else None
             for output in self._requests_for(link, depth, None, revisit=True):
                 if isinstance(output, Request):
+                    if state is not None and output.callback == self.parse:
+                        output.meta[REVISIT_STATE_KEY] = state
                     engine.crawl(output)
             self.stats.inc_value("darkcrawl/revisits")

@@ -49,6 +49,30 @@ FAILURES_FILE = "misc/failures.jsonl"
 HEADERS_RECORD = re.compile(r"^[0-9a-f]{64}_\d{8}T\d{6}\.\d{6}Z\.json$")
 
 
+#: the archive (darkcrawl/archive/): WARC files, and the WACZ packages made of them
+ARCHIVE_DIR = "archive"
+WARC_DIR = "archive/warc"
+#: a WARC file still being written ends with this (Heritrix's convention)
+OPEN_SUFFIX = ".open"
+
+
+def warc_name(prefix: str, when: datetime, serial: int, pid: int, host: str) -> str:
+    """Heritrix's WARC file name, ``<prefix>-<17-digit UTC time>-<serial>-<pid>-<host>.warc.gz``
+    (``-`` where Heritrix has ``~``, which a WACZ's resource names may not hold): two
+    processes sharing a PATH_DATA (a fleet's workers) never write the same file."""
+    stamp = when.astimezone(timezone.utc).strftime("%Y%m%d%H%M%S%f")[:17]
+    return f"{prefix}-{stamp}-{serial:05d}-{pid}-{host_dirname(host)}.warc.gz"
+
+
+#: the parts of a :func:`warc_name`: time, serial, pid, host
+WARC_NAME = re.compile(r"-(?P<time>\d{17})-(?P<serial>\d{5})-(?P<pid>\d+)-(?P<host>[^/]+?)\.warc\.gz(\.open)?$")
+
+
+def wacz_name(prefix: str, round_id: str = "") -> str:
+    """``<prefix>-<round>.wacz`` (one round), ``<prefix>.wacz`` (everything)."""
+    return f"{prefix}-{round_id}.wacz" if round_id else f"{prefix}.wacz"
+
+
 def url_hash(url: str) -> str:
     """darc's record name: sha256 of the URL string."""
     return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()

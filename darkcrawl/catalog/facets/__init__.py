@@ -82,8 +82,10 @@ def facet_classes() -> list[type[Facet]]:
     """Every facet of the catalogue, in writing order.  Imported here rather than at
     the package's import: a facet module imports the catalogue's row types."""
     from darkcrawl.catalog.facets.clones import ClonesFacet
+    from darkcrawl.catalog.facets.liveness import LivenessFacet
+    from darkcrawl.catalog.facets.revisits import RevisitsFacet
 
-    return [ClonesFacet]
+    return [LivenessFacet, RevisitsFacet, ClonesFacet]
 
 
 def build_facets(settings: BaseSettings | None = None) -> list[Facet]:

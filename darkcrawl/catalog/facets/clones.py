@@ -113,7 +113,10 @@ class _Signed:
 
 
 def _signs(visit: Visit) -> bool:
-    """Whether *visit* can sign its host: an HTML page that answered, or its render."""
+    """Whether *visit* can sign its host: an HTML page that answered, or its render;
+    not an interstitial (a gate: a DDoS queue, a captcha), which is no site's page."""
+    if visit.gate:
+        return False
     if visit.render:
         return bool(visit.columns.get("screenshot_path")) or visit.text is not None
     status = visit.columns.get("status")
