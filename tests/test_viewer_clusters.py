@@ -153,3 +153,20 @@ def test_browse_the_clusters_of_a_real_crawl(crawled, browser):  # noqa: F811
         _only_viewer_requests(page, served)
         context.close()
     db.close()
+
+
+def test_a_catalogue_from_before_the_clones_facet_is_shown_without_clusters(tmp_path, beacon):  # noqa: F811
+    data = tmp_path / "data"
+    build_catalogue(data, beacon.url)
+    writer = CatalogDB.open(str(data / "catalog.sqlite"))
+    for table in ("clone_members", "clone_clusters", "clone_signatures"):
+        writer.execute(f"DROP TABLE {table}")
+    writer.close()
+    reader = CatalogDB.open(str(data / "catalog.sqlite"), readonly=True)  # read-only: not upgraded
+    with Served(make_app(reader, data)) as served:
+        for path in ("/clusters", f"/host/{ONION}"):
+            assert get(f"{served.url}{path}")[0] == 200, path
+        assert get(f"{served.url}/cluster/{cluster_id(ONION)}")[0] == 404
+        assert {h["cluster"] for h in get_json(f"{served.url}/api/hosts")["items"]} == {None}
+        assert get_json(f"{served.url}/api/clusters")["items"] == []
+    reader.close()

@@ -346,13 +346,16 @@ def host_revisits(db: CatalogDB, name: str) -> dict[str, Any] | None:
 def clusters(db: CatalogDB, *, flagged: bool = False, page: int = 1, limit: int = 50) -> Page:
     """Clusters of clones and mirrors, suspected phishing ones first, then the largest."""
     where = " WHERE suspected_phishing = 1" if flagged else ""
-    return _paged(db, "SELECT cluster, representative, size, suspected_phishing, addresses, title "
-                  f"FROM clone_clusters{where} ORDER BY suspected_phishing DESC, size DESC, cluster", [], page, limit)
+    try:
+        return paged(db, "SELECT cluster, representative, size, suspected_phishing, addresses, title "
+                     f"FROM clone_clusters{where} ORDER BY suspected_phishing DESC, size DESC, cluster", [], page, limit)
+    except Exception:  # a catalogue from before the facet (read-only: not upgraded): none
+        return Page([], page, limit, False)
 
 
 def cluster(db: CatalogDB, cluster_id: str) -> dict[str, Any] | None:
-    return db.one("SELECT cluster, representative, size, suspected_phishing, addresses, title FROM clone_clusters "
-                  "WHERE cluster = ?", [cluster_id])
+    return _facet_row(db, "SELECT cluster, representative, size, suspected_phishing, addresses, title "
+                          "FROM clone_clusters WHERE cluster = ?", [cluster_id])
 
 
 def cluster_members(db: CatalogDB, cluster_id: str, limit: int = 200) -> list[dict[str, Any]]:
