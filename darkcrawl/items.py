@@ -88,6 +88,12 @@ class PageItem:
     links: list[str] | None = None
     title: str | None = None
     text: str | None = field(default=None, repr=False)
+    #: the interstitial this answer was instead of the site's content (darkcrawl.intel.gates):
+    #: ``{"kind": "queue"|"captcha"|"ban"|"login"|"proxy_error", "evidence": one sentence,
+    #: "wait": seconds asked for or None, "rule", "action": "wait"|"person"|"give_up"|"none",
+    #: "first_seen", "round", "reason"}``.  Such a page is saved (the evidence) but never
+    #: read as the site's text: ``links`` is empty, ``text`` None, no render, no content-seen
+    gate: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
