@@ -135,12 +135,12 @@ class GateMiddleware:
         meta = request.meta
         for key in (GATE_KEY, GATE_CHECKED_KEY, GATE_PROBE_KEY, GATE_PACER_KEY):
             meta.pop(key, None)  # a retry or a requeued request copies its parent's meta
-        if not self.book.table.hosts:
-            return None
         key = gate_key(meta)
-        if key is None or key not in self.book.table.hosts:
+        if key is None:
             return None
         hostname = urlparse_cached(request).hostname or ""
+        if key not in self.book.table.hosts and not self.book.watch_if_imported(key, hostname):
+            return None
         held = await self._hold(request, key, hostname)
         if held is not None:
             return held

@@ -94,6 +94,16 @@ class GateBook:
     def cookies_version(self, hostname: str) -> str | None:
         return self.imports.version_of(hostname) if self.imports is not None else None
 
+    def watch_if_imported(self, key: str, hostname: str) -> bool:
+        """Start pacing *key* when cookies were imported for its host (a person passed its
+        gate: the front is there all the same); True when the host is watched now."""
+        if self.imports is None or not self.imports.any() or self.cookies_version(hostname) is None:
+            return False
+        self.table.watch(key)
+        self.stats.inc_value("darkcrawl/gates/imported_hosts")
+        logger.info("Host %s has imported cookies: paced as a gated host", key)
+        return True
+
     def admit(self, key: str, hostname: str, lease: float) -> Admission:
         state = self.table.hosts.get(key)
         cookies = self.cookies_version(hostname) if state is not None and state.phase is Phase.PERSON else None

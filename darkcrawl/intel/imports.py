@@ -97,6 +97,11 @@ class CookieImports:
         if self._entries:
             logger.info("imported cookies for %d hosts from %s", len(self._entries), self.store.where)
 
+    def any(self) -> bool:
+        """Whether cookies are imported for some host."""
+        self.refresh()
+        return bool(self._entries)
+
     def for_host(self, hostname: str) -> tuple[str | None, list[StoredCookie]]:
         """The version and the unexpired cookies imported for *hostname* (or a domain above it)."""
         self.refresh()

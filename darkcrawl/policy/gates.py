@@ -21,7 +21,7 @@ A host (a download slot, ``<network>@<service>``) that answers with a gate
   seconds, then a new episode may begin.
 * ``OPEN``: behind the gate (or no gate yet).
 
-Every host that ever showed a gate is *paced*: its requests (plain stage, the
+Every host that ever showed a gate (or had cookies imported for it) is *paced*: its requests (plain stage, the
 render's page and every resource the browser loads from it) leave at most
 ``rate`` per second, ``burst`` at once (GCRA, :meth:`GateTable.pace`), well below
 what such fronts ban (EndGame: 6 requests/s per circuit and per cookie, 10 at once).
@@ -154,6 +154,11 @@ class GateTable:
         turn = max(now, tat - (policy.burst - 1) * interval)
         state.tat = max(tat, turn) + interval
         return turn - now
+
+    def watch(self, key: str) -> HostGate:
+        """Pace *key* from now on without a gate met (cookies were imported for it: a person
+        passed its gate, and the front behind it still counts every request)."""
+        return self.hosts.setdefault(key, HostGate())
 
     def waiting(self) -> bool:
         """Whether some host's queue is being waited out (its circuit must not change)."""

@@ -106,6 +106,7 @@ class Visit:
     circuit: int | None  # the Tor circuit it came on (PROXY protocol), if known
     outcome: str  # queue, early, rate-limited, banned, killed, captcha, solved, content, not-found
     user_agent: str | None = None
+    issued: str | None = None  # the cookie this answer set (a queue page's)
 
 
 @dataclass
@@ -198,6 +199,18 @@ class EndGameSite(HttpService):
         with self._lock:
             return [visit for visit in self.visits if visit.outcome == outcome]
 
+    def returns(self) -> list[tuple[Visit, Visit]]:
+        """Each queue page that set a cookie, and the first request that came back with it."""
+        with self._lock:
+            visits = list(self.visits)
+        pairs = []
+        for index, queue in enumerate(visits):
+            if queue.issued:
+                back = next((v for v in visits[index + 1:] if v.cookie == queue.issued), None)
+                if back is not None:
+                    pairs.append((queue, back))
+        return pairs
+
     def solved_cookie(self) -> str:
         """A cookie whose captcha is solved, as a person's Tor Browser would hold it."""
         token = secrets.token_hex(16)
@@ -213,8 +226,10 @@ class EndGameSite(HttpService):
         path = urlsplit(handler.path).path or "/"
         with self._lock:
             outcome, reply = self._decide(handler, method, path, token, now)
+            issued = next((value.split(";", 1)[0].split("=", 1)[1] for name, value in (reply or (0, 0, 0, []))[3]
+                           if name == "Set-Cookie"), None)
             self.visits.append(Visit(now, method, path, token, handler.circuit, outcome,
-                                     handler.headers.get("User-Agent")))
+                                     handler.headers.get("User-Agent"), issued))
         if reply is None:  # nginx's 444: the connection closed, nothing said
             handler.close_connection = True
             if outcome in ("early", "rate-limited", "killed") and handler.circuit is not None:
