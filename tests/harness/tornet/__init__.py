@@ -6,6 +6,6 @@ fixture. Requires Debian's ``tor`` package (``/usr/sbin/tor``, ``tor-gencert``).
 
 from __future__ import annotations
 
-from .network import OnionService, TorNetwork, TorNetworkError, free_ports
+from .network import ExtraOnion, OnionService, TorNetwork, TorNetworkError, free_ports
 
-__all__ = ["OnionService", "TorNetwork", "TorNetworkError", "free_ports"]
+__all__ = ["ExtraOnion", "OnionService", "TorNetwork", "TorNetworkError", "free_ports"]
