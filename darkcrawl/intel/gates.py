@@ -47,6 +47,9 @@ SHORT_TEXT = 1500
 LOGIN_WALL_TEXT = 800
 #: A login wall links to a few places (register, forgot password, home), not to a site.
 LOGIN_WALL_LINKS = 15
+#: A page that reloads itself sooner than this is a refresh loop (the render's navigation
+#: limit bounds it), not a queue asking to wait.
+MIN_QUEUE_DELAY = 1.0
 #: Characters of a matched phrase quoted in the evidence.
 QUOTE_CHARS = 80
 
@@ -183,10 +186,11 @@ RULES: tuple[Rule, ...] = (
     # queues: waited out as they ask
     Rule("endgame-queue", "queue", "queue page",
          text=_r(r"placed in a queue|access queue|awaiting forwarding to the platform"), wait=10.0),
+    # by its vendor's title or name: "checking your browser" alone is also what a page that
+    # merely reloads itself says (a loop the render stage bounds)
     Rule("browser-check", "captcha", "browser check (a JavaScript challenge)",
          title=_r(r"just a moment|attention required|ddos-guard|checking your browser|one more step"),
-         text=_r(r"checking your browser|enable javascript and cookies|verify(?:ing)? you are human|"
-                 r"ddos protection by|just a moment|ddos-guard|attention required")),
+         text=_r(r"ddos protection by \w+|ddos-guard|cloudflare ray id|enable javascript and cookies to continue")),
     Rule("ddos-queue", "queue", "page that reloads itself to let you in", refresh=True,
          text=_r(r"queue|ddos|anti-?bot|please wait|wait(?:ing)? room|you will be (?:automatically )?redirected|"
                  r"do not refresh|checking your (?:browser|connection)|verifying your (?:browser|connection)|"
@@ -209,7 +213,7 @@ def _matches(rule: Rule, signals: PageSignals, hay: str, auth_page: bool) -> str
         return None
     if rule.not_on_auth_pages and auth_page:
         return None
-    if rule.refresh and signals.refresh is None:
+    if rule.refresh and (signals.refresh is None or signals.refresh < MIN_QUEUE_DELAY):
         return None
     if rule.form and not signals.forms:
         return None
