@@ -28,7 +28,7 @@ The spider refuses inside addresses by their spelling at admission already
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
@@ -45,7 +45,9 @@ from darkcrawl.addresses import (
 )
 from darkcrawl.intel.book import GateBook
 from darkcrawl.links.classify import Gateways, classify
-from darkcrawl.meta import BOOTSTRAP_KEY, NETWORK_KEY, SLOT_KEY, slot_key
+from darkcrawl.downloadermiddlewares.gates import answer_gate
+from darkcrawl.intel.gates import OWN_PROXY_RULES
+from darkcrawl.meta import BOOTSTRAP_KEY, GATE_CHECKED_KEY, GATE_KEY, NETWORK_KEY, SLOT_KEY, slot_key
 from darkcrawl.networks.base import NetworkManager, NetworkUnavailable
 from darkcrawl.networks.registry import build_networks
 from darkcrawl.networks.socks import reply_reason, socks5_reply_code
@@ -60,9 +62,6 @@ logger = logging.getLogger(__name__)
 
 #: Networks that must never be reached directly.
 ANONYMOUS_NETWORKS = frozenset({"tor", "i2p"})
-#: Proxy error pages (i2pd's "Host not found" / "Host is down", privoxy's): the
-#: proxy's words, not the site's content.
-PROXY_ERROR_MARKERS = (b"Proxy error", b"Privoxy", b"Website Unreachable", b"Website Unknown")
 #: Consecutive Tor failures after which new circuits are asked for.
 NEWNYM_AFTER_FAILURES = 5
 
@@ -196,11 +195,24 @@ class NetworkRoutingMiddleware:
         network = request.meta.get(NETWORK_KEY)
         if network == "tor":
             self._tor_failures = 0
-        if (network in ANONYMOUS_NETWORKS and response.status >= 500
-                and any(marker in response.body[:4096] for marker in PROXY_ERROR_MARKERS)):
-            self.crawler.stats.inc_value(f"darkcrawl/network/proxy_error/{network}")
-            raise ProxyError(f"{network} proxy error page for {request.url} (status {response.status})")
+        if network in ANONYMOUS_NETWORKS and response.status >= 500:
+            gate = self._proxy_error(request, response)
+            if gate is not None:
+                self.crawler.stats.inc_value(f"darkcrawl/network/proxy_error/{network}")
+                raise ProxyError(f"{network} proxy error page for {request.url} (status {response.status}): "
+                                 f"{gate['evidence']}")
         return response
+
+    @staticmethod
+    def _proxy_error(request: Request, response: Response) -> dict[str, Any] | None:
+        """The error page of our own proxy (i2pd's "Host not found" / "Host is down",
+        Privoxy's): the proxy's words, not the site's.  Read by the gate middleware
+        already (darkcrawl.intel.gates), else here."""
+        gate = request.meta.get(GATE_KEY)
+        if gate is None and not request.meta.get(GATE_CHECKED_KEY):
+            found = answer_gate(response, request.url)
+            gate = found.as_dict() if found is not None else None
+        return gate if gate is not None and gate.get("rule") in OWN_PROXY_RULES else None
 
     async def process_exception(self, request: Request, exception: Exception, spider: object = None) -> None:
         if request.meta.get(NETWORK_KEY) != "tor" or isinstance(exception, IgnoreRequest):

@@ -39,6 +39,11 @@ from darkcrawl.links.extract import page_title, refresh_parts, refreshes, visibl
 #: The kinds of gate, and those the crawl cannot pass by itself ("needs a person").
 GATE_KINDS = ("queue", "captcha", "ban", "login", "proxy_error")
 NEEDS_PERSON = frozenset({"captcha", "login"})
+#: Rules of the error pages of the crawl's own proxies (i2pd, an I2P router, Privoxy in
+#: front of Tor, a SocksPort spoken HTTP to): the host never answered at all, so such a
+#: page is a failure of the request (darkcrawl.downloadermiddlewares.routing.ProxyError),
+#: not the host's gate.  A front's own error page (EndGame's, nginx's 502) is the host's.
+OWN_PROXY_RULES = frozenset({"i2p-proxy", "privoxy", "tor-http"})
 
 #: Characters of visible text past which a page is content, not a gate.
 SHORT_TEXT = 1500
@@ -172,8 +177,9 @@ RULES: tuple[Rule, ...] = (
                  r"(?:circuit|connection|path) (?:has been |was )?(?:killed|terminated) by (?:the )?(?:anti-?)?ddos")),
     # error pages of a proxy in front of the host: the host's own answer never came
     Rule("i2p-proxy", "proxy_error", "I2P proxy error",
-         text=_r(r"proxy error: host (?:not found|is down)|not found in router'?s addressbook|"
-                 r"(?:website|eepsite) (?:unreachable|unknown|not found)|outproxy not found")),
+         text=_r(r"proxy error: (?:host|can'?t|cannot|outproxy|invalid|unknown|no )[\w ']{0,30}|"
+                 r"not found in router'?s addressbook|(?:website|eepsite) (?:unreachable|unknown|not found)|"
+                 r"outproxy not found")),
     Rule("privoxy", "proxy_error", "Privoxy error page",
          text=_r(r"privoxy (?:was unable|encountered|could not|failed)|socks5t?-forward|this is privoxy")),
     Rule("tor2web", "proxy_error", "Tor2web gateway error",
