@@ -89,7 +89,7 @@ def test_exported_files_are_read(text, expected):
         (f"{ONION}\tMAYBE\t/\tFALSE\t0\tdcap\tv\n", "line 1: subdomains must be TRUE or FALSE, not 'MAYBE'"),
         (f"\n\n{ONION}\tFALSE\t/\tFALSE\tsoon\tdcap\tv\n", "line 3: expiry must be a number of seconds since 1970"),
         (f"{ONION}\tFALSE\t/\tFALSE\t0\t\tv\n", "line 1: a cookie without a name"),
-        (f"/x\tFALSE\t/\tFALSE\t0\tn\tv\n", "line 1: not a cookie domain: '/x'"),
+        ("/x\tFALSE\t/\tFALSE\t0\tn\tv\n", "line 1: not a cookie domain: '/x'"),
         ('[\n  {"name": "a", "value": "b", "domain": "x.onion"},\n  {"name": "c", "domain": "x.onion"}\n]',
          "line 3: the cookie has no 'value' (a string)"),
         ('[\n {"name": "a", "value": "b", "domain": "x.onion",\n "expirationDate": "tomorrow"}]',

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from tests.components import needs
 from tests.conftest import ROOT, CrawlResult
-from tests.endgame import BANNED, PAGES, EndGameSite
+from tests.endgame import PAGES, EndGameSite
 from tests.harness.ports import loopback_address
 
 DELAY = 2.0

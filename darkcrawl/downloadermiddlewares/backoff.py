@@ -47,7 +47,6 @@ The state of every host that was backed off goes to ``PATH_DATA/misc/hosts_backo
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from datetime import datetime, timezone
@@ -67,7 +66,6 @@ from scrapy.exceptions import (
     StopDownload,
     UnsupportedURLSchemeError,
 )
-from scrapy.utils.asyncio import call_later
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.error import ConnectError
 from twisted.internet.error import TimeoutError as TxTimeoutError
@@ -75,7 +73,7 @@ from twisted.internet.error import TimeoutError as TxTimeoutError
 from darkcrawl.config import ConfigError, options_into
 from darkcrawl.downloadermiddlewares.parking import Parking
 from darkcrawl.policy.backoff import BackoffPolicy, BackoffTable, Event, HostState, Verdict
-from darkcrawl.storage.atomic import atomic_write
+from darkcrawl.storage.statefile import StateFile
 from darkcrawl.transfer import BodyTimeoutError, NoResponseError
 from darkcrawl.meta import (
     BACKOFF_PROBE_KEY as PROBE_KEY,
@@ -86,7 +84,6 @@ from darkcrawl.meta import (
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http import Request, Response
-    from scrapy.utils.asyncio import CallLaterResult
     from typing_extensions import Self
 
 logger = logging.getLogger(__name__)
@@ -102,8 +99,6 @@ _ONE_ROUND_POLL = 0.5
 _LEASE_SLACK = 15.0
 #: The lease when downloads have no timeout.
 _NO_TIMEOUT_LEASE = 300.0
-#: Changes within this many seconds go to the state file in one write.
-_SAVE_DELAY = 1.0
 _ERROR_CHARS = 300
 #: Exceptions that say nothing about the host: a request refused before it left, a
 #: download cut short by us (DOWNLOAD_MAXSIZE) or by the crawl's close.
@@ -156,13 +151,12 @@ class HostBackoffMiddleware:
         self.table = table
         self.failure_codes = failure_codes
         self.path = path
+        self.state_file = StateFile(path, self.report)
         self.download_timeout = download_timeout
         self.one_round = one_round
         self._poll = _ONE_ROUND_POLL if one_round else _POLL
         self.parking = Parking(crawler, self._key, monotonic)
-        self._save_call: CallLaterResult | None = None
-        self._open = False
-        crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.state_file.opened, signal=signals.spider_opened)
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
 
     @classmethod
@@ -416,21 +410,7 @@ class HostBackoffMiddleware:
         }
 
     def _changed(self) -> None:
-        if self._open and self._save_call is None:
-            self._save_call = call_later(_SAVE_DELAY, self._save)
-
-    def _save(self) -> None:
-        self._save_call = None
-        report = self.report()
-        if report["hosts"] or self.path.exists():  # a crawl without backoff leaves no file
-            atomic_write(self.path, json.dumps(report, indent=1).encode())
-
-    def _spider_opened(self) -> None:
-        self._open = True
+        self.state_file.changed()
 
     def _spider_closed(self) -> None:
-        self._open = False
-        if self._save_call is not None:
-            self._save_call.cancel()
-            self._save_call = None
-        self._save()
+        self.state_file.closed()

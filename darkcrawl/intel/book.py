@@ -17,7 +17,6 @@ because of them), ``darkcrawl/gates/wait_seconds``.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -26,28 +25,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
-from scrapy.utils.asyncio import call_later
 
 from darkcrawl.config import ConfigError, get_option, options_into
 from darkcrawl.intel.imports import CookieImports
 from darkcrawl.policy.gates import Action, Admission, GatePolicy, GateTable, Phase
-from darkcrawl.storage.atomic import atomic_write
 from darkcrawl.storage.paths import GATES_STATE_FILE
+from darkcrawl.storage.statefile import StateFile
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from scrapy.crawler import Crawler
     from scrapy.statscollectors import StatsCollector
-    from scrapy.utils.asyncio import CallLaterResult
 
     from darkcrawl.intel.gates import Gate
 
 logger = logging.getLogger(__name__)
 
 _ATTRIBUTE = "_darkcrawl_gate_book"
-#: Changes within this many seconds go to the state file in one write.
-_SAVE_DELAY = 1.0
 
 
 def _utc(wall: float) -> str:
@@ -64,8 +59,7 @@ class GateBook:
         self._clock = clock
         #: key -> (first seen, last seen), wall clock
         self._seen: dict[str, list[float]] = {}
-        self._save_call: CallLaterResult | None = None
-        self._open = False
+        self.state_file = StateFile(path, self.report) if path is not None else None
 
     @classmethod
     def for_crawler(cls, crawler: Crawler) -> GateBook | None:
@@ -84,8 +78,9 @@ class GateBook:
                 raise ConfigError(f"DARKCRAWL_GATE_*: {exc}") from None
             book = cls(GateTable(policy), crawler.stats, Path(settings["PATH_DATA"]) / GATES_STATE_FILE,
                        CookieImports.for_crawler(crawler))
-            crawler.signals.connect(book._spider_opened, signal=signals.spider_opened)
-            crawler.signals.connect(book._spider_closed, signal=signals.spider_closed)
+            assert book.state_file is not None
+            crawler.signals.connect(book.state_file.opened, signal=signals.spider_opened)
+            crawler.signals.connect(book.state_file.closed, signal=signals.spider_closed)
         setattr(crawler, _ATTRIBUTE, book)
         return book
 
@@ -230,20 +225,5 @@ class GateBook:
                 "hosts": hosts}
 
     def _changed(self) -> None:
-        if self._open and self._save_call is None and self.path is not None:
-            self._save_call = call_later(_SAVE_DELAY, self._save)
-
-    def _save(self) -> None:
-        self._save_call = None
-        if self.path is not None and (self.table.hosts or self.path.exists()):
-            atomic_write(self.path, json.dumps(self.report(), indent=1).encode())
-
-    def _spider_opened(self) -> None:
-        self._open = True
-
-    def _spider_closed(self) -> None:
-        self._open = False
-        if self._save_call is not None:
-            self._save_call.cancel()
-            self._save_call = None
-        self._save()
+        if self.state_file is not None:
+            self.state_file.changed()
