@@ -156,3 +156,27 @@ def test_a_captcha_needs_a_person_and_imported_cookies_open_it(crawl, tmp_path):
     pages = page_records(second)
     assert all(pages[path]["Rendered"] for path in HTML_PAGES)
     assert second.stats["darkcrawl/cookies/imported_used"] >= 1
+
+
+def test_a_gate_the_cheap_test_misses_is_read_once_the_page_is_parsed(crawl):
+    """A captcha page with a plain title, no refresh and 20 KB of inline style: the gate
+    middleware's cheap test lets it by, the spider reads it once parsed (its visible text
+    is short) and records it as a gate, not as the host's content."""
+    from tests.gateways import FakeGateway
+
+    style = "<style>" + ".c{margin:0 auto;padding:4px}" * 800 + "</style>"
+    captcha = (f"<html><head><title>Welcome</title>{style}</head><body><p>Prove that you are human: select "
+               f"the time shown on the clock.</p><form method=post><select name=cap><option>01</option></select>"
+               f'<button>Verify</button></form><a href="/hidden.html">x</a></body></html>').encode()
+    assert len(captcha) > 16384
+    with FakeGateway({"/": (200, "text/html", captcha), "/hidden.html": (200, "text/html", b"<html>x</html>")}) as site:
+        result = crawl("-a", f"urls=http://127.0.0.1:{site.port}/")
+        hits = dict(site.hits)
+    assert result.returncode == 0, result.log[-3000:]
+    [gate] = gate_records(result)
+    assert gate["Gate"]["kind"] == "captcha" and gate["Gate"]["action"] == "person"
+    assert result.stats["darkcrawl/gates/late"] == 1
+    assert "/hidden.html" not in hits  # a gate's links are not followed
+    pages = [item for item in result.items if item["item_type"] == "page"]
+    assert [item["gate"]["kind"] for item in pages if item["gate"]] == ["captcha"]
+    assert all(item["links"] == [] and item["text"] is None for item in pages if item["gate"])
