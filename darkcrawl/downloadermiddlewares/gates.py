@@ -52,7 +52,15 @@ from darkcrawl import hostfiles
 from darkcrawl.downloadermiddlewares.parking import Parking
 from darkcrawl.failures import Transfer, failure_reason
 from darkcrawl.intel.book import GateBook
-from darkcrawl.intel.gates import AnswerHeaders, Gate, detect, markup_signals, text_signals, worth_checking
+from darkcrawl.intel.gates import (
+    OWN_PROXY_RULES,
+    AnswerHeaders,
+    Gate,
+    detect,
+    markup_signals,
+    text_signals,
+    worth_checking,
+)
 from darkcrawl.meta import GATE_CHECKED_KEY, GATE_KEY, GATE_PACER_KEY, GATE_PROBE_KEY, gate_key
 from darkcrawl.policy.gates import Phase, Verdict
 from darkcrawl.storage.paths import HTML_TYPES
@@ -224,6 +232,9 @@ class GateMiddleware:
             if self.book.passed(key, token):
                 self.parking.unmark(key)
                 self.parking.wake(key)
+            return response
+        if gate.rule in OWN_PROXY_RULES:  # our proxy's words, not the host's: routing fails the request
+            meta[GATE_KEY] = gate.as_dict()
             return response
         self.record(request, key, gate)
         return response

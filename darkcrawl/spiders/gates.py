@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 #: meta keys of one attempt: the request asked for again leaves them out
 _ATTEMPT_KEYS = frozenset({GATE_KEY, GATE_CHECKED_KEY, GATE_PROBE_KEY, GATE_PACER_KEY, "retry_times",
-                           "download_latency"})
+                           "download_latency", "redirect_times", "redirect_ttl"})
 
 
 class GatePages:
