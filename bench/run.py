@@ -27,11 +27,14 @@ from bench.webgen import LOOPBACK, WebInfo, WebParams
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEB_DIR = PROJECT_ROOT / "bench" / ".web"
-#: "no-catalog": darkcrawl with DARKCRAWL_CATALOG=0, for what the catalogue costs;
+#: "no-catalog": darkcrawl with DARKCRAWL_CATALOG=0, for what the catalogue costs
+#: "warc": darkcrawl with DARKCRAWL_WARC=1, for what the archive costs (and its bytes per page)
 #: "no-gates": with DARKCRAWL_GATES=0, for what reading every answer for a gate costs
-CRAWLERS = ("baseline", "darkcrawl", "no-catalog", "no-gates")
-#: the setting each variant turns off, and what the report calls it
-VARIANTS = {"no-catalog": ("DARKCRAWL_CATALOG=0", "catalogue"), "no-gates": ("DARKCRAWL_GATES=0", "gates")}
+CRAWLERS = ("baseline", "darkcrawl", "no-catalog", "warc", "no-gates")
+#: the settings each darkcrawl variant runs with
+VARIANTS = {"no-catalog": ("DARKCRAWL_CATALOG=0",), "warc": ("DARKCRAWL_WARC=1",), "no-gates": ("DARKCRAWL_GATES=0",)}
+#: the archive may cost at most this share of the plain stage's pages/s
+WARC_COST_TARGET = 0.10
 #: the catalogue may cost at most this fraction of the plain stage's pages/s
 CATALOG_COST_TARGET = 0.10
 TARGET_RATIO = 4.0
@@ -61,6 +64,9 @@ class CrawlResult:
     server_errors: int = 0  # nginx [crit]/[alert]/[emerg] log lines during the crawl
     stats_elapsed_s: float | None = None
     data_bytes: int | None = None
+    #: bytes of the WARC files ("warc" only), of the per-host files (documents, headers records)
+    archive_bytes: int | None = None
+    files_bytes: int | None = None
     data_files: int | None = None
     log: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
@@ -127,7 +133,7 @@ def _commands(name: str, work: Path, seed_url: str, stats_file: Path) -> tuple[l
         return cmd, _child_env({}, drop=_SCRAPY_PROJECT_VARS)
     seeds = work / "seeds.txt"
     seeds.write_text(seed_url + "\n")
-    extra = (VARIANTS[name][0],) if name in VARIANTS else ()
+    extra = VARIANTS.get(name, ())
     cmd = darkcrawl_argv(seeds, work / "data", stats_file, "STATS_DUMP=True", *extra)
     return cmd, _child_env({"DARKCRAWL_ALLOW_LOOPBACK": "1"})
 
@@ -186,8 +192,12 @@ def run_crawler(
     if result.pages:
         result.pages_per_s = result.pages / m.wall_s if m.wall_s > 0 else None
         result.cpu_ms_per_page = 1000 * m.cpu_s / result.pages
-    if name == "darkcrawl" and (work / "data").exists():
+    if name in ("darkcrawl", "warc") and (work / "data").exists():
         result.data_bytes, result.data_files = _dir_usage(work / "data")
+        # the files-on-disk layout: documents, headers records, robots.txt and sitemaps
+        result.files_bytes, _ = _dir_usage(work / "data" / "clearnet")
+        if name == "warc":
+            result.archive_bytes, _ = _dir_usage(work / "data" / "archive" / "warc")
 
     if m.interrupted:
         result.status, result.message = "interrupted", "stopped by Ctrl-C/SIGTERM"
@@ -302,6 +312,8 @@ def print_table(results: list[CrawlResult], ratio: float | None) -> None:
             )
         if r.name == "darkcrawl" and r.data_bytes is not None:
             print(f"\ndarkcrawl PATH_DATA: {r.data_bytes / 2**20:.1f} MiB on disk in {r.data_files} files")
+        if r.name == "warc" and r.archive_bytes is not None and r.pages:
+            print(f"\nwarc: WARC files {r.archive_bytes / r.pages / 1024:.1f} KiB/page on disk")
     verdict = "" if ratio is None else ("  (meets target)" if ratio >= TARGET_RATIO else "  (below target)")
     print(f"\nratio darkcrawl/baseline pages/s: {_fmt(ratio, '.2f')}  target >= {TARGET_RATIO:g}{verdict}")
     cost = catalog_cost(results)
@@ -312,13 +324,35 @@ def print_table(results: list[CrawlResult], ratio: float | None) -> None:
     gates = catalog_cost(results, "no-gates")
     if gates is not None:
         print(f"gates cost: {gates[0]:+.1%} pages/s, {gates[1]:+.1%} CPU ms/page against DARKCRAWL_GATES=0")
+    archive = warc_cost(results)
+    if archive is not None:
+        print(f"WARC cost: {archive['speed']:+.1%} pages/s, {archive['cpu']:+.1%} CPU ms/page against darkcrawl without it "
+              f"(target: at most {WARC_COST_TARGET:.0%} of the pages/s"
+              f"{'' if archive['speed'] <= WARC_COST_TARGET else ', missed'}); "
+              f"WARC {archive['warc_bytes_per_page'] / 1024:.1f} KiB/page vs the files-on-disk layout "
+              f"{archive['files_bytes_per_page'] / 1024:.1f} KiB/page")
+
+
+def warc_cost(results: list[CrawlResult]) -> dict[str, float] | None:
+    """What DARKCRAWL_WARC=1 costs against the same crawl without it (same run): pages/s lost,
+    CPU per page added, and the archive's bytes per page against the files-on-disk layout's."""
+    by_name = {r.name: r for r in results if r.status == "ok"}
+    on, off = by_name.get("warc"), by_name.get("darkcrawl")
+    cost = _cost(on, off)
+    if cost is None or not (on and off and on.archive_bytes and off.files_bytes and on.pages and off.pages):
+        return None
+    return {"speed": cost[0], "cpu": cost[1], "warc_bytes_per_page": on.archive_bytes / on.pages,
+            "files_bytes_per_page": off.files_bytes / off.pages}
 
 
 def catalog_cost(results: list[CrawlResult], without: str = "no-catalog") -> tuple[float, float] | None:
     """(pages/s lost, CPU per page added) by what the *without* run turns off (the catalogue,
     the gates), as fractions of that run."""
     by_name = {r.name: r for r in results if r.status == "ok"}
-    on, off = by_name.get("darkcrawl"), by_name.get(without)
+    return _cost(by_name.get("darkcrawl"), by_name.get(without))
+
+
+def _cost(on: CrawlResult | None, off: CrawlResult | None) -> tuple[float, float] | None:
     if not (on and off and on.pages_per_s and off.pages_per_s and on.cpu_ms_per_page and off.cpu_ms_per_page):
         return None
     return 1 - on.pages_per_s / off.pages_per_s, on.cpu_ms_per_page / off.cpu_ms_per_page - 1
@@ -404,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
             "results": [asdict(r) for r in results],
             "ratio": ratio,
             "catalog_cost": catalog_cost(results),
+            "warc_cost": warc_cost(results),
             "gates_cost": catalog_cost(results, "no-gates"),
             "target_ratio": TARGET_RATIO,
         }

@@ -32,6 +32,8 @@ DOWNLOADER_MIDDLEWARES = {
     "darkcrawl.downloadermiddlewares.gates.GateMiddleware": 660,
     "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
     "darkcrawl.downloadermiddlewares.cookies.OfflineCookiesMiddleware": 700,
+    # next to the download handler: every exchange as it came, before any decoding (DARKCRAWL_WARC)
+    "darkcrawl.archive.capture.ArchiveCaptureMiddleware": 950,
 }
 SPIDER_MIDDLEWARES = {
     # the spider applies depth and URL-length limits before a Request exists,
@@ -48,6 +50,7 @@ ITEM_PIPELINES = {
     "darkcrawl.pipelines.submit.SubmitPipeline": 400,
     "darkcrawl.pipelines.tables.TablePipeline": 500,
     "darkcrawl.pipelines.failures.FailurePipeline": 600,
+    "darkcrawl.pipelines.archive.ArchivePipeline": 650,  # metadata, screenshots, DOM (DARKCRAWL_WARC)
     # after every file is named: the catalogue records where each one is
     "darkcrawl.pipelines.catalog.CatalogPipeline": 700,
 }

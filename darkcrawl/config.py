@@ -200,6 +200,13 @@ OPTIONS: tuple[Option, ...] = (
     _opt("PATH_DATA", _str, "data", "root folder of everything the crawl saves"),
     _opt("TIME_CACHE", _seconds, 60.0, "seconds during which a fetched URL is not fetched again ('inf': never)"),
     _opt("SE_WAIT", _seconds, 0.0, "extra seconds to wait after a page loads in the browser"),
+    # adaptive revisits (darkcrawl.frontier.revisit_policy)
+    _opt("DARKCRAWL_REVISIT_ADAPTIVE", _bool, True,
+         "adapt each URL's revisit interval to what its visits saw (0: every URL every TIME_CACHE s, as darc)"),
+    _opt("DARKCRAWL_REVISIT_MAX", _seconds, 604800.0,
+         "longest revisit interval (s, at least TIME_CACHE): a page that never changes is still visited this often"),
+    _opt("DARKCRAWL_REVISIT_PROBE", _seconds, 3600.0,
+         "first wait (s) before a down host is probed again, doubled at each failed probe up to DARKCRAWL_REVISIT_MAX"),
     # white / black lists
     _opt("LINK_WHITE_LIST", _regex_list, [], "host regexes (fullmatch, ignore case) to crawl"),
     _opt("LINK_BLACK_LIST", _regex_list, [], "host regexes (fullmatch, ignore case) never to crawl"),
@@ -355,8 +362,23 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_CATALOG_BATCH", _int, 500, "items written to the catalogue per transaction"),
     _opt("DARKCRAWL_CATALOG_INTERVAL", _seconds, 2.0, "longest time (s) an item waits before the catalogue writes it"),
     _opt("DARKCRAWL_CATALOG_MAX_TEXT", _int, 100_000, "characters of a page's visible text kept for full-text search"),
+    _opt("DARKCRAWL_LIVENESS_WINDOW", _seconds, 600.0, "a host's attempts within this many seconds make one check "
+         "(its state and uptime are counted in checks)"),
+    _opt("DARKCRAWL_GONE_AFTER", _seconds, 30 * 86400.0, "a host down this long (s) since it last answered is 'gone' "
+         "(0: never)"),
     _opt("DARKCRAWL_VIEW_TOKEN", _str, "", "token `scrapy view` requires of every request (needed to bind a "
          "non-loopback address)"),
+    # the archive (darkcrawl/archive/): WARC files and WACZ packages
+    _opt("DARKCRAWL_WARC", _bool, False, "write WARC 1.1 files of both stages (every exchange as sent and received, "
+         "revisits, metadata, screenshots) under PATH_DATA/archive/warc"),
+    _opt("DARKCRAWL_WARC_MAX_SIZE", _int, 1_000_000_000, "a WARC file past this many bytes (gzipped) is closed and "
+         "the next one begun"),
+    _opt("DARKCRAWL_WARC_PREFIX", _str, "darkcrawl", "the crawl's name: first part of each WARC file name and of "
+         "the WACZ's (PATH_DATA/archive/<prefix>-<round>.wacz)"),
+    _opt("DARKCRAWL_WARC_DEDUP", _bool, True, "a response whose payload is byte for byte one archived before is a "
+         "revisit record pointing at it (identical-payload-digest profile)"),
+    _opt("DARKCRAWL_WACZ", _bool, True, "package the round's WARCs as a WACZ when a one-round crawl ends "
+         "(not on a fleet's workers: `scrapy wacz` merges theirs)"),
     # the distributed profile (settings/distributed.py)
     _opt("DARKCRAWL_DISTRIBUTED", _bool, False, "a worker of a distributed crawl (set by the distributed add-on)"),
     _opt("DARKCRAWL_REDIS_URL", _str, "", "the fleet's Redis (else REDIS_URL, else redis://127.0.0.1:6379/0)"),

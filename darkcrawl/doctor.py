@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from scrapy.settings import BaseSettings
 
 from darkcrawl.config import ConfigError
+from darkcrawl.networks.socks import extended_errors
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 #: Seconds one network probe may take.
@@ -64,7 +65,13 @@ def check_tor(settings: BaseSettings) -> Check:
     port = settings.getint("TOR_PORT")
     problem = socks5_answers("127.0.0.1", port)
     if problem is None:
-        return Check("tor", OK, f"SOCKS5 proxy answers on 127.0.0.1:{port}")
+        extended = extended_errors("127.0.0.1", port, PROBE_TIMEOUT)
+        if extended is False:
+            return Check("tor", WARN, f"SOCKS5 proxy answers on 127.0.0.1:{port}, without ExtendedErrors: onion "
+                                      "failures arrive without their reason; add ExtendedErrors to its SocksPort "
+                                      f"line (SocksPort {port} ExtendedErrors) and reload tor")
+        said = "with ExtendedErrors" if extended else "ExtendedErrors could not be checked"
+        return Check("tor", OK, f"SOCKS5 proxy answers on 127.0.0.1:{port} ({said})")
     command = settings.get("DARKCRAWL_TOR_CMD") or "tor"
     if not settings.getbool("DARC_TOR"):
         return Check("tor", FAIL, f"127.0.0.1:{port}: {problem}, and DARC_TOR=0: onions cannot be crawled")

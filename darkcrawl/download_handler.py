@@ -56,7 +56,10 @@ from darkcrawl.transfer import (
     TransferBounds,
 )
 from darkcrawl import headerlimits
-from darkcrawl.meta import CONNECT_TIMEOUT_KEY, NETWORK_KEY
+from darkcrawl.archive import wire
+from darkcrawl.archive.crawl import archive_enabled
+from darkcrawl.meta import CONNECT_TIMEOUT_KEY, NETWORK_KEY, TIMING_KEY, WIRE_KEY
+from darkcrawl.timing import CURRENT, AttemptClock, TimedConnectionPool, trace_hook
 
 if TYPE_CHECKING:
     from twisted.web.client import Agent
@@ -74,7 +77,14 @@ _EARLY = 0.25
 
 class _ConnectBoundAgent(_ScrapyAgent):
     """Scrapy's agent, with the request's connect deadline as the connection's timeout
-    (upstream uses DOWNLOAD_TIMEOUT for both)."""
+    (upstream uses DOWNLOAD_TIMEOUT for both); it also picks up the raw bytes the
+    archive's capturing parser kept (darkcrawl.archive.wire)."""
+
+    wire: wire.Exchange | None = None
+
+    def _cb_bodydone(self, result: Any, url: str) -> Response:
+        self.wire = wire.from_twisted(result["txresponse"])
+        return super()._cb_bodydone(result, url)
 
     def _get_agent(self, request: Request, timeout: float) -> Agent:
         connect = request.meta.get(CONNECT_TIMEOUT_KEY)
@@ -84,10 +94,18 @@ class _ConnectBoundAgent(_ScrapyAgent):
 
 
 class DirectDownloadHandler(HTTP11DownloadHandler):
-    """Scrapy's HTTP/1.1 handler with a separate connect deadline.
+    """Scrapy's HTTP/1.1 handler with a separate connect deadline, and its new
+    connections timed (darkcrawl.timing).
 
     ``download_request`` is upstream's (Scrapy 2.19) with one change: the agent class.
     Scrapy builds its agent inline, so there is no smaller place to change it."""
+
+    #: hand the raw bytes of each exchange to the archive (DARKCRAWL_WARC)
+    capture = False
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self._pool.__class__ = TimedConnectionPool  # Scrapy builds its pool itself
 
     async def download_request(self, request: Request) -> Response:
         agent = _ConnectBoundAgent(
@@ -102,7 +120,10 @@ class DirectDownloadHandler(HTTP11DownloadHandler):
         )
         try:
             with wrap_twisted_exceptions():
-                return await maybe_deferred_to_future(agent.download_request(request))
+                response = await maybe_deferred_to_future(agent.download_request(request))
+            if self.capture and agent.wire is not None:
+                request.meta[WIRE_KEY] = agent.wire
+            return response
         except ResponseDataLossError:
             if not self._fail_on_dataloss_warned:
                 self._fail_on_dataloss_warned = True
@@ -114,12 +135,25 @@ class SocksDownloadHandler(HttpxDownloadHandler):
     """Scrapy's httpx handler with the request's connect deadline as httpx's connect and
     read timeouts (the SOCKS reply, i.e. the Tor circuit, is read under the latter)."""
 
+    def _make_client(self, proxy_url: str | None = None) -> httpx.AsyncClient:
+        client = super()._make_client(proxy_url)
+        client.event_hooks["request"].append(trace_hook)  # the connect time (darkcrawl.timing)
+        return client
+
     def _make_request(self, request: Request, timeout: float) -> AbstractAsyncContextManager[Any]:
         connect = request.meta.get(CONNECT_TIMEOUT_KEY) or timeout
         if timeout:
             connect = min(connect, timeout)
         bounds = httpx.Timeout(timeout or None, connect=connect or None, read=connect or None)
         return super()._make_request(request, bounds)  # type: ignore[arg-type]
+
+    #: hand the (rebuilt) bytes of each exchange to the archive (DARKCRAWL_WARC)
+    capture = False
+
+    def _build_base_response_args(self, response: httpx.Response, request: Request, headers: Any) -> Any:
+        if self.capture:
+            request.meta[WIRE_KEY] = wire.from_httpx(response, request)
+        return HttpxDownloadHandler._build_base_response_args(response, request, headers)
 
 
 class NetworkDownloadHandler(BaseDownloadHandler):
@@ -144,7 +178,11 @@ class NetworkDownloadHandler(BaseDownloadHandler):
         crawler.signals.connect(self._bytes_received, signal=signals.bytes_received)
         headerlimits.install(get_option(settings, "DARKCRAWL_MAX_RESPONSE_HEADERS_SIZE"))  # header bombs
         self._direct = build_from_crawler(DirectDownloadHandler, crawler)
-        self._socks: BaseDownloadHandler | None = None
+        self._capture = archive_enabled(settings)
+        if self._capture:  # the archive keeps each exchange's bytes as sent and received
+            wire.install()
+            self._direct.capture = True
+        self._socks: SocksDownloadHandler | None = None
         self._browser: BaseDownloadHandler | None = None
         # only for a spider with a render stage: `scrapy shell` and other spiders
         # never ask for the browser (and scrapy-playwright hangs the shell's start)
@@ -153,9 +191,10 @@ class NetworkDownloadHandler(BaseDownloadHandler):
 
             self._browser = build_from_crawler(BoundedRenderHandler, crawler)
 
-    def _socks_handler(self) -> BaseDownloadHandler:
+    def _socks_handler(self) -> SocksDownloadHandler:
         if self._socks is None:
             self._socks = build_from_crawler(SocksDownloadHandler, self.crawler)
+            self._socks.capture = self._capture
         return self._socks
 
     async def download_request(self, request: Request) -> Response:
@@ -195,7 +234,10 @@ class NetworkDownloadHandler(BaseDownloadHandler):
         overall = float(request.meta.get("download_timeout") or 0) or math.inf
         start = monotonic()
         watch = self._watches[request] = RateWatch(bounds.rule, start, min(connect, overall))
+        clock = AttemptClock(start)
+        token = CURRENT.set(clock)  # the task's copy of the context carries it to the transport
         task = asyncio.ensure_future(handler.download_request(request))
+        CURRENT.reset(token)
         reason: str | None = None
         try:
             while not task.done():
@@ -214,6 +256,8 @@ class NetworkDownloadHandler(BaseDownloadHandler):
             raise
         finally:
             self._watches.pop(request, None)
+            clock.first_byte = watch.headers_at
+            request.meta[TIMING_KEY] = clock.as_record()
         if reason is not None:
             task.cancel()
             await asyncio.wait((task,))  # its connection is closed before the failure is told

@@ -52,7 +52,8 @@ from twisted.web.http import PotentialDataLoss, _DataLoss, _MalformedChunkedData
 
 from darkcrawl.headerlimits import ResponseHeadersTooLarge
 from darkcrawl.items import FailureItem, now_iso
-from darkcrawl.meta import BODY_EXPECTED_KEY as EXPECTED_KEY, BODY_RECEIVED_KEY as RECEIVED_KEY, LINK_KEY
+from darkcrawl.networks.socks import reply_code_of
+from darkcrawl.meta import BODY_EXPECTED_KEY as EXPECTED_KEY, BODY_RECEIVED_KEY as RECEIVED_KEY, LINK_KEY, TIMING_KEY
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -97,7 +98,7 @@ def failure_item(request: Request, stage: str, reason: str, error: str, *, parti
     return FailureItem(
         url=request.url, timestamp=now_iso(), network=link[0] if link else "", stage=stage,
         reason=reason, error=error, redirects=[*request.meta.get("redirect_urls", ()), request.url],
-        partial=partial,
+        partial=partial, timing=request.meta.get(TIMING_KEY),
     )
 
 
@@ -151,12 +152,22 @@ def _explain(exc: BaseException, transfer: Transfer, depth: int) -> tuple[str, s
     text = str(exc).strip()
     if isinstance(exc, ResponseHeadersTooLarge):  # darkcrawl.headerlimits: a header bomb
         return f"response headers refused: {text}", "ResponseHeadersTooLarge"
-    for section in (_explain_refusal, _explain_cancel, _explain_timeout, _explain_connection,
+    for section in (_explain_socks_reply, _explain_refusal, _explain_cancel, _explain_timeout, _explain_connection,
                     _explain_twisted, _explain_httpx_error, _explain_wrapper):
         found = section(exc, text, transfer, depth)
         if found is not None:
             return found
     return None
+
+
+def _explain_socks_reply(exc: BaseException, text: str, transfer: Transfer, depth: int) -> tuple[str, str] | None:
+    """A SOCKS5 reply code anywhere in the chain: tor's own reason (networks/socks.py)."""
+    if depth or isinstance(exc, IgnoreRequest):  # the whole chain is read at once, from the top
+        return None
+    reply = reply_code_of(exc)
+    if reply is None:
+        return None
+    return f"tor: {reply.reason}" if reply.onion else f"SOCKS proxy: {reply.reason}", reply.error
 
 
 def _explain_refusal(exc: BaseException, text: str, transfer: Transfer, depth: int) -> tuple[str, str] | None:
@@ -171,7 +182,9 @@ def _explain_refusal(exc: BaseException, text: str, transfer: Transfer, depth: i
                     f"({wire:,} bytes on the wire: a compression bomb?)"), "DownloadMaxSize"
         if type(exc) is IgnoreRequest:
             return (text or "dropped by a downloader middleware"), "IgnoreRequest"
-        return (text or f"dropped: {type(exc).__name__}"), type(exc).__name__
+        # a refusal may name itself more precisely than its class (routing's OnionUnreachable: tor's reply)
+        name = getattr(exc, "error_name", None) or type(exc).__name__
+        return (text or f"dropped: {type(exc).__name__}"), name
     if isinstance(exc, StopDownload):
         return "download stopped by a signal handler", "StopDownload"
     return None

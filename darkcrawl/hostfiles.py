@@ -47,6 +47,11 @@ _ROOT_KINDS = {"urlset": "urlset", "sitemapindex": "index"}
 _CLOSING = {"urlset": b"\n</urlset>\n", "index": b"\n</sitemapindex>\n"}
 
 
+#: sitemap hints held between two take_hints() calls, and the characters kept of one
+_MAX_HINTS = 100_000
+_MAX_HINT_CHARS = 64
+
+
 class SitemapReader:
     """One sitemap (plain or gzip), read in bounded chunks.
 
@@ -75,6 +80,9 @@ class SitemapReader:
         self.copy_truncated = False
         self._copy = bytearray()
         self._chunks: Iterator[bytes] | None = None
+        #: loc -> (<lastmod>, <changefreq>) text of the <url> entries read since take_hints()
+        self.hints: dict[str, tuple[str | None, str | None]] = {}
+        self._entry: list[str | None] = [None, None, None]  # the <url> being read: loc, lastmod, changefreq
 
     # -- bytes ----------------------------------------------------------------------
 
@@ -174,7 +182,11 @@ class SitemapReader:
                 text = (element.text or "").strip()
                 if text:
                     locs.append(text)
+                    self._entry[0] = text
+            elif name in ("lastmod", "changefreq"):
+                self._entry[1 if name == "lastmod" else 2] = (element.text or "").strip()[:_MAX_HINT_CHARS] or None
             elif name in ("url", "sitemap"):
+                self._keep_hint(name)
                 # forget what was read: memory stays flat however long the file is
                 element.clear()
                 parent = element.getparent()
@@ -182,6 +194,18 @@ class SitemapReader:
                     while element.getprevious() is not None:
                         del parent[0]
         return locs
+
+    def _keep_hint(self, name: str) -> None:
+        loc, lastmod, changefreq = self._entry
+        if name == "url" and loc and (lastmod or changefreq) and len(self.hints) < _MAX_HINTS:
+            self.hints[loc] = (lastmod, changefreq)
+        self._entry = [None, None, None]
+
+    def take_hints(self) -> dict[str, tuple[str | None, str | None]]:
+        """The <lastmod>/<changefreq> text of the locations read since the last call
+        (untrusted: the caller parses it)."""
+        hints, self.hints = self.hints, {}
+        return hints
 
     def count_rest(self) -> int:
         """About how many locations the unread rest holds (counted, not parsed)."""

@@ -78,6 +78,9 @@ class PageItem:
     #: was another one: then the body is not stored again and no link was extracted
     content_digest: str | None = None
     duplicate_of: str | None = None
+    #: the sitemap's <changefreq> its first visit's revisit interval started from
+    #: (darkcrawl.frontier.revisit_policy): recorded so the catalogue's rebuild starts there too
+    sitemap_changefreq: str | None = None
     #: filled by the storage pipeline, relative to PATH_DATA
     document_path: str | None = None
     headers_path: str | None = None
@@ -88,6 +91,8 @@ class PageItem:
     links: list[str] | None = None
     title: str | None = None
     text: str | None = field(default=None, repr=False)
+    #: the attempt's times in ms: connect_ms (None: a pooled connection), ttfb_ms, elapsed_ms (darkcrawl.timing)
+    timing: dict[str, int | None] | None = None
     #: the interstitial this answer was instead of the site's content (darkcrawl.intel.gates):
     #: ``{"kind": "queue"|"captcha"|"ban"|"login"|"proxy_error", "evidence": one sentence,
     #: "wait": seconds asked for or None, "rule", "action": "wait"|"person"|"give_up"|"none",
@@ -120,10 +125,10 @@ class RenderItem:
 
 @dataclass(slots=True)
 class HostFileItem:
-    """A host-level file: ``robots.txt``, a sitemap, or I2P's ``hosts.txt``."""
+    """A host-level file: ``robots.txt``, a sitemap, I2P's ``hosts.txt``, a favicon."""
 
     item_type: str = _type_field("host_file")
-    kind: str  # "robots" | "sitemap" | "hosts"
+    kind: str  # "robots" | "sitemap" | "hosts" | "favicon"
     url: str
     network: str
     scheme: str
@@ -179,6 +184,8 @@ class FailureItem:
     redirects: list[str] = field(default_factory=list)
     #: something was still saved (a render captured at its deadline, a truncated page)
     partial: bool = False
+    #: the failed attempt's times in ms, when it got as far as the transport (darkcrawl.timing)
+    timing: dict[str, int | None] | None = None
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ NETWORK_KEY = "darkcrawl_network"
 BACKREF_KEY = "darkcrawl_backref"
 #: the state of a host's bootstrap chain (:class:`BootstrapState`)
 BOOTSTRAP_KEY = "darkcrawl_bootstrap"
-#: the bootstrap step of a request: "robots", "sitemap" or "hosts"
+#: the bootstrap step of a request: "robots", "sitemap", "hosts" or "favicon"
 STEP_KEY = "darkcrawl_step"
 #: (hook class name, method name) of a hook's callback
 HOOK_KEY = "darkcrawl_hook"
@@ -48,6 +48,8 @@ BACKOFF_DELAYED_KEY = "darkcrawl_backoff_delayed"
 BACKOFF_SCHEDULED_KEY = "darkcrawl_backoff_scheduled"
 #: a handed-out request's row in the frontier store
 FRONTIER_ROW_KEY = "darkcrawl_frontier_row"
+#: a fleet's revisit request: its URL's revisit state (a JSON list), for the worker that fetches it
+REVISIT_STATE_KEY = "darkcrawl_revisit_state"
 #: a popped request's lease in the shared queue (a number local to the worker that holds it)
 LEASE_KEY = "darkcrawl_lease"
 #: filled by the TransferMeter during a download (reset at every attempt)
@@ -55,6 +57,8 @@ BODY_RECEIVED_KEY = "darkcrawl_body_received"
 BODY_EXPECTED_KEY = "darkcrawl_body_expected"
 #: the connect deadline of a request (seconds), read by the transports of darkcrawl.download_handler
 CONNECT_TIMEOUT_KEY = "darkcrawl_connect_timeout"
+#: the last attempt's times in ms ({"connect_ms", "ttfb_ms", "elapsed_ms"}: darkcrawl.timing)
+TIMING_KEY = "darkcrawl_timing"
 #: a request given back to the scheduler by a shutdown
 SHUTDOWN_REQUEUED_KEY = "darkcrawl_shutdown_requeued"
 #: a request downloaded outside the scheduler (``engine.download_async``: robots.txt):
@@ -76,6 +80,12 @@ GATE_PROBE_KEY = "darkcrawl_gate_probe"
 GATE_PACER_KEY = "darkcrawl_gate_pacer"
 #: the cookies of a render's host, for the browser context (Playwright's cookie dicts)
 BROWSER_COOKIES_KEY = "darkcrawl_browser_cookies"
+#: the bytes of a plain-stage exchange as sent and received (darkcrawl.archive.wire.Exchange),
+#: set by the download handler when the archive is on, taken out at once by the archive's
+#: downloader middleware (never serialised)
+WIRE_KEY = "darkcrawl_wire"
+#: a render's browser-traffic capture (darkcrawl.archive.browser), a live object like the guard
+BROWSER_CAPTURE_KEY = "darkcrawl_browser_capture"
 
 #: Scrapy's key: requests with the same slot share politeness (delay, concurrency)
 SLOT_KEY = "download_slot"
@@ -99,6 +109,8 @@ class BootstrapState(TypedDict, total=False):
     todo: list[str]
     visited: list[str]
     hosts_done: bool
+    favicon_done: bool
+    declared: bool  # a root page's declared icon: no chain after it
     timestamp: str
     sitemap_urls: int
 

@@ -323,6 +323,10 @@ def headers_record(item: PageItem, base: str, name: str) -> dict[str, Any]:
         record["Duplicate-Of"] = item.duplicate_of
     if item.gate is not None:
         record["Gate"] = item.gate  # an interstitial, not the site's content (darkcrawl.intel.gates)
+    if item.sitemap_changefreq is not None:
+        record["Sitemap-Changefreq"] = item.sitemap_changefreq  # the revisit interval started from it
     if item.cut:
         record["cut"] = list(item.cut)  # what the record's caps left out (RecordLimits)
+    if item.timing:
+        record["Timing"] = item.timing  # connect and first-byte times of the attempt (darkcrawl.timing)
     return record

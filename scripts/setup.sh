@@ -36,3 +36,15 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/pip install -q --no-deps -e .
   echo "$want" > "$stamp"
 fi
+
+# The archive's replay tests (tests/test_archive.py) run pywb, a real replay engine,
+# and py-wacz's validator.  pywb pins redis 2.x (darkcrawl uses redis 8): they live in
+# their own venv, used by the tests only, as subprocesses (tests/replay.py).
+REPLAY_REQUIREMENTS=requirements-replay.txt
+replay_stamp=.venv-replay/.requirements.sha256
+replay_want="$(sha256sum "$REPLAY_REQUIREMENTS" | cut -d' ' -f1)"
+if [ "$(cat "$replay_stamp" 2>/dev/null)" != "$replay_want" ]; then
+  [ -x .venv-replay/bin/python ] || "$PYTHON" -m venv .venv-replay
+  .venv-replay/bin/pip install -q -r "$REPLAY_REQUIREMENTS"
+  echo "$replay_want" > "$replay_stamp"
+fi

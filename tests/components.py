@@ -87,6 +87,12 @@ def _dns_canary() -> str | None:
     return f"{reason} (needs Linux user + mount namespaces and util-linux)" if reason else None
 
 
+def _pywb() -> str | None:
+    from tests.replay import replay_missing
+
+    return replay_missing()
+
+
 def _setsid() -> str | None:
     return None if shutil.which("setsid") else "needs setsid on PATH (apt-get install util-linux)"
 
@@ -101,6 +107,7 @@ COMPONENTS: dict[str, Callable[[], str | None]] = {
     "scrapyd": _scrapyd,
     "dns-canary": _dns_canary,
     "setsid": _setsid,
+    "pywb": _pywb,
 }
 
 

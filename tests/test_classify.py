@@ -19,6 +19,7 @@ ZERO_SITE = "1HeLLo4uzjaLetFx6NH3PMwFP3qbRbTf3D"
 USK = "USK@abc~x,def/site/3"
 GENESIS = "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"
 ETH = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+XMR = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A"
 CUSTOM = Gateways(zeronet_port=43111, freenet_port=9999)
 
 
@@ -177,6 +178,7 @@ CASES = [
     special(f"bitcoin:{GENESIS}#x", "bitcoin", GENESIS),
     special(f"ethereum:{ETH}?value=1", "ethereum", ETH),
     special(f"eth:{ETH}", "ethereum", ETH),
+    special(f"monero:{XMR}?tx_amount=0.5&tx_description=x", "monero", XMR),
     special("data:text/plain;base64,SGk=", "data"),
     special("ed2k://|file|x.iso|1024|0123456789ABCDEF0123456789ABCDEF|/", "ed2k"),
     special("magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a", "magnet"),

@@ -8,6 +8,7 @@ from darkcrawl.links.crypto import (
     _keccak_sponge,
     is_bitcoin_address,
     is_ethereum_address,
+    is_monero_address,
     keccak256,
     to_checksum_address,
 )
@@ -142,3 +143,57 @@ def test_to_checksum_address() -> None:
     assert to_checksum_address("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed") == (
         "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
     )
+
+
+# The Monero General Fund's published donation address: a standard address (tag 18).
+XMR = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A"
+
+
+def _xmr_encode(raw: bytes) -> str:
+    """Monero's block base58 (8-byte blocks, 11 characters each): to make test addresses."""
+    sizes = (0, 2, 3, 5, 6, 7, 9, 10, 11)
+    out = []
+    for start in range(0, len(raw), 8):
+        block = raw[start : start + 8]
+        num, chars = int.from_bytes(block, "big"), []
+        for _ in range(sizes[len(block)]):
+            num, digit = divmod(num, 58)
+            chars.append(B58[digit])
+        out.append("".join(reversed(chars)))
+    return "".join(out)
+
+
+def _xmr(tag: int, body: bytes) -> str:
+    data = bytes([tag]) + body
+    return _xmr_encode(data + keccak256(data)[:4])
+
+
+_KEYS = bytes(range(64))
+
+
+@pytest.mark.parametrize(
+    ("address", "valid"),
+    [
+        (XMR, True),
+        (_xmr(42, _KEYS), True),  # a subaddress: "8..."
+        (_xmr(19, _KEYS + bytes(8)), True),  # an integrated address (payment id): 106 characters
+        (_swap(XMR, 50, B58), False),  # one character changed: the checksum catches it
+        (_swap(XMR, 94, B58), False),
+        (XMR[:-1], False),
+        (XMR + "A", False),
+        (_xmr(24, _KEYS), False),  # a stagenet tag: not mainnet
+        (_xmr(18, _KEYS + bytes(8)), False),  # a standard tag at the integrated length
+        (XMR[:40] + "0" + XMR[41:], False),  # "0" is not base58
+        ("4" + "z" * 94, False),  # a block that overflows 8 bytes
+        ("", False),
+    ],
+)
+def test_is_monero_address(address: str, valid: bool) -> None:
+    assert is_monero_address(address) is valid
+
+
+def test_the_test_encoder_reproduces_a_real_address() -> None:
+    from darkcrawl.links.crypto import _monero_b58decode
+
+    raw = _monero_b58decode(XMR)
+    assert raw is not None and len(raw) == 69 and _xmr_encode(raw) == XMR

@@ -3,15 +3,22 @@ Debian's Chromium, a real redis-server, folders), and the command's exit codes."
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+
+import pytest
 
 from darkcrawl.doctor import socks5_answers, tcp_answers
+from darkcrawl.networks.socks import extended_errors
 from tests.components import needs
 from tests.conftest import ROOT
 from tests.harness import free_port
+from tests.harness.procs import stop
 from tests.harness.redisserver import RedisServer
 from tests.harness.tcp import tcp_server
 
@@ -93,3 +100,43 @@ def test_config_error_is_one_line():
     result = doctor({"TIME_CACHE": "later"})
     assert result.returncode == 2
     assert result.stderr.strip() == "darkcrawl: configuration error: TIME_CACHE='later': expected a number of seconds or 'inf'"
+
+
+@contextlib.contextmanager
+def lone_tor(tmp_path, extended: bool):
+    """A real tor client that can reach no relay (its one directory authority is made up,
+    on a closed port): enough for tor's own checks of an address."""
+    port = free_port()
+    flags = " ExtendedErrors" if extended else ""
+    nobody = "0" * 40
+    torrc = tmp_path / "torrc"
+    torrc.write_text("")  # not the system's /etc/tor/torrc
+    proc = subprocess.Popen(["tor", "-f", str(torrc), "--SocksPort", f"127.0.0.1:{port}{flags}", "--ControlPort", "0",
+                             "--DataDirectory", str(tmp_path / "tor"), "--Log", "err stderr", "--GeoIPFile", "",
+                             "--GeoIPv6File", "", "--UseDefaultFallbackDirs", "0",
+                             "--DirAuthority", f"nobody orport={free_port()} no-v2 v3ident={nobody} "
+                                               f"127.0.0.1:{free_port()} {nobody}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while socks5_answers("127.0.0.1", port, timeout=0.5) is not None:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "tor exited"
+            assert time.monotonic() < deadline, "tor never listened"
+            time.sleep(0.1)
+        yield port
+    finally:
+        stop(proc, signal.SIGTERM, 10)
+
+
+@needs("tor")
+@pytest.mark.parametrize("extended", [True, False])
+def test_a_tor_without_extended_errors_is_named(tmp_path, extended):
+    """Tor's extended SOCKS errors are told by tor's own answer for a malformed onion."""
+    with lone_tor(tmp_path, extended) as port:
+        assert extended_errors("127.0.0.1", port) is extended
+        result = doctor({"PATH_DATA": str(tmp_path / "data"), "TOR_PORT": str(port)})
+    line = _line(result.stdout, "tor")
+    if extended:
+        assert line.startswith("ok") and "with ExtendedErrors" in line, line
+    else:
+        assert line.startswith("warn") and f"SocksPort {port} ExtendedErrors" in line, line

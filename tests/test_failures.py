@@ -23,6 +23,7 @@ import h11
 import httpx2
 import pytest
 import socksio.exceptions
+import socksio.socks5
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from scrapy import Request
 from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
@@ -45,6 +46,7 @@ from twisted.web.http import PotentialDataLoss, _DataLoss, _MalformedChunkedData
 
 from darkcrawl.downloadermiddlewares.backoff import HostGivenUp
 from darkcrawl.downloadermiddlewares.routing import OnionUnreachable, ProxyError
+from darkcrawl.networks.socks import install_reply_codes
 from darkcrawl.failures import ROBOTS_DISALLOWED, NO_TRANSFER, Transfer, failure_item, failure_reason, size_text
 from darkcrawl.items import FailureItem
 from darkcrawl.networks.base import NetworkUnavailable
@@ -71,6 +73,16 @@ def data_loss(*reasons: BaseException) -> scrapy_errors.ResponseDataLossError:
     exc = scrapy_errors.ResponseDataLossError()
     exc.__cause__ = ResponseFailed([Failure(r) for r in reasons])
     return exc
+
+
+def socks_failure(reply: bytes) -> BaseException:
+    """What Scrapy's httpx handler raises when socksio (patched by darkcrawl) reads *reply*."""
+    install_reply_codes()
+    try:
+        socksio.socks5.SOCKS5Reply.loads(reply)
+    except socksio.exceptions.ProtocolError as exc:
+        return raised_from(scrapy_errors.DownloadFailedError(str(exc)), exc)
+    raise AssertionError(f"socksio accepted {reply!r}")
 
 
 def raised_from(outer: BaseException, cause: BaseException) -> BaseException:
@@ -226,7 +238,22 @@ TABLE: list[tuple[str, Any, Transfer, str, str]] = [
      "DNS lookup failed: Name or service not known", "DNSLookupError"),
     ("httpx-proxy", lambda: raised_from(scrapy_errors.DownloadConnectionRefusedError("x"), httpx2.ProxyError(
         "Proxy Server could not connect: TTL expired.")), NO_TRANSFER,
-     "proxy refused the connection: Proxy Server could not connect: TTL expired.", "ProxyError"),
+     "SOCKS proxy: TTL expired (timed out)", "StreamTimeout"),
+    ("httpx-proxy-refused", lambda: raised_from(scrapy_errors.DownloadConnectionRefusedError("x"), httpx2.ProxyError(
+        "Proxy Server could not connect: Connection refused.")), NO_TRANSFER,
+     "SOCKS proxy: connection refused (the service does not expose this port)", "PortRefused"),
+    ("httpx-proxy-other", lambda: raised_from(scrapy_errors.DownloadConnectionRefusedError("x"), httpx2.ProxyError(
+        "Invalid username/password")), NO_TRANSFER,
+     "proxy refused the connection: Invalid username/password", "ProxyError"),
+    # tor's extended codes, as the patched socksio parser raises them (networks/socks.py)
+    ("tor-no-descriptor", lambda: socks_failure(b"\x05\xf0\x00\x01\x00\x00\x00\x00\x00\x00"), NO_TRANSFER,
+     "tor: onion service descriptor not found (unpublished or gone)", "OnionDescriptorNotFound"),
+    ("tor-intro-failed", lambda: socks_failure(b"\x05\xf2\x00\x01\x00\x00\x00\x00\x00\x00"), NO_TRANSFER,
+     "tor: onion service introduction failed (offline)", "OnionIntroFailed"),
+    ("tor-bad-address", lambda: socks_failure(b"\x05\xf6\x00\x01\x00\x00\x00\x00\x00\x00"), NO_TRANSFER,
+     "tor: malformed onion address", "OnionBadAddress"),
+    ("tor-intro-timeout", lambda: socks_failure(b"\x05\xf7\x00\x01\x00\x00\x00\x00\x00\x00"), NO_TRANSFER,
+     "tor: onion service introduction timed out", "OnionIntroTimeout"),
     ("socksio", lambda: raised_from(scrapy_errors.DownloadFailedError("Malformed reply"), socksio.exceptions.ProtocolError(
         "Malformed reply")), NO_TRANSFER, "SOCKS proxy error: Malformed reply", "ProxyError"),
     ("h11-remote", lambda: h11.RemoteProtocolError("Receive buffer too long", error_status_hint=431), NO_TRANSFER,

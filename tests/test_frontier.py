@@ -133,7 +133,7 @@ def test_store_keeps_hosts_and_revisits(tmp_path: Path) -> None:
     assert ledger.claim_bootstrap("tor|x.onion", 100.0, None)
     ledger.count_page("tor|x.onion")
     revisits = StoredRevisitSchedule(60.0, store)
-    revisits.fetched("http://x.onion/", 1, 1000.0)
+    revisits.visited("http://x.onion/", 1, 1000.0, "digest")
     store.commit()
     store.db.close()
 

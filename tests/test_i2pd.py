@@ -171,6 +171,8 @@ def test_darkcrawl_launches_i2pd_and_records_its_error_pages(tmp_path: Path, cra
     assert result.returncode == 1, result.log[-2000:]  # the one seed is unknown to I2P: nothing fetched
     assert result.stats["darkcrawl/network/i2p/ready"] is True
     assert result.stats["darkcrawl/network/proxy_error/i2p"] >= 1
+    assert result.stats["darkcrawl/network/i2p/reason/I2pHostNotFound"] >= 1
+    assert "fetch failed http://nosuchhost.i2p/: i2p: host not in the router's address book" in result.log
     assert not result.files("i2p/http/nosuchhost.i2p/*_raw.html")
     leftover = subprocess.run(["pgrep", "-f", str(config)], capture_output=True, text=True).stdout
     assert leftover == "", f"i2pd launched by darkcrawl still running: {leftover}"

@@ -64,6 +64,11 @@ def _sources(where: str) -> list[Path]:
         ("viewer", "darkcrawl.spiders"),  # a top layer that runs no crawl
         ("viewer", "darkcrawl.pipelines"),
         ("viewer", "darkcrawl.commands"),
+        # host intelligence is pure: signatures and clusters, no database, no crawl
+        ("intel", "darkcrawl.catalog"),
+        ("intel", "darkcrawl.spiders"),
+        ("intel", "darkcrawl.pipelines"),
+        ("intel", "darkcrawl.viewer"),
         ("meta.py", "darkcrawl"),  # the bottom layer: imports nothing of darkcrawl
         ("closing.py", "darkcrawl"),
     ],

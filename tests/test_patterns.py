@@ -16,6 +16,7 @@ P2SH = "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"
 BECH32 = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
 TAPROOT = "bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297"
 ETH = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+XMR = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A"
 SHA1 = hashlib.sha1(b"darkcrawl").hexdigest()
 
 
@@ -82,6 +83,12 @@ SHA1 = hashlib.sha1(b"darkcrawl").hexdigest()
         (f"commit {SHA1}", []),
         (f"sha1 0x{SHA1[:20].upper()}{SHA1[20:]}", []),
         (f"{ETH}0 x{ETH}", []),
+        # --- monero, validated
+        (f"XMR: {XMR}.", [f"monero:{XMR}"]),
+        (f"monero:{XMR}?tx_amount=1", [f"monero:{XMR}"]),
+        (f"typo {XMR[:-1]}B", []),
+        (f"glued x{XMR} {XMR}x 4{XMR}", []),
+        ("48 items, 4 pieces, 8 grams, 444 and 88", []),
         # --- bare onion hosts
         (f"mirror: {ONION}.", [f"http://{ONION}/"]),
         (f"mirror: sub.{ONION}/forum", [f"http://sub.{ONION}/"]),

@@ -140,7 +140,7 @@ def test_without_api_urls_payloads_stay_spooled(tmp_path: Path, darknet: Any) ->
     payload = json.loads(path.read_bytes())
     assert path.parts[-6] == payload["Timestamp"][:10]
     assert path.stem.split("_")[0] == payload["[metadata]"]["name"]
-    assert set(payload) - {"Duplicate-Of", "Content-Digest"} == {"[metadata]", "Timestamp", "URL", "Method", "Status-Code", "Reason",
+    assert set(payload) - {"Duplicate-Of", "Content-Digest", "Timing"} == {"[metadata]", "Timestamp", "URL", "Method", "Status-Code", "Reason",
                                                "Cookies", "Session", "Request", "Response", "Content-Type",
                                                "Document", "History"}
 

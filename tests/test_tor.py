@@ -38,6 +38,7 @@ def test_onion_site_crawled_end_to_end(tor_network, crawl):
     assert result.files(f"tor/http/{main.address}/*_raw.html")
     assert result.stats["darkcrawl/transport/socks"] >= 4
     assert result.stats["darkcrawl/network/tor/ready"] is True
+    assert result.stats["darkcrawl/network/tor/extended_errors"] is True  # a tor it did not launch: checked
     new_hosts = {i["url"] for i in result.items if "sitemaps" in i}
     assert {main.url, other.url} <= new_hosts
 
@@ -51,8 +52,12 @@ def test_unpublished_and_malformed_onions_give_their_reasons(tor_network, crawl,
     assert f"{seeds}:2: malformed onion address" in result.log
     assert result.stats["darkcrawl/fetch_error/OnionUnreachable"] >= 1
     assert result.stats["darkcrawl/network/tor/socks_reply/0xf0"] >= 1
-    assert (f"fetch failed http://{UNPUBLISHED}/: onion service descriptor not found (unpublished or gone)"
+    assert result.stats["darkcrawl/network/tor/reason/OnionDescriptorNotFound"] >= 1
+    assert (f"fetch failed http://{UNPUBLISHED}/: tor: onion service descriptor not found (unpublished or gone)"
             in result.log)
+    failures = [json.loads(line) for line in (result.data / "misc" / "failures.jsonl").read_text().splitlines()]
+    mine = [f for f in failures if f["url"] == f"http://{UNPUBLISHED}/" and f["stage"] == "plain"]
+    assert mine and all(f["error"] == "OnionDescriptorNotFound" for f in mine), mine
     assert not result.files(f"tor/http/{UNPUBLISHED}/*")
 
 

@@ -115,7 +115,8 @@ def any_site(request, site, tmp_path_factory, beacon):
         return
     if "postgresql" not in COMPONENTS:  # the PostgreSQL harness (tests/harness/postgres.py) is not in this tree
         pytest.skip("needs the postgresql test component (tests/harness/postgres.py)")
-    url = request.getfixturevalue("postgres_server").create_database("viewer")
+    # one database per test module that uses this fixture (test_viewer_liveness imports it)
+    url = request.getfixturevalue("postgres_server").create_database(f"viewer_{request.module.__name__.rsplit('.', 1)[-1]}")
     data = tmp_path_factory.mktemp("view-pg") / "data"
     ids = build_catalogue(data, beacon.url, url)
     db = CatalogDB.open(url, readonly=True)
@@ -404,7 +405,7 @@ def _only_viewer_requests(page, site) -> None:
 def test_browse_overview_hosts_host_snapshot_search_entity(page, site):
     page.goto(f"{site.url}/")
     assert page.locator("h1").inner_text() == "Overview"
-    assert page.locator("svg.chart rect.bar").count() == 3  # three days of pages
+    assert page.locator("svg.chart rect.bar").count() == 4  # three days of pages, and the queue page's
     page.click("header nav >> text=Hosts")
     page.wait_for_url("**/hosts")
     assert page.locator("tbody tr").count() == 4

@@ -8,9 +8,13 @@ from __future__ import annotations
 import json
 import struct
 import zlib
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from darkcrawl.catalog.db import CatalogDB
+from darkcrawl.catalog.facets import Batch
+from darkcrawl.catalog.facets.liveness import LivenessFacet
+from darkcrawl.catalog.rows import FailureRow, Visit
 
 ONION = "vww6ybal4bd7szmgncyruucpgfkqahzddi37ktceo3ah7ngmcopnpyyd.onion"
 I2P = "shop.i2p"
@@ -129,8 +133,36 @@ def build_catalogue(data: Path, beacon: str, location: str | None = None) -> dic
     ids["wallet"] = _entity(db, "bitcoin", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT", ids["second"], ids["clear"])
     ids["email"] = _entity(db, "email", "admin@example.com", ids["clear"])
     _hostile(db, data, beacon, ids)
+    _liveness(db, data, ids)
     db.close()
     return ids
+
+
+def ago(**delta: float) -> str:
+    """A time before now, as items write it (liveness is read against the clock)."""
+    return (datetime.now(timezone.utc) - timedelta(**delta)).isoformat()
+
+
+def _liveness(db: CatalogDB, data: Path, ids: dict[str, object]) -> None:
+    """The onion: up, then down (tor's reason), then behind a queue (its evidence a snapshot), up again;
+    the eepsite: unknown to the router.  Written by the liveness facet itself."""
+    gate_at = ago(days=2)
+    ids["gate"] = _visit(db, data, ONION, "tor", f"http://{ONION}/queue", gate_at,
+                         "<html><meta http-equiv=refresh content=5><p>You are in the queue</p></html>",
+                         title="Queue", text="You are in the queue")
+    ids["liveness_onion"] = [ago(days=9), ago(days=3, hours=1), gate_at, ago(hours=1)]
+    up = {"final_url": f"http://{ONION}/", "status": 200}
+    timing = {"connect_ms": 830, "ttfb_ms": 1210, "elapsed_ms": 1300}
+    queue = {"kind": "queue", "evidence": "EndGame-style queue: refresh in 5 s", "wait": 5}
+    visits = [Visit(f"http://{ONION}/", ids["liveness_onion"][0], ONION, "tor", "http", False, up, timing=timing),
+              Visit(f"http://{ONION}/queue", gate_at, ONION, "tor", "http", False, up, timing=timing, gate=queue),
+              Visit(f"http://{ONION}/", ids["liveness_onion"][3], ONION, "tor", "http", False, up, timing=timing)]
+    failures = [FailureRow(f"http://{ONION}/", ids["liveness_onion"][1], "plain", ONION, "tor",
+                           "tor: onion service introduction failed (offline)", "OnionIntroFailed", False, "[]"),
+                FailureRow(f"http://{I2P}/", ago(days=1), "plain", I2P, "i2p",
+                           "i2p: host not in the router's address book", "I2pHostNotFound", False, "[]")]
+    with db.transaction():
+        LivenessFacet().write(db, Batch(visits, failures))
 
 
 def _hostile(db: CatalogDB, data: Path, beacon: str, ids: dict[str, object]) -> None:

@@ -19,8 +19,8 @@ from urllib.parse import unquote
 from darkcrawl.links.classify import Gateways, classify
 
 #: special-link kinds kept as entities, and the name the catalogue gives them
-ENTITY_KINDS = {"bitcoin": "bitcoin", "ethereum": "ethereum", "mail": "email", "magnet": "magnet",
-                "ed2k": "ed2k", "tel": "tel", "irc": "irc", "ws": "ws"}
+ENTITY_KINDS = {"bitcoin": "bitcoin", "ethereum": "ethereum", "monero": "monero", "mail": "email",
+                "magnet": "magnet", "ed2k": "ed2k", "tel": "tel", "irc": "irc", "ws": "ws"}
 #: longest value kept (a magnet link can carry kilobytes of trackers)
 MAX_VALUE = 2048
 

@@ -56,7 +56,7 @@ def bounded(page: Any, limit: Any, default: int = 50) -> tuple[int, int]:
     return number, size
 
 
-def _paged(db: CatalogDB, sql: str, params: list[Any], page: int, limit: int) -> Page:
+def paged(db: CatalogDB, sql: str, params: list[Any], page: int, limit: int) -> Page:
     rows = db.all(f"{sql} LIMIT ? OFFSET ?", [*params, limit + 1, (page - 1) * limit])
     return Page(rows[:limit], page, limit, len(rows) > limit)
 
@@ -143,7 +143,7 @@ def hosts(db: CatalogDB, *, network: str = "", state: str = "", q: str = "", pag
     if where:
         sql += " WHERE " + " AND ".join(where)
     # last_seen alone: a second sort key would sort every host instead of reading the index
-    found = _paged(db, sql + " ORDER BY h.last_seen DESC", params, page, limit)
+    found = paged(db, sql + " ORDER BY h.last_seen DESC", params, page, limit)
     for row in found.rows:
         # per row of the page only: in the query itself, OFFSET would compute it for every skipped row too
         row["screenshot_id"] = db.value(
@@ -161,7 +161,7 @@ def networks(db: CatalogDB) -> list[str]:
 
 
 def host_snapshots(db: CatalogDB, name: str, page: int = 1, limit: int = 50) -> Page:
-    return _paged(db, "SELECT id, url, timestamp, status, mime, title, size, screenshot_path, rendered_path "
+    return paged(db, "SELECT id, url, timestamp, status, mime, title, size, screenshot_path, rendered_path "
                   "FROM snapshots WHERE host = ? ORDER BY timestamp DESC", [name], page, limit)
 
 
@@ -252,7 +252,7 @@ def search(db: CatalogDB, q: str, page: int = 1, limit: int = 20, *, best: bool 
                f"snippet(page_text, 1, '{MARK_START}', '{MARK_END}', '\u2026', 12) AS snippet "
                "FROM page_text JOIN snapshots s ON s.id = page_text.rowid WHERE page_text MATCH ? "
                + ("ORDER BY rank" if best else "ORDER BY page_text.rowid DESC"))
-        return _paged(db, sql, [match], page, limit)
+        return paged(db, sql, [match], page, limit)
     if not q.strip():
         return Page([], page, limit, False)
     # the page of hits first, then a headline for those only: a projection under
@@ -284,7 +284,7 @@ def entities(db: CatalogDB, q: str = "", kind: str = "", page: int = 1, limit: i
     sql = "SELECT id, kind, value FROM entities"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    return _paged(db, sql + " ORDER BY value, kind", params, page, limit)
+    return paged(db, sql + " ORDER BY value, kind", params, page, limit)
 
 
 def entity(db: CatalogDB, entity_id: int) -> dict[str, Any] | None:
@@ -310,6 +310,87 @@ def entity_hosts(db: CatalogDB, entity_id: int, limit: int = 500) -> list[dict[s
 
 
 def entity_pages(db: CatalogDB, entity_id: int, page: int = 1, limit: int = 100) -> Page:
-    return _paged(db, "SELECT s.id, s.url, s.host, s.network, s.timestamp, s.title FROM sightings g "
+    return paged(db, "SELECT s.id, s.url, s.host, s.network, s.timestamp, s.title FROM sightings g "
                   "JOIN snapshots s ON s.id = g.snapshot_id WHERE g.entity_id = ? ORDER BY s.timestamp, s.id",
                   [entity_id], page, limit)
+
+
+# -- revisits (darkcrawl.catalog.facets.revisits) -------------------------------------
+
+
+def _facet_row(db: CatalogDB, sql: str, params: list[Any]) -> dict[str, Any] | None:
+    try:
+        return db.one(sql, params)
+    except Exception:  # a catalogue from before the facet (read-only: not upgraded): no row
+        return None
+
+
+def url_revisits(db: CatalogDB, url: str) -> dict[str, Any] | None:
+    """How often *url* changed, its revisit interval (s) and when it is due next."""
+    return _facet_row(db, "SELECT visits, changes, failures, every, next_due, last_change, changefreq "
+                          "FROM revisits WHERE url = ?", [url])
+
+
+def host_revisits(db: CatalogDB, name: str) -> dict[str, Any] | None:
+    """The host's URLs' revisits in one: how many, visits and changes, shortest and
+    longest interval, the next one due."""
+    row = _facet_row(db, "SELECT COUNT(*) AS urls, SUM(visits) AS visits, SUM(changes) AS changes, "
+                         "MIN(every) AS shortest, MAX(every) AS longest, MIN(next_due) AS next_due "
+                         "FROM revisits WHERE host = ?", [name])
+    return row if row and row["urls"] else None
+
+
+# -- clones and mirrors (the clones facet: darkcrawl/catalog/facets/clones.py) ------------------
+
+
+def clusters(db: CatalogDB, *, flagged: bool = False, page: int = 1, limit: int = 50) -> Page:
+    """Clusters of clones and mirrors, suspected phishing ones first, then the largest."""
+    where = " WHERE suspected_phishing = 1" if flagged else ""
+    try:
+        return paged(db, "SELECT cluster, representative, size, suspected_phishing, addresses, title "
+                     f"FROM clone_clusters{where} ORDER BY suspected_phishing DESC, size DESC, cluster", [], page, limit)
+    except Exception:  # a catalogue from before the facet (read-only: not upgraded): none
+        return Page([], page, limit, False)
+
+
+def cluster(db: CatalogDB, cluster_id: str) -> dict[str, Any] | None:
+    return _facet_row(db, "SELECT cluster, representative, size, suspected_phishing, addresses, title "
+                          "FROM clone_clusters WHERE cluster = ?", [cluster_id])
+
+
+def cluster_members(db: CatalogDB, cluster_id: str, limit: int = 200) -> list[dict[str, Any]]:
+    """A cluster's hosts with their distances to its representative, the addresses
+    each shows, the snapshot that signed it (``snapshot_id``) and a screenshot
+    (``screenshot_id``: of that page, else the host's latest, else, for a
+    byte-for-byte copy, the copied page's)."""
+    rows = db.all("SELECT m.host, m.image_distance, m.text_distance, m.same_favicon, m.same_title, m.addresses, "
+                  "h.network, h.state, h.title, g.url, g.timestamp, g.favicon_hash, g.duplicate_of "
+                  "FROM clone_members m JOIN hosts h ON h.host = m.host "
+                  "LEFT JOIN clone_signatures g ON g.host = m.host WHERE m.cluster = ? ORDER BY m.host LIMIT ?",
+                  [cluster_id, limit])
+    for row in rows:
+        row["snapshot_id"] = db.value("SELECT id FROM snapshots WHERE url = ? AND timestamp = ?",
+                                      [row["url"], row["timestamp"]]) if row["url"] else None
+        row["screenshot_id"] = db.value(
+            "SELECT id FROM snapshots WHERE host = ? AND screenshot_path IS NOT NULL "
+            "ORDER BY (url = ?) DESC, timestamp DESC LIMIT 1", [row["host"], row["url"] or ""])
+        if row["screenshot_id"] is None and row["duplicate_of"]:  # a byte-for-byte copy: the page it copies
+            row["screenshot_id"] = db.value("SELECT id FROM snapshots WHERE url = ? AND screenshot_path IS NOT NULL "
+                                            "ORDER BY timestamp DESC LIMIT 1", [row["duplicate_of"]])
+    return rows
+
+
+def host_clusters(db: CatalogDB, names: list[str]) -> dict[str, dict[str, Any]]:
+    """The cluster of each of *names* that is in one: id, size, suspected phishing."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        try:
+            rows = db.all("SELECT m.host, c.cluster, c.size, c.suspected_phishing FROM clone_members m "
+                          "JOIN clone_clusters c ON c.cluster = m.cluster "
+                          f"WHERE m.host IN ({', '.join('?' * len(chunk))})", chunk)
+        except Exception:  # a catalogue from before the facet (read-only: not upgraded): in none
+            return {}
+        for row in rows:
+            found[row.pop("host")] = row
+    return found

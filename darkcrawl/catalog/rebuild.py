@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from darkcrawl.catalog.db import CatalogDB, is_postgres
+from darkcrawl.catalog.facets import Facet, build_facets
 from darkcrawl.catalog.documents import ExtraPatterns, document_facts, rendered_facts
 from darkcrawl.catalog.rows import FailureRow, TargetCache, Visit, failure_row, sha256, with_facts
 from darkcrawl.catalog.writer import CatalogWriter
@@ -78,6 +79,14 @@ def _size(root: Path, relative: str | None) -> int | None:
         return None
 
 
+def _dict_or_none(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def record_visits(source: RebuildSource, path: Path) -> list[Visit]:
     """The visit of one headers record, and its render when it has one."""
     try:
@@ -99,7 +108,9 @@ def record_visits(source: RebuildSource, path: Path) -> list[Visit]:
         "source": meta.get("backref"), "raw_path": document if body is not None else None,
         "headers_path": str(path.relative_to(root)),
     }
-    visit = Visit(url, timestamp, host, network, scheme, False, columns)
+    visit = Visit(url, timestamp, host, network, scheme, False, columns,
+                  timing=_dict_or_none(record.get("Timing")), gate=_dict_or_none(record.get("Gate")),
+                  sitemap_changefreq=_str_or_none(record.get("Sitemap-Changefreq")))
     facts = (document_facts(final_url, body, record.get("Response"), record.get("Content-Type") or "",
                             source.extra, source.max_text) if body and not record.get("Duplicate-Of") else None)
     visits = [with_facts(visit, facts.links if facts else None, facts.title if facts else None,
@@ -152,8 +163,8 @@ class RebuildReport:
 _TABLES = ("sightings", "entities", "links", "page_text", "failures", "snapshots", "hosts")
 
 
-def _fill(db: CatalogDB, source: RebuildSource, batch: int) -> RebuildReport:
-    writer = CatalogWriter(db)
+def _fill(db: CatalogDB, source: RebuildSource, batch: int, facets: list[Facet] | None) -> RebuildReport:
+    writer = CatalogWriter(db, facets)
     report = RebuildReport()
     pending: list[Visit] = []
     for path in record_paths(source.root):
@@ -168,10 +179,12 @@ def _fill(db: CatalogDB, source: RebuildSource, batch: int) -> RebuildReport:
     failures = list(failure_rows(source))
     for start in range(0, len(failures), batch):
         report.failures += writer.write((), failures[start : start + batch]).failures
+    writer.finish()
     return report
 
 
-def rebuild_catalog(location: str, source: RebuildSource, batch: int = 500) -> RebuildReport:
+def rebuild_catalog(location: str, source: RebuildSource, batch: int = 500,
+                    facets: list[Facet] | None = None) -> RebuildReport:
     """The catalogue at *location* made again from *source* alone.
 
     SQLite: built beside the old one and moved over it, so a reader sees the old
@@ -181,8 +194,9 @@ def rebuild_catalog(location: str, source: RebuildSource, batch: int = 500) -> R
         db = CatalogDB.open(location)
         try:
             with db.transaction():
-                db.execute(f"TRUNCATE {', '.join(_TABLES)}")
-            return _fill(db, source, batch)
+                tables = [t for facet in build_facets() for t in facet.tables] + list(_TABLES)
+                db.execute(f"TRUNCATE {', '.join(tables)}")
+            return _fill(db, source, batch, facets)
         finally:
             db.close()
     target = Path(location)
@@ -191,7 +205,7 @@ def rebuild_catalog(location: str, source: RebuildSource, batch: int = 500) -> R
         leftover.unlink(missing_ok=True)
     db = CatalogDB.open(str(scratch))
     try:
-        report = _fill(db, source, batch)
+        report = _fill(db, source, batch, facets)
         db.execute("PRAGMA journal_mode=DELETE")  # one file, no -wal beside it, to move over the old one
     finally:
         db.close()

@@ -35,6 +35,12 @@ class Visit:
     text: str | None = None  # None: the page was not read (not HTML, a duplicate)
     links: list[tuple[str, str | None]] = field(default_factory=list)  # (target, target host)
     entities: set[tuple[str, str]] = field(default_factory=set)
+    #: the fetch's times in ms (connect_ms, ttfb_ms, elapsed_ms: darkcrawl.timing), when known
+    timing: dict[str, Any] | None = None
+    #: the interstitial the page was, not the site's page (kind, evidence, wait: darkcrawl.intel.gates)
+    gate: dict[str, Any] | None = None
+    #: the sitemap <changefreq> the URL's first revisit interval started from (darkcrawl.frontier.revisit_policy)
+    sitemap_changefreq: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,8 @@ class FailureRow:
     error: str
     partial: bool
     redirects: str  # JSON
+    connect_ms: int | None = None
+    ttfb_ms: int | None = None
 
 
 def sha256(data: bytes | None) -> str | None:
@@ -111,7 +119,8 @@ def page_visit(item: PageItem, cache: TargetCache, *, size: int | None = None) -
         "size": body_size, "source": link.backref,
         "raw_path": item.document_path if stored else None, "headers_path": item.headers_path,
     }
-    visit = Visit(link.url, item.timestamp, link.host, link.network, link.scheme, False, columns)
+    visit = Visit(link.url, item.timestamp, link.host, link.network, link.scheme, False, columns,
+                  timing=item.timing, gate=item.gate, sitemap_changefreq=item.sitemap_changefreq)
     return with_facts(visit, item.links, item.title, item.text, cache)
 
 
@@ -133,9 +142,12 @@ def failure_row(item: FailureItem | dict[str, Any], gateways: Gateways) -> Failu
     url = str(get("url", ""))
     link = classify(url, gateways)
     host = link.host if link.kind in _FETCHABLE else f"({link.kind})"
+    timing = get("timing") or {}
     return FailureRow(
         url=url, timestamp=str(get("timestamp", "")), stage=str(get("stage", "")), host=host,
         network=str(get("network") or link.kind), reason=str(get("reason") or "no reason recorded"),
         error=str(get("error") or ""), partial=bool(get("partial", False)),
         redirects=json.dumps(list(get("redirects") or []), ensure_ascii=False),
+        connect_ms=timing.get("connect_ms") if isinstance(timing, dict) else None,
+        ttfb_ms=timing.get("ttfb_ms") if isinstance(timing, dict) else None,
     )

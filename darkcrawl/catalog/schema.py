@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS hosts (
     last_reason TEXT,               -- the reason of the last failure
     pages {big} NOT NULL DEFAULT 0, -- snapshots
     failures {big} NOT NULL DEFAULT 0,
-    state TEXT NOT NULL,            -- up | down
+    state TEXT NOT NULL,            -- up | down | gated | gone | unknown (facets/liveness.py)
     title TEXT,                     -- the title of its latest page that has one
     title_at TEXT                   -- that page's visit
 );
@@ -125,6 +125,14 @@ _DIALECT = {
 
 
 def statements(dialect: str) -> list[str]:
-    """The DDL of the catalogue in *dialect*, one statement per entry (idempotent)."""
+    """The DDL of the catalogue in *dialect*, its facets' included, one statement per
+    entry (idempotent)."""
+    from darkcrawl.catalog.facets import build_facets, split_statements
+
     text = _TABLES.format(**_DIALECT[dialect]) + (_SQLITE_FTS if dialect == "sqlite" else _POSTGRES_FTS)
-    return [s.strip() for s in text.split(";") if s.strip()]
+    return split_statements(text) + [s for facet in build_facets() for s in facet.statements(dialect)]
+
+
+def dialect_types(dialect: str) -> dict[str, str]:
+    """``{id}`` and ``{big}`` of *dialect*, for a facet's DDL."""
+    return _DIALECT[dialect]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from darkcrawl.catalog.db import CatalogDB
+from darkcrawl.catalog.facets import Batch, Facet, build_facets
 from darkcrawl.catalog.rows import FailureRow, Visit
 
 #: the stages whose failures can say the host did not answer (a render cut by its
@@ -88,8 +89,10 @@ def _later(a: str | None, b: str | None) -> str | None:
 
 
 class CatalogWriter:
-    def __init__(self, db: CatalogDB) -> None:
+    def __init__(self, db: CatalogDB, facets: list[Facet] | None = None) -> None:
         self.db = db
+        #: written after the core rows, in the same transaction (darkcrawl.catalog.facets)
+        self.facets = build_facets() if facets is None else facets
         self._entity_ids: dict[tuple[str, str], int] = {}  # committed ones only
         self._texts: dict[int, tuple[int, str, str, bool]] = {}  # this transaction's, written last
         self._links: list[tuple[int, str, str | None]] = []
@@ -103,16 +106,19 @@ class CatalogWriter:
         changes = self._changes(visits, failures)
         new_entities: dict[tuple[str, str], int] = {}
         self._texts, self._links, self._sightings = {}, [], []
+        batch = Batch(visits, failures)
         with self.db.transaction():
             current = self._lock_hosts(changes)
             for visit in visits:
-                self._write_visit(visit, changes[visit.host], counts, new_entities)
+                self._write_visit(visit, changes[visit.host], counts, new_entities, batch)
             for failure in failures:
-                self._write_failure(failure, changes[failure.host], counts)
+                self._write_failure(failure, changes[failure.host], counts, batch)
             self._update_hosts(changes, current)
             self.db.insert_many("links", ("source_id", "target", "target_host"), self._links, "source_id, target")
             self.db.insert_many("sightings", ("entity_id", "snapshot_id"), self._sightings, "entity_id, snapshot_id")
             self._flush_texts()
+            for facet in self.facets:
+                facet.write(self.db, batch)
         self._entity_ids.update(new_entities)
         if len(self._entity_ids) > 200_000:  # a bounded cache: it only saves lookups
             self._entity_ids.clear()
@@ -138,10 +144,16 @@ class CatalogWriter:
             change.seen(failure.timestamp)
         return changes
 
+    def finish(self) -> None:
+        """The facets' work that needs every row (after a rebuild, at a crawl's close)."""
+        for facet in self.facets:
+            with self.db.transaction():
+                facet.finish(self.db)
+
     def _lock_hosts(self, changes: dict[str, _HostChange]) -> dict[str, dict[str, Any]]:
         hosts = sorted(changes)
         self.db.executemany(
-            "INSERT INTO hosts (host, network, scheme, first_seen, last_seen, state) VALUES (?, ?, ?, ?, ?, 'down') "
+            "INSERT INTO hosts (host, network, scheme, first_seen, last_seen, state) VALUES (?, ?, ?, ?, ?, 'unknown') "
             "ON CONFLICT (host) DO NOTHING",
             [(h, changes[h].network, changes[h].scheme, changes[h].first, changes[h].last) for h in hosts])
         lock = " FOR UPDATE" if self.db.dialect == "postgresql" else ""
@@ -163,32 +175,35 @@ class CatalogWriter:
             title, title_at = row["title"], row["title_at"]
             if change.title_at is not None and (title_at is None or change.title_at >= title_at):
                 title, title_at = change.title, change.title_at
-            state = "up" if last_up is not None and (last_failure is None or last_up >= last_failure) else "down"
             rows.append((min(row["first_seen"], change.first), max(row["last_seen"], change.last), last_up,
                          last_failure, reason, row["pages"] + change.new_pages, row["failures"] + change.new_failures,
-                         state, title, title_at, host))
+                         title, title_at, host))
+        # the state (up, down, gated, gone) is the liveness facet's (catalog/facets/liveness.py)
         self.db.executemany(
             "UPDATE hosts SET first_seen = ?, last_seen = ?, last_up = ?, last_failure = ?, last_reason = ?, "
-            "pages = ?, failures = ?, state = ?, title = ?, title_at = ? WHERE host = ?", rows)
+            "pages = ?, failures = ?, title = ?, title_at = ? WHERE host = ?", rows)
 
     # -- snapshots ----------------------------------------------------------------------
 
     def _write_visit(self, visit: Visit, change: _HostChange, counts: WriteCounts,
-                     new_entities: dict[tuple[str, str], int]) -> None:
+                     new_entities: dict[tuple[str, str], int], batch: Batch) -> None:
         found, new = self._upsert_snapshot(visit)
         if found is None:
             return
         snapshot_id, rendered = found["id"], found["rendered_at"] is not None
+        batch.snapshot_ids[(visit.url, visit.timestamp)] = snapshot_id
         if new:
+            batch.new_snapshots.add(snapshot_id)
             change.new_pages += 1
         counts.renders += visit.render
         counts.snapshots += new
         status = visit.columns.get("status")
-        if not visit.render and status is not None and status < 500:
+        if not visit.render and status is not None and status < 500 and not visit.gate:
             change.last_up = _later(change.last_up, visit.timestamp)
-        if visit.title and (change.title_at is None or visit.timestamp >= change.title_at):
+        # an interstitial (a gate) is a state of the host, not its content: not its title, not indexed
+        if visit.title and not visit.gate and (change.title_at is None or visit.timestamp >= change.title_at):
             change.title, change.title_at = visit.title, visit.timestamp
-        if visit.text is not None and (visit.render or not rendered):  # the rendered text, once there is one
+        if visit.text is not None and not visit.gate and (visit.render or not rendered):  # the rendered text, once there is one
             self._index_text(snapshot_id, visit.title or "", visit.text, new)
         self._write_links(snapshot_id, visit, counts)
         self._write_entities(snapshot_id, visit, counts, new_entities)
@@ -264,7 +279,7 @@ class CatalogWriter:
 
     # -- failures -------------------------------------------------------------------------
 
-    def _write_failure(self, failure: FailureRow, change: _HostChange, counts: WriteCounts) -> None:
+    def _write_failure(self, failure: FailureRow, change: _HostChange, counts: WriteCounts, batch: Batch) -> None:
         row = self.db.execute(
             "INSERT INTO failures (url, timestamp, stage, host, network, reason, error, partial, redirects) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (url, timestamp, stage) DO NOTHING RETURNING url",
@@ -272,6 +287,7 @@ class CatalogWriter:
              self._clean(failure.reason), failure.error, int(failure.partial), failure.redirects)).fetchone()
         if row is None:
             return
+        batch.new_failures.add((failure.url, failure.timestamp, failure.stage))
         counts.failures += 1
         change.new_failures += 1
         if (failure.stage in DOWN_STAGES and failure.error not in PAGE_ERRORS) and (change.last_failure is None or failure.timestamp >= change.last_failure):

@@ -42,6 +42,7 @@ from redis.exceptions import RedisError
 from scrapy import signals
 from twisted.internet.task import LoopingCall
 
+from darkcrawl.processes import pid_alive
 from darkcrawl.config import get_option
 from darkcrawl.distributed import connection, scripts
 
@@ -80,16 +81,6 @@ def machine_id() -> str:
     with contextlib.suppress(OSError):
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     return f"{socket.gethostname()}/{boot}"
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _outage_counter(stats: StatsCollector) -> Callable[[float], None]:

@@ -28,7 +28,7 @@ The spider refuses inside addresses by their spelling at admission already
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
@@ -45,12 +45,11 @@ from darkcrawl.addresses import (
 )
 from darkcrawl.intel.book import GateBook
 from darkcrawl.links.classify import Gateways, classify
-from darkcrawl.downloadermiddlewares.gates import answer_gate
-from darkcrawl.intel.gates import OWN_PROXY_RULES
-from darkcrawl.meta import BOOTSTRAP_KEY, GATE_CHECKED_KEY, GATE_KEY, NETWORK_KEY, SLOT_KEY, slot_key
+from darkcrawl.meta import BOOTSTRAP_KEY, NETWORK_KEY, SLOT_KEY, slot_key
 from darkcrawl.networks.base import NetworkManager, NetworkUnavailable
 from darkcrawl.networks.registry import build_networks
-from darkcrawl.networks.socks import reply_reason, socks5_reply_code
+from darkcrawl.networks.proxy_errors import proxy_page
+from darkcrawl.networks.socks import SocksReply, install_reply_codes, reply_code_of
 from darkcrawl.networks.tor import TorNetwork
 
 if TYPE_CHECKING:
@@ -69,11 +68,22 @@ __all__ = ["AddressRefused", "NetworkRoutingMiddleware", "NetworkUnavailable", "
 
 
 class ProxyError(IgnoreRequest):
-    """The proxy answered with its own error page instead of the site's."""
+    """The proxy or gateway answered with its own error page instead of the site's;
+    the message says what it said (darkcrawl.networks.proxy_errors)."""
+
+    def __init__(self, message: str, error_name: str = "ProxyError") -> None:
+        super().__init__(message)
+        self.error_name = error_name
 
 
 class OnionUnreachable(IgnoreRequest):
-    """Tor could not open a stream to the onion service; the message says why."""
+    """Tor could not open a stream to the onion service (or, through Tor, to a
+    clear-web host); the message says why, in tor's own words (its SOCKS5 reply)."""
+
+    def __init__(self, message: str, error_name: str = "OnionUnreachable") -> None:
+        super().__init__(message)
+        #: the failure record's error: the reply's short name (OnionDescriptorNotFound ...)
+        self.error_name = error_name
 
 
 #: Settings of every browser context: no service workers (they outlive the page and
@@ -106,6 +116,7 @@ class NetworkRoutingMiddleware:
         self.networks = networks
         self.allow_loopback = allow_loopback
         self._tor_failures = 0
+        install_reply_codes()  # tor's extended SOCKS5 codes reach the failure, not "Malformed reply"
         crawler.signals.connect(self._stop, signal=signals.engine_stopped)
 
     @classmethod
@@ -192,30 +203,33 @@ class NetworkRoutingMiddleware:
                                  reason)
 
     def process_response(self, request: Request, response: Response, spider: object = None) -> Response:
-        network = request.meta.get(NETWORK_KEY)
+        network = request.meta.get(NETWORK_KEY) or ""
         if network == "tor":
             self._tor_failures = 0
-        if network in ANONYMOUS_NETWORKS and response.status >= 500:
-            gate = self._proxy_error(request, response)
-            if gate is not None:
-                self.crawler.stats.inc_value(f"darkcrawl/network/proxy_error/{network}")
-                raise ProxyError(f"{network} proxy error page for {request.url} (status {response.status}): "
-                                 f"{gate['evidence']}")
+        page = proxy_page(network, response.status, response.body)
+        if page is not None:
+            stats = self.crawler.stats
+            stats.inc_value(f"darkcrawl/network/proxy_error/{network}")
+            stats.inc_value(f"darkcrawl/network/{network}/reason/{page.error}")
+            raise ProxyError(page.reason, page.error)
         return response
 
-    @staticmethod
-    def _proxy_error(request: Request, response: Response) -> dict[str, Any] | None:
-        """The error page of our own proxy (i2pd's "Host not found" / "Host is down",
-        Privoxy's): the proxy's words, not the site's.  Read by the gate middleware
-        already (darkcrawl.intel.gates), else here."""
-        gate = request.meta.get(GATE_KEY)
-        if gate is None and not request.meta.get(GATE_CHECKED_KEY):
-            found = answer_gate(response, request.url)
-            gate = found.as_dict() if found is not None else None
-        return gate if gate is not None and gate.get("rule") in OWN_PROXY_RULES else None
-
     async def process_exception(self, request: Request, exception: Exception, spider: object = None) -> None:
-        if request.meta.get(NETWORK_KEY) != "tor" or isinstance(exception, IgnoreRequest):
+        if request.meta.get(NETWORK_KEY) != "tor" and not str(request.meta.get("proxy", "")).startswith("socks5"):
+            return
+        if isinstance(exception, IgnoreRequest):
+            return
+        reply = reply_code_of(exception)
+        if request.meta.get(NETWORK_KEY) == "tor":
+            self._count_tor_failure(reply)
+        if reply is not None:
+            raise self._refused_stream(request, reply)
+
+    def _count_tor_failure(self, reply: SocksReply | None) -> None:
+        """Ask for new circuits after NEWNYM_AFTER_FAILURES failures in a row.  An
+        onion's own verdict (no descriptor, offline, a malformed address) is no
+        sign of bad circuits: it does not count."""
+        if reply is not None and reply.onion:
             return
         self._tor_failures += 1
         tor = self.networks.get("tor")
@@ -229,22 +243,13 @@ class NetworkRoutingMiddleware:
             else:
                 deferToThread(tor.newnym).addErrback(lambda f: logger.warning("NEWNYM failed: %s",
                                                                               f.getErrorMessage()))
-        proxy = request.meta.get("proxy", "")
-        if proxy.startswith("socks5") and "Malformed reply" in str(exception):
-            raise await self._onion_failure(request, proxy)
 
-    async def _onion_failure(self, request: Request, proxy: str) -> OnionUnreachable:
-        """Ask Tor once more, by hand, to turn "Malformed reply" into its reason."""
-        parsed = urlparse_cached(request)
-        proxy_host, _, proxy_port = proxy.split("://", 1)[1].rstrip("/").rpartition(":")
-        try:
-            code = await maybe_deferred_to_future(deferToThread(
-                socks5_reply_code, proxy_host, int(proxy_port), parsed.hostname or "",
-                parsed.port or (443 if parsed.scheme == "https" else 80)))
-        except OSError as exc:
-            return OnionUnreachable(f"SOCKS proxy failed: {exc}")
-        self.crawler.stats.inc_value(f"darkcrawl/network/tor/socks_reply/{code:#04x}")
-        return OnionUnreachable(reply_reason(code))
+    def _refused_stream(self, request: Request, reply: SocksReply) -> OnionUnreachable:
+        """Tor's SOCKS5 reply, in words, counted per reason."""
+        stats = self.crawler.stats
+        stats.inc_value(f"darkcrawl/network/tor/socks_reply/{reply.code:#04x}")
+        stats.inc_value(f"darkcrawl/network/tor/reason/{reply.error}")
+        return OnionUnreachable(f"tor: {reply.reason}", reply.error)
 
     def _stop(self) -> None:
         for manager in set(self.networks.values()):

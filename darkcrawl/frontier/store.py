@@ -5,7 +5,10 @@
 * ``queue``: every request admitted to the frontier, as JSON
   (:mod:`darkcrawl.frontier.serialize`): pending (0), handed out (1), done (2);
   a done row keeps its URL only;
-* ``revisit``: when each fetched URL falls due again (``TIME_CACHE``);
+* ``revisit``: when each fetched URL falls due again, and its revisit state (interval,
+  visits, changes: :mod:`darkcrawl.frontier.revisit_policy`, as a JSON list);
+  ``revisit_hosts``: the hosts that are down (their probe) or whose sitemaps lied;
+  ``revisit_hints``: sitemap hints of URLs not visited yet;
 * ``hosts``: when each host was bootstrapped and how many pages it was given;
 * ``meta``: the seen-set watermark (see :meth:`FrontierStore.checkpoint`).
 
@@ -26,6 +29,7 @@ then kept for it.
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 import sqlite3
 import time
@@ -36,7 +40,8 @@ from typing import TYPE_CHECKING, Any
 from scrapy import signals
 
 from darkcrawl.config import get_option
-from darkcrawl.frontier.revisits import RevisitSchedule
+from darkcrawl.frontier.revisit_policy import HostState, RevisitPolicy, SitemapHint, UrlState
+from darkcrawl.frontier.revisits import RevisitSchedule, netloc
 from darkcrawl.frontier.host_ledger import MemoryHostLedger
 
 if TYPE_CHECKING:
@@ -59,7 +64,10 @@ CREATE TABLE IF NOT EXISTS queue (
 CREATE INDEX IF NOT EXISTS queue_next ON queue (slot, priority DESC, id) WHERE state = 0;
 CREATE TABLE IF NOT EXISTS hosts (key TEXT PRIMARY KEY, bootstrapped REAL, pages INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
-CREATE TABLE IF NOT EXISTS revisit (url TEXT PRIMARY KEY, depth INTEGER NOT NULL, due REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS revisit (url TEXT PRIMARY KEY, depth INTEGER NOT NULL, due REAL NOT NULL, state TEXT);
+CREATE TABLE IF NOT EXISTS revisit_hosts (key TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS revisit_hints (url TEXT PRIMARY KEY, read REAL NOT NULL, first REAL, last REAL,
+                                          changefreq REAL);
 """
 
 #: where the store lives on the crawler (one per crawl, shared by its components)
@@ -79,12 +87,20 @@ class FrontierStore:
         # nothing committed, only a power cut may lose the last commits.
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        self._migrate()
         self._in_tx = False
         self._commit_call: Any = None
         self._next_checkpoint = time.monotonic() + checkpoint_interval
         self.seen: Any = None
         self.hosts: StoredHostLedger | None = None
         self.closed = False
+
+    def _migrate(self) -> None:
+        """A JOBDIR from before adaptive revisits: its ``revisit`` rows keep their due
+        time, and their URLs start adapting from their next visit."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(revisit)")}
+        if "state" not in columns:
+            self.db.execute("ALTER TABLE revisit ADD COLUMN state TEXT")
 
     @classmethod
     def for_crawler(cls, crawler: Crawler) -> Self | None:
@@ -274,23 +290,62 @@ class StoredHostLedger(MemoryHostLedger):
 
 
 class StoredRevisitSchedule(RevisitSchedule):
-    """The revisit heap, written through to the store: a restart still revisits."""
+    """The revisit schedule, written through to the store: a restart keeps every URL's
+    due time, interval and history, and every host's probe."""
 
-    def __init__(self, interval: float, store: FrontierStore | None) -> None:
-        super().__init__(interval)
+    def __init__(self, policy: RevisitPolicy | float, store: FrontierStore | None, host_of: Any = netloc,
+                 stats: Any = None) -> None:
+        super().__init__(policy, host_of, stats)
         self.store = store
-        if store is not None and self.enabled:
-            for url, depth, due in store.db.execute("SELECT url, depth, due FROM revisit"):
-                self._due[url] = due
-                self._heap.append((due, url, depth))
-            heapq.heapify(self._heap)
-
-    def fetched(self, url: str, depth: int, now: float) -> None:
-        if not self.enabled:
+        if store is None or not self.enabled:
             return
-        super().fetched(url, depth, now)
-        if self.store is not None and not self.store.closed:
-            # a popped URL keeps its row until it is fetched again: a crash in between re-pops it
-            self.store._write().execute(
-                "INSERT OR REPLACE INTO revisit (url, depth, due) VALUES (?, ?, ?)", (url, depth, self._due[url])
-            )
+        for url, depth, due, state in store.db.execute("SELECT url, depth, due, state FROM revisit"):
+            self._due[url] = (due, depth)
+            self._heap.append((due, url, depth))
+            if state:
+                self.states[url] = UrlState.from_list(json.loads(state))
+        heapq.heapify(self._heap)
+        for key, state in store.db.execute("SELECT key, state FROM revisit_hosts"):
+            self.hosts[key] = HostState.from_list(json.loads(state))
+        for url, read, first, last, changefreq in store.db.execute(
+                "SELECT url, read, first, last, changefreq FROM revisit_hints"):
+            self.hints[url] = SitemapHint(read, (first, last) if first is not None else None, changefreq)
+
+    def _writable(self) -> sqlite3.Connection | None:
+        if self.store is None or self.store.closed:
+            return None
+        return self.store._write()
+
+    def _saved_due(self, url: str, depth: int, due: float) -> None:
+        # a popped URL keeps its row until it is scheduled again: a crash in between re-pops it
+        db = self._writable()
+        if db is not None:
+            state = self.states.get(url)
+            db.execute("INSERT OR REPLACE INTO revisit (url, depth, due, state) VALUES (?, ?, ?, ?)",
+                       (url, depth, due, json.dumps(state.as_list()) if state else None))
+
+    def _forget(self, url: str) -> None:
+        db = self._writable()
+        if db is not None:
+            db.execute("DELETE FROM revisit WHERE url = ?", (url,))
+
+    def _set_host(self, host: str, state: HostState) -> None:
+        super()._set_host(host, state)
+        db = self._writable()
+        if db is not None:
+            db.execute("INSERT OR REPLACE INTO revisit_hosts (key, state) VALUES (?, ?)",
+                       (host, json.dumps(state.as_list())))
+
+    def _set_hint(self, url: str, hint: SitemapHint) -> None:
+        super()._set_hint(url, hint)
+        db = self._writable()
+        if db is not None:
+            first, last = hint.lastmod or (None, None)
+            db.execute("INSERT OR REPLACE INTO revisit_hints (url, read, first, last, changefreq) VALUES (?, ?, ?, ?, ?)",
+                       (url, hint.read, first, last, hint.changefreq))
+
+    def _drop_hint(self, url: str) -> None:
+        if self.hints.pop(url, None) is not None:
+            db = self._writable()
+            if db is not None:
+                db.execute("DELETE FROM revisit_hints WHERE url = ?", (url,))

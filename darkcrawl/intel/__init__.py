@@ -1,12 +1,16 @@
-"""Host intelligence: what a host's answers say about the host itself, beyond its content.
+"""Host intelligence: what a host's answers say about it (liveness, gates, clones), as
+pure functions: no database and no crawl machinery (the catalogue's facets, the gate
+middleware and the spider call them).
 
-- :mod:`darkcrawl.intel.gates`: interstitials (DDoS queues, captchas, ban pages, login
-  walls, proxy error pages) recognised from one response, pure and table-driven;
-- :mod:`darkcrawl.intel.book`: every host's gate as the crawl meets it (waiting a
-  queue out, "needs a person", the pace of a gated host), for the middleware and
-  the spider alike;
-- :mod:`darkcrawl.intel.cookiefiles`: cookie jars an analyst exports from a browser
-  (Netscape ``cookies.txt``, JSON), read for ``scrapy cookies import``;
-- :mod:`darkcrawl.intel.imports`: the imported cookies a crawl uses, from the
-  store (``PATH_DATA`` or a fleet's Redis).
+* ``liveness.py``   a host's state from its attempts
+* ``gates.py``      interstitials recognised from one answer: DDoS queues, captchas, ban
+  pages, login walls, proxy error pages (table-driven); the crawl's gated hosts are
+  ``darkcrawl/policy/gates.py`` and ``gatebook.py``
+* ``cookiefiles.py`` cookie jars exported from a browser (Netscape ``cookies.txt``,
+  JSON), read for ``scrapy cookies import``
+* ``signatures.py`` a host's page -> its signatures: Shodan's favicon hash, a
+  perceptual hash of the screenshot, a simhash of the visible text, its title
+* ``clusters.py``   signatures -> clusters of clones and mirrors (candidate pairs
+  from LSH buckets, then the measured thresholds), and the phishing flag
+* ``favicon.py``    which favicon a page declares, and where it is kept
 """

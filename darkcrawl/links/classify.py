@@ -25,7 +25,7 @@ __all__ = ["NETWORKS", "SPECIAL_KINDS", "Gateways", "Link", "classify"]
 NETWORKS = ("clearnet", "tor", "tor2web", "i2p", "zeronet", "freenet")
 #: Links that are recorded but never fetched.
 SPECIAL_KINDS = (
-    "bitcoin", "ethereum", "data", "ed2k", "magnet", "mail", "tel", "irc", "ws", "script", "invalid",
+    "bitcoin", "ethereum", "monero", "data", "ed2k", "magnet", "mail", "tel", "irc", "ws", "script", "invalid",
 )  # fmt: skip
 
 _FETCHABLE = frozenset(NETWORKS)
@@ -40,6 +40,7 @@ _SCHEME_KINDS: dict[str, str] = {
     "btc": "bitcoin",
     "ethereum": "ethereum",
     "eth": "ethereum",
+    "monero": "monero",
     "data": "data",
     "ed2k": "ed2k",
     "magnet": "magnet",
@@ -52,7 +53,7 @@ _SCHEME_KINDS: dict[str, str] = {
     "javascript": "script",
 }
 # Kinds whose recorded value is the bare address rather than the whole URL.
-_ADDRESS_KINDS = frozenset(("bitcoin", "ethereum"))
+_ADDRESS_KINDS = frozenset(("bitcoin", "ethereum", "monero"))
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Public tor2web gateways: clearnet hosts that proxy onion services.  Fetching
 # them goes over clearnet, so they must not be routed to the Tor proxy.

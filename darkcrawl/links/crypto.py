@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 
-__all__ = ["is_bitcoin_address", "is_ethereum_address", "keccak256", "to_checksum_address"]
+__all__ = ["is_bitcoin_address", "is_ethereum_address", "is_monero_address", "keccak256", "to_checksum_address"]
 
 # --------------------------------------------------------------------------- bitcoin
 
@@ -31,17 +31,23 @@ _MAINNET_HRP = "bc"
 _BECH32_MAX_LENGTH = 90
 
 
-def _is_legacy_address(s: str) -> bool:
-    if not 26 <= len(s) <= 35 or s[0] not in "13":
-        return False
+def _b58_number(s: str) -> int | None:
+    """The number *s* writes in base58, None when it holds another character."""
     num = 0
     index = _B58_INDEX
     for char in s:
         digit = index.get(char)
         if digit is None:
-            return False
+            return None
         num = num * 58 + digit
-    if num >> (8 * _LEGACY_LENGTH):
+    return num
+
+
+def _is_legacy_address(s: str) -> bool:
+    if not 26 <= len(s) <= 35 or s[0] not in "13":
+        return False
+    num = _b58_number(s)
+    if num is None or num >> (8 * _LEGACY_LENGTH):
         return False
     raw = num.to_bytes(_LEGACY_LENGTH, "big")
     # Base58check encodes each leading zero byte as a leading "1"; requiring the
@@ -257,3 +263,41 @@ def is_ethereum_address(s: str) -> bool:
     if body == body.lower() or body == body.upper():
         return True
     return to_checksum_address(s) == s
+
+
+# ---------------------------------------------------------------------------- monero
+# Monero's base58 is Bitcoin's alphabet applied to 8-byte blocks (11 characters
+# each, a shorter last block), not to the whole number; the last 4 bytes are the
+# first 4 of the Keccak-256 of the rest.  The first byte is the network's tag.
+
+#: characters of an encoded block of 0..8 bytes
+_XMR_BLOCK_CHARS = (0, 2, 3, 5, 6, 7, 9, 10, 11)
+_XMR_BLOCK_BYTES = {chars: size for size, chars in enumerate(_XMR_BLOCK_CHARS)}
+#: mainnet tags: standard address (18, "4..."), integrated (19, "4..."), subaddress (42, "8...")
+_XMR_TAGS = {95: frozenset((18, 42)), 106: frozenset((19,))}
+
+
+def _monero_b58decode(s: str) -> bytes | None:
+    out = bytearray()
+    for start in range(0, len(s), 11):
+        block = s[start : start + 11]
+        size = _XMR_BLOCK_BYTES.get(len(block))
+        if not size:
+            return None
+        num = _b58_number(block)
+        if num is None or num >> (8 * size):
+            return None  # not base58, or overflows its block: not an encoding
+        out += num.to_bytes(size, "big")
+    return bytes(out)
+
+
+def is_monero_address(s: str) -> bool:
+    """True if ``s`` is a mainnet Monero address with a valid checksum: standard
+    (95 characters, ``4...``), subaddress (95, ``8...``) or integrated (106, ``4...``)."""
+    tags = _XMR_TAGS.get(len(s))
+    if tags is None or s[0] not in "48":
+        return False
+    raw = _monero_b58decode(s)
+    if raw is None or raw[0] not in tags:
+        return False
+    return keccak256(raw[:-4])[:4] == raw[-4:]

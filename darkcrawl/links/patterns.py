@@ -17,7 +17,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
-from darkcrawl.links.crypto import is_bitcoin_address, is_ethereum_address
+from darkcrawl.links.crypto import is_bitcoin_address, is_ethereum_address, is_monero_address
 from darkcrawl.links.onion import onion_identity
 
 __all__ = ["find_text_links", "compile_extra_patterns", "ExtraPatterns"]
@@ -66,6 +66,12 @@ _BITCOIN_RES = (
 )
 # The "0x" is required: a bare 40-hex word is almost always a SHA-1 digest.
 _ETHEREUM_RE = re.compile(r"0x(?<![A-Za-z0-9]0x)[0-9a-fA-F]{40}(?![A-Za-z0-9])")
+# Monero: 95 base58 characters ("4..." standard, "8..." subaddress) or 106
+# ("4..." integrated); a digit is a cheap anchor, the 94-character run fails fast.
+_MONERO_RES = (
+    re.compile(rf"4(?<![A-Za-z0-9]4){_B58}{{94}}(?:{_B58}{{11}})?(?![A-Za-z0-9])"),
+    re.compile(rf"8(?<![A-Za-z0-9]8){_B58}{{94}}(?![A-Za-z0-9])"),
+)
 _ONION_SUFFIX_RE = re.compile(r"\.onion", re.IGNORECASE)
 _ONION_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
 # 253 is the DNS name limit; it bounds the backwards scan.
@@ -83,7 +89,7 @@ _HAS_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 # Schemes recognised as already present on an extra-pattern match: a generic
 # "word:" test would take "localhost:8080" or "example.com:81" for a scheme.
 _KNOWN_SCHEMES = frozenset(
-    ("http", "https", "ftp", "ws", "wss", "irc", "ircs", "bitcoin", "btc", "ethereum", "eth", "data",
+    ("http", "https", "ftp", "ws", "wss", "irc", "ircs", "bitcoin", "btc", "ethereum", "eth", "monero", "data",
      "ed2k", "magnet", "mailto", "tel", "javascript")
 )  # fmt: skip
 # Schemes whose URLs carry "//" before the host; others are "scheme:opaque".
@@ -222,8 +228,8 @@ def find_text_links(text: str, extra: ExtraPatterns = ()) -> list[str]:
     """Absolute links mentioned in ``text``, de-duplicated, in order of appearance.
 
     Finds URLs (http, https, ftp, ws, wss, irc, ircs and bare ``www.`` hosts),
-    e-mail addresses (as ``mailto:``), checksum-valid Bitcoin and Ethereum
-    addresses (as ``bitcoin:``/``ethereum:``), bare v3 onion hosts (as
+    e-mail addresses (as ``mailto:``), checksum-valid Bitcoin, Ethereum and Monero
+    addresses (as ``bitcoin:``/``ethereum:``/``monero:``), bare v3 onion hosts (as
     ``http://<host>/``) and whatever the ``extra`` (DARC_URL_PAT) patterns match.
     E-mail addresses and onion hosts inside a found URL are part of that URL and
     not reported again; crypto addresses are, as they are worth recording anyway.
@@ -246,6 +252,10 @@ def find_text_links(text: str, extra: ExtraPatterns = ()) -> list[str]:
     for match in _ETHEREUM_RE.finditer(text):
         if is_ethereum_address(match.group()):
             found.append((match.start(), "ethereum:" + match.group()))
+    for monero_re in _MONERO_RES:
+        for match in monero_re.finditer(text):
+            if is_monero_address(match.group()):
+                found.append((match.start(), "monero:" + match.group()))
     _find_onions(text, found, starts, ends)
     for scheme, pattern in extra:
         for match in pattern.finditer(text):

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from darkcrawl.networks.base import LaunchHopeless, LaunchSpec, NetworkManager, port_open
+from darkcrawl.networks.socks import extended_errors
 from darkcrawl.networks.torcontrol import (
     ControlError,
     TorControl,
@@ -123,8 +124,19 @@ class TorNetwork(NetworkManager):
         if port_open(self.host, self.port):
             # a tor we did not launch: use the ports of the pool that answer
             self.socks_ports = [p for p in self.wanted_ports if port_open(self.host, p)] or [self.port]
+            self._check_extended_errors()
             return
         super()._make_ready()
+
+    def _check_extended_errors(self) -> None:
+        """A tor we did not launch may lack ExtendedErrors: then every onion failure
+        arrives as a bare "general failure".  Said once, with the fix."""
+        extended = extended_errors(self.host, self.socks_ports[0])
+        self.crawler.stats.set_value("darkcrawl/network/tor/extended_errors", extended)
+        if extended is False:
+            logger.warning("the tor on %s:%d sends no extended SOCKS errors: onion failures will say only "
+                           "'general failure'; add ExtendedErrors to its SocksPort lines (SocksPort %d ExtendedErrors)",
+                           self.host, self.socks_ports[0], self.socks_ports[0])
 
     def _launch_once(self) -> None:
         import stem.process

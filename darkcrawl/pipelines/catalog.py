@@ -21,6 +21,7 @@ from scrapy.exceptions import NotConfigured
 
 from darkcrawl.catalog.db import CatalogDB, CatalogError, catalog_location, redact
 from darkcrawl.catalog.documents import document_facts
+from darkcrawl.catalog.facets import Facet, build_facets
 from darkcrawl.catalog.rebuild import RebuildSource
 from darkcrawl.catalog.rows import FailureRow, Visit, failure_row, page_visit, render_visit
 from darkcrawl.catalog.writer import CatalogWriter
@@ -41,8 +42,10 @@ _STOP = object()
 
 
 class CatalogPipeline:
-    def __init__(self, location: str, stats: Any, reading: RebuildSource, *, batch: int, interval: float) -> None:
+    def __init__(self, location: str, stats: Any, reading: RebuildSource, *, batch: int, interval: float,
+                 facets: list[Facet] | None = None) -> None:
         self.location = location
+        self.facets = facets
         self.stats = stats
         self.reading = reading  # how pages are read: as a rebuild reads them
         self.batch = max(1, batch)
@@ -59,7 +62,7 @@ class CatalogPipeline:
         location = catalog_location(settings["PATH_DATA"], get_option(settings, "DARKCRAWL_CATALOG_URL"))
         return cls(location, crawler.stats, RebuildSource.from_settings(settings),
                    batch=get_option(settings, "DARKCRAWL_CATALOG_BATCH"),
-                   interval=get_option(settings, "DARKCRAWL_CATALOG_INTERVAL"))
+                   interval=get_option(settings, "DARKCRAWL_CATALOG_INTERVAL"), facets=build_facets(settings))
 
     def open_spider(self) -> None:
         self.thread = threading.Thread(target=self._run, name="darkcrawl-catalog", daemon=True)
@@ -104,15 +107,24 @@ class CatalogPipeline:
             self.stats.inc_value("darkcrawl/catalog/unavailable")
             logger.warning("%s; the crawl goes on without it (`scrapy catalog --rebuild` makes it later)", exc)
             return
-        writer = CatalogWriter(db)
+        writer = CatalogWriter(db, self.facets)
         try:
             stop = False
             while not stop:
                 rows, stop = self._next_batch()
                 if rows:
                     self._write(writer, rows)
+            self._finish(writer)
         finally:
             db.close()
+
+    def _finish(self, writer: CatalogWriter) -> None:
+        try:
+            writer.finish()
+        except Exception as exc:  # derived data: the crawl's result stands, a rebuild redoes it
+            self.stats.inc_value("darkcrawl/catalog/finish_failed")
+            logger.warning("catalogue %s: its closing pass failed (%r): `scrapy catalog --rebuild` redoes it",
+                           redact(self.location), exc)
 
     def _next_batch(self) -> tuple[list[Any], bool]:
         """Up to a batch of rows, waiting at most the interval once the first is in."""

@@ -17,6 +17,7 @@ __all__ = ["FAILURES_FILE", "FailurePipeline"]
 class FailurePipeline(JsonLinesPipeline):
     item_class = FailureItem
     relative_path = FAILURES_FILE
+    optional = ("timing",)  # only an attempt that reached a transport has times
 
     def count(self, item: FailureItem) -> None:
         self.stats.inc_value(f"darkcrawl/failures/{item.stage}")

@@ -23,6 +23,8 @@ class JsonLinesPipeline:
     #: the items written, and where (relative to PATH_DATA)
     item_class: ClassVar[type]
     relative_path: ClassVar[str]
+    #: fields left out of a line when they are None
+    optional: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, root: Path, stats: Any) -> None:
         self.path = root / self.relative_path
@@ -39,6 +41,9 @@ class JsonLinesPipeline:
                 self.log = AppendLog(self.path)
             record = dataclasses.asdict(item)
             del record["item_type"]
+            for name in self.optional:
+                if record.get(name) is None:
+                    record.pop(name, None)
             self.log.append((json.dumps(record, ensure_ascii=False) + "\n").encode())
             self.count(item)
         return item

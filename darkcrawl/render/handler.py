@@ -30,6 +30,8 @@ from scrapy.core.downloader.handlers.base import BaseDownloadHandler
 from scrapy.http import HtmlResponse
 from scrapy.utils.misc import build_from_crawler
 
+from darkcrawl.archive.browser import BrowserCapture
+from darkcrawl.archive.crawl import Archive, archive_enabled
 from darkcrawl.meta import GATE_PACER_KEY, RENDER_GUARD_KEY
 from darkcrawl.render.limits import RenderCut, RenderGuard, RenderLimits
 
@@ -50,10 +52,14 @@ class BoundedRenderHandler(BaseDownloadHandler):
 
         self.limits = RenderLimits.from_settings(crawler.settings)
         self._playwright = build_from_crawler(ScrapyPlaywrightDownloadHandler, crawler)
+        # the archive (DARKCRAWL_WARC): each render's browser traffic, drained before its page closes
+        self._archive = Archive.for_crawler(crawler) if archive_enabled(crawler.settings) else None
         self._closing: set[asyncio.Task[None]] = set()
 
     async def download_request(self, request: Request) -> Response:
         guard = RenderGuard(self.limits, self.crawler.stats)
+        if self._archive is not None:
+            guard.capture = BrowserCapture(self._archive, request.meta)
         request.meta[RENDER_GUARD_KEY] = guard
         if math.isfinite(self.limits.timeout):
             goto = dict(request.meta.get("playwright_page_goto_kwargs") or {})

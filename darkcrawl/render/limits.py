@@ -168,6 +168,8 @@ class RenderGuard:
         self._finished = False
         self._closed: Page | None = None  # the page close() took care of
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: the archive's capture of the page's traffic (darkcrawl.archive.browser), when it is on
+        self.capture: Any = None
 
     # -- the clock and the counters ---------------------------------------------------
 
@@ -181,6 +183,8 @@ class RenderGuard:
                 self._timer = loop.call_at(self._started + self.limits.timeout, self.cut, "deadline")
         self.page = page
         page.on("request", self._on_request)
+        if self.capture is not None:
+            self.capture.attach(page)
         try:
             self.cdp = await page.context.new_cdp_session(page)
         except Exception as exc:  # the page went already: the close path copes without
@@ -351,6 +355,9 @@ class RenderGuard:
     async def close(self, page: Page | None) -> None:
         """Close the render's page within the grace; the clock stops."""
         self.finish()
+        if self.capture is not None:  # the bodies still being read, before the page goes
+            capture, self.capture = self.capture, None
+            await capture.finish(self.limits.grace)
         if page is None or page.is_closed() or page is self._closed:
             return
         self._closed = page

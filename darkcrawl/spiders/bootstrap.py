@@ -1,6 +1,11 @@
 """The host bootstrap of the darkweb spider: robots.txt -> sitemaps (index, gzip)
--> I2P hosts.txt -> a ``new_host`` item.  A chain of requests whose state travels
-in their meta, so it survives being queued on disk or in Redis."""
+-> I2P hosts.txt -> /favicon.ico -> a ``new_host`` item.  A chain of requests whose
+state travels in their meta, so it survives being queued on disk or in Redis.
+
+The favicon signs the host for the clone clustering (darkcrawl.intel): a missing
+or failed one costs that signature only (no failure record, nothing partial).  A
+root page that declares another icon on its host gets that one fetched too
+(:meth:`HostBootstrap._declared_favicon`)."""
 
 from __future__ import annotations
 
@@ -11,10 +16,13 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
+from scrapy.http import TextResponse
+from scrapy.utils.datatypes import LocalCache
 
 from darkcrawl import hostfiles
 from darkcrawl.addresses import AddressRefused
 from darkcrawl.failures import Transfer, failure_item, failure_reason
+from darkcrawl.intel.favicon import FAVICON_MAX_SIZE, declared_icon, default_icon_url, is_root_url
 from darkcrawl.items import FailureItem, HostFileItem, LinkMetadata, NewHostItem
 from darkcrawl.links.classify import NO_ROBOTS_NETWORKS, Link, classify
 from darkcrawl.meta import BOOTSTRAP_KEY, GATE_KEY, LINK_KEY, SLOT_KEY, STEP_KEY, BootstrapState, slot_key
@@ -31,6 +39,9 @@ logger = logging.getLogger(__name__)
 class HostBootstrap:
     """Mixed into DarkwebSpider (uses its scope, stats and admission)."""
 
+    #: declared icons this crawl fetched (an icon's URL changes with its bytes): set up by the spider
+    icons_fetched: LocalCache[str, bool]
+
     def _bootstrap_start(self, link: Link, force: bool) -> list[Any]:
         scheme = link.url.split(":", 1)[0].lower()
         if link.kind in NO_ROBOTS_NETWORKS:
@@ -41,7 +52,7 @@ class HostBootstrap:
             "network": link.kind, "scheme": scheme, "host": link.host, "service": link.service,
             "root": root, "force": force, "partial": False, "robots": None, "sitemaps": [],
             "hosts": None, "todo": [], "visited": [], "hosts_done": link.kind != "i2p",
-            "timestamp": now_iso(),
+            "favicon_done": False, "timestamp": now_iso(),
         }
         self.stats.inc_value("darkcrawl/hosts/bootstrapped")
         if link.kind in NO_ROBOTS_NETWORKS:
@@ -49,7 +60,9 @@ class HostBootstrap:
         return [self._bootstrap_request(root + "robots.txt", state, "robots")]
 
     def _bootstrap_request(self, url: str, state: BootstrapState, step: str) -> Request:
-        callback = {"robots": self._on_robots, "sitemap": self._on_sitemap, "hosts": self._on_hosts}[step]
+        callback = {"robots": self._on_robots, "sitemap": self._on_sitemap, "hosts": self._on_hosts,
+                    "favicon": self._on_favicon}[step]
+        meta: dict[str, Any] = {"download_maxsize": FAVICON_MAX_SIZE} if step == "favicon" else {}
         return Request(
             url,
             callback=callback,
@@ -62,6 +75,7 @@ class HostBootstrap:
                 "dont_obey_robotstxt": True,
                 LINK_KEY: (state["network"], state["host"], state["service"]),
                 SLOT_KEY: slot_key(state["network"], state["service"]),
+                **meta,
             },
         )
 
@@ -106,6 +120,7 @@ class HostBootstrap:
         examples: dict[str, str] = {}
         for locations in reader.batches():
             found += len(locations)
+            self._sitemap_hints(reader.take_hints())  # type: ignore[attr-defined]  # the spider's: revisits
             if reader.kind == "index":
                 budget = self.options.max_sitemaps - len(state["visited"]) - len(state["todo"])
                 state["todo"].extend(loc for loc in locations[: max(0, budget)] if loc not in state["visited"])
@@ -176,11 +191,55 @@ class HostBootstrap:
                                    page=False)
         yield from self._bootstrap_next(state)
 
+    def _on_favicon(self, response: Response) -> Iterator[Any]:
+        state = response.meta[BOOTSTRAP_KEY]
+        body = response.body
+        if response.status == 200 and body and not hostfiles.looks_like_html(body):  # a soft 404 is no icon
+            asked = (response.meta.get("redirect_urls") or [response.request.url])[0]  # type: ignore[union-attr]
+            yield self._host_file("favicon", asked, state, body)
+        else:
+            self.stats.inc_value("darkcrawl/favicon/none")
+        if not state.get("declared"):
+            yield from self._bootstrap_next(state)
+
+    def _favicon_failed(self, failure: Failure, request: Request) -> Iterator[Any]:
+        """A favicon that could not be fetched: said, counted, and the chain goes on."""
+        state = request.meta[BOOTSTRAP_KEY]
+        reason, _error = failure_reason(failure, Transfer.of(request, FAVICON_MAX_SIZE))
+        logger.info("favicon %s not fetched: %s", request.url, reason)
+        self.stats.inc_value("darkcrawl/favicon/not_fetched")
+        if not state.get("declared"):
+            yield from self._bootstrap_next(state)
+
+    def _declared_favicon(self, response: Response, url: str, kind: str, host: str, service: str) -> list[Request]:
+        """The icon a host's root page declares, when it is another file of the same
+        host than /favicon.ico (the bootstrap fetched that one), once per process."""
+        if not is_root_url(url, kind) or not isinstance(response, TextResponse):
+            return []
+        try:
+            icon = declared_icon(response.selector.root, response.url)
+        except Exception:  # a page lxml cannot read has no icon to give
+            return []
+        if icon is None or icon[:5].lower() == "data:" or icon in self.icons_fetched:
+            return []
+        link = classify(icon, self.options.gateways)
+        root = url if url.endswith("/") else url + "/"
+        if not link.fetchable or link.host != host or link.kind != kind or link.url == default_icon_url(root):
+            return []
+        self.icons_fetched[icon] = True
+        # saved in the host's folder, the root page's scheme (an https icon of an http page too)
+        state: BootstrapState = {"network": kind, "scheme": url.split(":", 1)[0].lower(), "host": host,
+                                 "service": service, "root": root, "declared": True}
+        return [self._bootstrap_request(link.url, state, "favicon")]
+
     def _on_bootstrap_error(self, failure: Failure) -> Iterator[Any]:
         request: Request = failure.request  # type: ignore[attr-defined]
         state = request.meta[BOOTSTRAP_KEY]
-        state["partial"] = True
         step = request.meta.get(STEP_KEY)
+        if step == "favicon":
+            yield from self._favicon_failed(failure, request)
+            return
+        state["partial"] = True
         self.stats.inc_value(f"darkcrawl/bootstrap_error/{step}")
         reason, error = failure_reason(failure, Transfer.of(request, self.settings.getint("DOWNLOAD_MAXSIZE")))
         logger.info("fetch failed %s: %s (bootstrap %s)", request.url, reason, step)
@@ -207,6 +266,10 @@ class HostBootstrap:
         if not state["hosts_done"]:
             state["hosts_done"] = True
             yield self._bootstrap_request(state["root"] + "hosts.txt", state, "hosts")
+            return
+        if state.get("favicon_done") is False:  # a chain queued by an older version has none
+            state["favicon_done"] = True
+            yield self._bootstrap_request(default_icon_url(state["root"]), state, "favicon")
             return
         yield self._new_host_item(state)
 

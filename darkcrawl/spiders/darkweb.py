@@ -24,6 +24,7 @@ from scrapy import Request, Spider, signals
 from scrapy.downloadermiddlewares.cookies import CookiesMiddleware
 from scrapy.exceptions import CloseSpider, DontCloseSpider, StopDownload, UsageError
 from scrapy.http import Response, TextResponse
+from scrapy.utils.datatypes import LocalCache
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import load_object
 
@@ -32,10 +33,14 @@ from twisted.internet.task import LoopingCall
 from darkcrawl import hostfiles
 from darkcrawl.config import get_option
 from darkcrawl.intel.book import GateBook
-from darkcrawl.meta import GATE_CHECKED_KEY, GATE_KEY, HISTORY_KEY, SLOT_KEY, host_key, slot_key
+from darkcrawl.meta import (GATE_CHECKED_KEY, GATE_KEY, HISTORY_KEY, REVISIT_STATE_KEY, SLOT_KEY, TIMING_KEY,
+                            host_key, slot_key)
 from darkcrawl.failures import ROBOTS_DISALLOWED, Transfer, failure_item, failure_reason
 from darkcrawl.addresses import address_refusal
 from darkcrawl.seen.content import build_content_seen, response_digest
+from darkcrawl.frontier.revisit_policy import (
+    RevisitPolicy, SitemapHint, changefreq_word, content_key, parse_changefreq, parse_lastmod, parse_time,
+)
 from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
 from darkcrawl.hooks.base import LinkNoReturn
 from darkcrawl.policy.scope import strip_session_params
@@ -147,7 +152,8 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
             if restored:
                 self.stats.set_value("darkcrawl/frontier/seen_restored", restored)
         self.trap_guard = TrapGuard(options.trap_limits)
-        self.revisits = StoredRevisitSchedule(options.time_cache if not options.reboot else float("inf"), store)
+        self.revisits = StoredRevisitSchedule(RevisitPolicy.from_settings(settings) or float("inf"), store,
+                                              host_of=self._host_key_of, stats=self.stats)
         ledger_cls = load_object(get_option(settings, "DARKCRAWL_HOST_LEDGER_CLASS"))
         self.hosts: HostLedger = ledger_cls.from_crawler(crawler)
         self._cookies: CookiesMiddleware | None = None
@@ -155,6 +161,7 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
         self.content_seen = build_content_seen(crawler)
         self.gates = GateBook.for_crawler(crawler)
         self._gate_digests = {}
+        self.icons_fetched = LocalCache(limit=10_000)
         self._poller: LoopingCall | None = None
         crawler.signals.connect(self._engine_started, signal=signals.engine_started)
         crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
@@ -251,7 +258,8 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
             due = [d for d in (self.revisits.due(url) for url in seeds) if d is not None]
             if due:
                 when = datetime.fromtimestamp(min(due), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-                logger.info("%d seeds were fetched less than TIME_CACHE (%g s) ago: next due at %s",
+                logger.info("%d seeds were fetched recently and are not due again yet (TIME_CACHE %g s, "
+                            "each URL's interval adapted to its changes): next due at %s",
                             seen, self.options.time_cache, when)
             else:
                 logger.info("%d seeds were fetched already by this job (%s): nothing is due; a new PATH_DATA "
@@ -459,7 +467,7 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
         out: list[Any] = []
         key = host_key(link.kind, link.host)
         now = time.time()
-        if self.hosts.claim_bootstrap(key, now, now - self.options.time_cache if revisit else None):
+        if self.hosts.claim_bootstrap(key, now, now - self.revisits.bootstrap_age(key) if revisit else None):
             out.extend(self._bootstrap_start(link, force=revisit))
         if not revisit:
             self.hosts.count_page(key)
@@ -477,7 +485,7 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
         except LinkNoReturn as signal:
             self.stats.inc_value(f"darkcrawl/hooks/{'dropped' if signal.drop else 'deferred'}")
             if not signal.drop:
-                self.revisits.fetched(link.url, depth, time.time())
+                self.revisits.deferred(link.url, depth, time.time())
         except Exception:
             self._hook_failed(hook, request.url)
         return None
@@ -519,12 +527,13 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
             yield from self._gate_page(response, url, kind, host, content_type, meta[GATE_KEY])
             return
 
-        read = self._read_page(response, url, kind, host, depth, content_type)
+        read = self._read_page(response, url, kind, host, service, depth, content_type)
         if isinstance(read, list):  # a gate page, found once the page was read
             yield from read
             return
         outputs, found, facts, digest, duplicate_of, specials = read
         visit = now_iso()  # names this visit's files, its render's too
+        changefreq = self.revisits.first_changefreq(url)
         item = self._page_item(
             response, url, kind, host, content_type, visit,
             special_links=specials,
@@ -535,14 +544,18 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
             links=facts.links if facts else None,
             title=facts.title if facts else None,
             text=facts.text if facts else None,
+            sitemap_changefreq=changefreq_word(changefreq),
         )
-        self.revisits.fetched(url, depth, time.time())
+        if self.revisits.enabled:  # the visit's own time: the catalogue's revisits facet folds the same
+            self.revisits.adopt(url, meta.get(REVISIT_STATE_KEY))
+            self.revisits.visited(url, depth, parse_time(visit),
+                                  content_key(item.content_digest, response.status), host_key(kind, host))
         yield item
         yield from outputs
         if self.options.render and is_html and response.status < 400 and not meta.get(HOOK_KEY) and duplicate_of is None:
             yield self._render_request(response, url, (kind, host, service), depth, visit)
 
-    def _read_page(self, response: Response, url: str, kind: str, host: str, depth: int,
+    def _read_page(self, response: Response, url: str, kind: str, host: str, service: str, depth: int,
                    content_type: str) -> list[Any] | tuple[list[Any], int, PageFacts | None, bytes | None,
                                                             str | None, list[tuple[str, str, str | None]]]:
         """What the page gives: (requests and items of its links, how many links it has, its
@@ -571,6 +584,8 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
                 return list(self._gate_page(response, url, kind, host, content_type,
                                             self._late_gate_record(response, gate)))
             outputs, found = self._page_links(response, url, kind, depth, content_type, specials, facts, cut)
+            if facts is not None:  # an HTML page: a root page's declared icon, for the clone signatures
+                outputs += self._declared_favicon(response, url, kind, host, service)
         return outputs, found, facts, digest, duplicate_of, specials
 
     @staticmethod
@@ -655,6 +670,7 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
             history=list(meta.get(HISTORY_KEY, ())),
             body=response.body,
             is_html=is_html,
+            timing=meta.get(TIMING_KEY),
             **links,
         )
         bound_page_record(item, self.options.record_limits, cut)
@@ -689,8 +705,13 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
             logger.info("skipped %s: %s", request.url, reason)
         else:
             logger.info("fetch failed %s: %s", request.url, reason)
-        self.revisits.fetched(request.url, request.meta.get("depth", 0), time.time())
-        yield failure_item(request, "plain", reason, error)
+        item = failure_item(request, "plain", reason, error)
+        if self.revisits.enabled:
+            kind, host, _service = request.meta.get(LINK_KEY) or self._link_of(request.url)
+            self.revisits.adopt(request.url, request.meta.get(REVISIT_STATE_KEY))
+            self.revisits.failed(request.url, request.meta.get("depth", 0), parse_time(item.timestamp), error,
+                                 host_key(kind, host))
+        yield item
 
     def _headers_received(self, headers: Any, body_length: int, request: Request, spider: Spider) -> None:
         if request.meta.get(BOOTSTRAP_KEY):
@@ -705,6 +726,26 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
 
     # -- freshness ------------------------------------------------------------------
 
+    def _host_key_of(self, url: str) -> str:
+        kind, host, _service = self._link_of(url)
+        return host_key(kind, host)
+
+    def _sitemap_hints(self, hints: dict[str, tuple[str | None, str | None]]) -> None:
+        """A sitemap's <lastmod>/<changefreq> of its URLs (untrusted: what does not parse
+        is counted and ignored) -> the revisit schedule."""
+        if not hints or not self.revisits.enabled:
+            return
+        now = time.time()
+        for loc, (lastmod, changefreq) in hints.items():
+            link = classify(loc, self.options.gateways)
+            span, every = parse_lastmod(lastmod, now), parse_changefreq(changefreq)
+            if lastmod and span is None:
+                self.stats.inc_value("darkcrawl/revisits/sitemap/bad_lastmod")
+            if changefreq and every is None:
+                self.stats.inc_value("darkcrawl/revisits/sitemap/bad_changefreq")
+            if link.fetchable and (span is not None or every is not None):
+                self.revisits.hint(link.url, SitemapHint(now, span, every), host_key(link.kind, link.host))
+
     def _schedule_due(self) -> None:
         engine = self.crawler.engine
         if engine is None:
@@ -713,7 +754,11 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
             link = classify(url, self.options.gateways)
             if not link.fetchable:
                 continue
+            # in a fleet any worker may fetch it: its history goes with it, not left here
+            state = self.revisits.hand_off(url) if self.settings.getbool("DARKCRAWL_DISTRIBUTED") else None
             for output in self._requests_for(link, depth, None, revisit=True):
                 if isinstance(output, Request):
+                    if state is not None and output.callback == self.parse:
+                        output.meta[REVISIT_STATE_KEY] = state
                     engine.crawl(output)
             self.stats.inc_value("darkcrawl/revisits")

@@ -18,12 +18,12 @@ would be a duplicate of the first queue page.  Then:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from scrapy.utils.httpobj import urlparse_cached
 
+from darkcrawl.frontier.revisit_policy import GATED, parse_time
 from darkcrawl.intel.gates import SHORT_TEXT, AnswerHeaders, Gate, detect, markup_signals
 from darkcrawl.items import FailureItem
 from darkcrawl.links.extract import page_title
@@ -33,7 +33,9 @@ from darkcrawl.meta import (
     GATE_KEY,
     GATE_PACER_KEY,
     GATE_PROBE_KEY,
+    REVISIT_STATE_KEY,
     gate_key,
+    host_key,
 )
 from darkcrawl.spiders.common import now_iso
 
@@ -59,16 +61,19 @@ class GatePages:
     def _gate_page(self, response: Response, url: str, kind: str, host: str, content_type: str,
                    record: dict[str, Any], stage: str = "plain") -> Iterator[Any]:
         """The gate page's record (the evidence), then what its action asks for."""
-        item = self._page_item(response, url, kind, host, content_type, now_iso(),  # type: ignore[attr-defined]
+        visit = now_iso()
+        item = self._page_item(response, url, kind, host, content_type, visit,  # type: ignore[attr-defined]
                                links=[], title=self._gate_title(response), text=None, gate=record)
         self.stats.inc_value("darkcrawl/gates/pages")  # type: ignore[attr-defined]
         yield item
         action = record.get("action")
         if action == "wait":
-            yield self._gate_again(response)
+            yield self._gate_again(response)  # the visit is its answer's, once the host lets us in
             return
-        if stage == "plain":
-            self.revisits.fetched(url, response.meta.get("depth", 0), time.time())  # type: ignore[attr-defined]
+        revisits = self.revisits  # type: ignore[attr-defined]
+        if stage == "plain" and revisits.enabled:  # the host answered, the page was not seen
+            revisits.adopt(url, response.meta.get(REVISIT_STATE_KEY))
+            revisits.failed(url, response.meta.get("depth", 0), parse_time(visit), GATED, host_key(kind, host))
         if action == "give_up":
             yield FailureItem(url=url, timestamp=now_iso(), network=kind, stage=stage,
                               reason=f"behind a gate: {record.get('reason') or record.get('evidence')}",

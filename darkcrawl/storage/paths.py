@@ -8,6 +8,7 @@ Layout (darc's, with its portability bugs fixed: UTC timestamps without colons,
     <network>/<scheme>/<host>/<sha256(url)>_<ts>.html        rendered DOM     } same <ts>: one
     <network>/<scheme>/<host>/<sha256(url)>_<ts>.png         screenshot       } visit's files
     <network>/<scheme>/<host>/robots.txt | sitemap_<sha256(url)>.xml | hosts.txt
+    <network>/<scheme>/<host>/favicon.ico | favicon_<sha256(url)>.<ext>   /favicon.ico, a declared icon
     link.csv                                                 one row per fetched document
     misc/<kind>.txt                                          special links, JSON lines
     misc/data/<sha256(url)>_<ts><ext>                        decoded data: URIs
@@ -22,6 +23,7 @@ import mimetypes
 import re
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
+from urllib.parse import urlsplit
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@,~+=-]")
 
@@ -51,6 +53,30 @@ GATES_STATE_FILE = "misc/hosts_gates.json"
 IMPORTED_COOKIES_FILE = "cookies/imported.json"
 #: the name :func:`headers_name` gives a visit's headers record
 HEADERS_RECORD = re.compile(r"^[0-9a-f]{64}_\d{8}T\d{6}\.\d{6}Z\.json$")
+
+
+#: the archive (darkcrawl/archive/): WARC files, and the WACZ packages made of them
+ARCHIVE_DIR = "archive"
+WARC_DIR = "archive/warc"
+#: a WARC file still being written ends with this (Heritrix's convention)
+OPEN_SUFFIX = ".open"
+
+
+def warc_name(prefix: str, when: datetime, serial: int, pid: int, host: str) -> str:
+    """Heritrix's WARC file name, ``<prefix>-<17-digit UTC time>-<serial>-<pid>-<host>.warc.gz``
+    (``-`` where Heritrix has ``~``, which a WACZ's resource names may not hold): two
+    processes sharing a PATH_DATA (a fleet's workers) never write the same file."""
+    stamp = when.astimezone(timezone.utc).strftime("%Y%m%d%H%M%S%f")[:17]
+    return f"{prefix}-{stamp}-{serial:05d}-{pid}-{host_dirname(host)}.warc.gz"
+
+
+#: the parts of a :func:`warc_name`: time, serial, pid, host
+WARC_NAME = re.compile(r"-(?P<time>\d{17})-(?P<serial>\d{5})-(?P<pid>\d+)-(?P<host>[^/]+?)\.warc\.gz(\.open)?$")
+
+
+def wacz_name(prefix: str, round_id: str = "") -> str:
+    """``<prefix>-<round>.wacz`` (one round), ``<prefix>.wacz`` (everything)."""
+    return f"{prefix}-{round_id}.wacz" if round_id else f"{prefix}.wacz"
 
 
 def url_hash(url: str) -> str:
@@ -107,12 +133,26 @@ def sitemap_name(url: str) -> str:
     return f"sitemap_{url_hash(url)}.xml"
 
 
+#: extensions a declared icon keeps in its file name (others are ``.dat``)
+_ICON_EXTENSIONS = frozenset((".ico", ".png", ".gif", ".jpg", ".jpeg", ".svg", ".webp", ".bmp"))
+
+
+def favicon_name(url: str) -> str:
+    """``favicon.ico`` for the host's ``/favicon.ico``; ``favicon_<sha256(url)><ext>``
+    for an icon a page declares elsewhere (the extension of its path, when an image's)."""
+    path = urlsplit(url).path
+    if path == "/favicon.ico" and "?" not in url:
+        return "favicon.ico"
+    suffix = PurePosixPath(path).suffix.lower()
+    return f"favicon_{url_hash(url)}{suffix if suffix in _ICON_EXTENSIONS else '.dat'}"
+
+
 def data_uri_name(uri: str, when: datetime, media_type: str) -> str:
     return visit_stem(uri, when) + extension_for(media_type)
 
 
 def host_file_path(kind: str, url: str, network: str, scheme: str, host: str) -> PurePosixPath:
-    """Path of a host file (``robots``, ``sitemap``, ``hosts``) relative to PATH_DATA."""
+    """Path of a host file (``robots``, ``sitemap``, ``hosts``, ``favicon``) relative to PATH_DATA."""
     base = host_base(network, scheme, host)
     if kind == "robots":
         return base / "robots.txt"
@@ -120,4 +160,6 @@ def host_file_path(kind: str, url: str, network: str, scheme: str, host: str) ->
         return base / "hosts.txt"
     if kind == "sitemap":
         return base / sitemap_name(url)
+    if kind == "favicon":
+        return base / favicon_name(url)
     raise ValueError(f"unknown host file kind {kind!r}")

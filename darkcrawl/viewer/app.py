@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from darkcrawl.catalog import liveness_queries as live_queries
 from darkcrawl.catalog import queries
-from darkcrawl.viewer import files, pages
+from darkcrawl.viewer import clusters, files, pages
 from darkcrawl.viewer.defang import defang
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterator
 
     from darkcrawl.catalog.db import CatalogDB
 
@@ -62,13 +63,20 @@ def make_app(db: CatalogDB, path_data: str | Path, token: str | None = None) -> 
         web.get("/entities", _html(lambda view, request: pages.entities_page(view, _params(request)))),
         web.get(r"/entity/{id:\d+}", _html(lambda view, request: pages.entity_page(
             view, int(request.match_info["id"]), _params(request)))),
+        web.get("/clusters", _html(lambda view, request: clusters.clusters_page(view, _params(request)))),
+        web.get("/cluster/{id}", _html(lambda view, request: clusters.cluster_page(view, request.match_info["id"]))),
         web.get(r"/file/{id:\d+}/{kind:screenshot|raw|rendered}", _file),
         web.get(r"/frame/{id:\d+}/{kind:raw|rendered}", _frame),
         web.get("/static/{name}", _static),
         web.get("/api/overview", _api(_api_overview)),
         web.get("/api/hosts", _api(_api_hosts)),
+        web.get("/api/hosts.csv", _csv(lambda view, request: live_queries.hosts_csv(view.db), "hosts.csv")),
+        web.get("/api/host/{name:.+}/attempts.csv", _csv(lambda view, request: live_queries.attempts_csv(
+            view.db, request.match_info["name"]), "attempts.csv")),
+        web.get("/api/host/{name:.+}/attempts", _api_host_attempts),
         web.get("/api/search", _api(_api_search)),
         web.get("/api/entities", _api(_api_entities)),
+        web.get("/api/clusters", _api(clusters.api_clusters)),
     ])
     return app
 
@@ -221,10 +229,54 @@ def _api_hosts(view: pages.View, params: dict[str, str]) -> dict[str, Any]:
     number, limit = queries.bounded(params.get("page"), params.get("limit"), 50)
     found = queries.hosts(view.db, network=params.get("network", ""), state=params.get("state", ""),
                           q=params.get("q", ""), page=number, limit=limit)
+    states = live_queries.liveness_of(view.db, [row["host"] for row in found.rows])
+    in_cluster = queries.host_clusters(view.db, [row["host"] for row in found.rows])
     for row in found.rows:
         shot = row.pop("screenshot_id")
         row["screenshot"] = f"/file/{shot}/screenshot" if shot is not None else None
+        state = states.get(row["host"]) or {}
+        # the state's reason (down: why; gated: the gate), since when, and the share of checks answered
+        row.update(reason=state.get("reason"), since=state.get("since"), last_answer=state.get("last_answer"),
+                   checks=state.get("checks", 0), uptime=state.get("uptime"), gate=state.get("gate"))
+        row["cluster"] = in_cluster.get(row["host"], {}).get("cluster")
     return found.as_json()
+
+
+async def _api_host_attempts(request: web.Request) -> web.Response:
+    params = _params(request)
+    number, limit = queries.bounded(params.get("page"), params.get("limit"), 100)
+    view = request.app[VIEW_KEY]
+    found = await _run(live_queries.host_attempts, view.db, request.match_info["name"], number, limit)
+    return web.json_response(found.as_json(), headers={"Cache-Control": "no-store"})
+
+
+def _csv(build: Callable[[pages.View, web.Request], Iterator[str]],
+         filename: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A CSV export, streamed in chunks (a long history is never one string)."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="{filename}"'})
+        _secure(response.headers)  # sent by prepare(): the middleware would be too late
+        await response.prepare(request)
+        lines = build(request.app[VIEW_KEY], request)
+        while True:
+            chunk = await _run(_take, lines, 2000)
+            if not chunk:
+                break
+            await response.write(chunk.encode())
+        await response.write_eof()
+        return response
+    return handler
+
+
+def _take(lines: Iterator[str], count: int) -> str:
+    out = []
+    for line in lines:
+        out.append(line)
+        if len(out) >= count:
+            break
+    return "".join(out)
 
 
 def _api_search(view: pages.View, params: dict[str, str]) -> dict[str, Any]:

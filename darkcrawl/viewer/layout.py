@@ -10,7 +10,8 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
-NAV = (("/", "Overview"), ("/hosts", "Hosts"), ("/search", "Search"), ("/entities", "Entities"))
+NAV = (("/", "Overview"), ("/hosts", "Hosts"), ("/search", "Search"), ("/entities", "Entities"),
+       ("/clusters", "Clusters"))
 
 
 def e(value: Any) -> str:

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from darkcrawl.catalog import liveness_queries as live_queries
 from darkcrawl.catalog import queries
 from darkcrawl.catalog.db import CatalogDB
-from darkcrawl.viewer import files
+from darkcrawl.viewer import clusters, files, liveness
 from darkcrawl.viewer.chart import bar_chart
 from darkcrawl.viewer.diff import text_diff, visible_text
 from darkcrawl.viewer.layout import (
@@ -86,7 +87,7 @@ def _filters(view: View, params: dict[str, str]) -> str:
     options = "".join(f'<option value="{e(n)}"{" selected" if n == params.get("network") else ""}>{e(n)}</option>'
                       for n in queries.networks(view.db))
     states = "".join(f'<option value="{s}"{" selected" if s == params.get("state") else ""}>{s}</option>'
-                     for s in ("up", "down"))
+                     for s in ("up", "gated", "down", "gone", "unknown"))
     return ('<form class=filters method=get action="/hosts">'
             f'<select name=network><option value="">all networks</option>{options}</select>'
             f'<select name=state><option value="">any state</option>{states}</select>'
@@ -98,17 +99,28 @@ def hosts_page(view: View, params: dict[str, str]) -> str:
     number, limit = queries.bounded(params.get("page"), params.get("limit"), 50)
     found = queries.hosts(view.db, network=params.get("network", ""), state=params.get("state", ""),
                           q=params.get("q", ""), page=number, limit=limit)
+    states = live_queries.liveness_of(view.db, [h["host"] for h in found.rows])
     rows = [[_thumb(h["screenshot_id"], h["host"]),
              f'{host_link(h["host"])}<div class=muted>{e(h["title"] or "")}</div>',
-             badge(h["network"], "net"), badge(h["state"], "state"), str(h["pages"]),
+             badge(h["network"], "net"), _state_cell(h, states.get(h["host"])), str(h["pages"]),
              short_time(h["first_seen"]), short_time(h["last_seen"]),
              f'<span class=muted>{e(h["last_reason"] or "")}</span>']
             for h in found.rows]
     body = ("<h1>Hosts</h1>" + _filters(view, params)
-            + table(["", "host", "network", "state", "pages", "first seen", "last seen", "last failure"], rows,
-                    "No host matches.", "hosts")
+            + f'<p class=muted><a href="/api/hosts.csv">All hosts with their liveness as CSV</a></p>'
+            + table(["", "host", "network", "state · uptime 7d", "pages", "first seen", "last seen", "last failure"],
+                    rows, "No host matches.", "hosts")
             + pager("/hosts", params, number, found.more))
     return frame("Hosts", body, "/hosts")
+
+
+def _state_cell(host: dict[str, Any], state: dict[str, Any] | None) -> str:
+    cell = badge(host["state"], "state")
+    if state:
+        cell += f' <span class=muted>{liveness.percent((state.get("uptime") or {}).get("7d"))}</span>'
+        if state.get("gate"):
+            cell += " " + badge(state["gate"]["kind"], "gate")
+    return cell
 
 
 # -- one host -------------------------------------------------------------------------
@@ -156,6 +168,34 @@ def _host_sections(view: View, name: str, row: dict[str, Any]) -> str:
             + f"<h2>Failures</h2>{table(['time', 'stage', 'url', 'reason'], fails, 'No failures.')}")
 
 
+def duration(seconds: Any) -> str:
+    """A revisit interval for people: ``45 s``, ``12 min``, ``3.5 h``, ``2.1 d``."""
+    value = float(seconds)
+    for unit, size_s in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if value >= size_s:
+            return f"{value / size_s:.3g} {unit}"
+    return f"{value:.3g} s"
+
+
+def _url_revisits(view: View, url: str) -> str:
+    """``every 2 h, changed 3 of 10 visits, next due ...`` (the revisits facet's row)."""
+    row = queries.url_revisits(view.db, url)
+    if row is None:
+        return ""
+    last = f", last on {short_time(row['last_change'])}" if row["last_change"] else ""
+    return (f'every {duration(row["every"])}, changed {e(row["changes"])} of {e(row["visits"])} visits{last}, '
+            f'next due {short_time(row["next_due"])}')
+
+
+def _host_revisits(view: View, name: str) -> str:
+    row = queries.host_revisits(view.db, name)
+    if row is None:
+        return '<span class="muted">none</span>'
+    every = duration(row["shortest"]) + (f' to {duration(row["longest"])}' if row["longest"] != row["shortest"] else "")
+    return (f'{e(row["urls"])} URLs every {every}, changed {e(row["changes"])} of {e(row["visits"])} visits, '
+            f'next due {short_time(row["next_due"])}')
+
+
 def host_page(view: View, name: str, params: dict[str, str]) -> str | None:
     row = queries.host(view.db, name)
     if row is None:
@@ -164,16 +204,19 @@ def host_page(view: View, name: str, params: dict[str, str]) -> str | None:
     snaps = queries.host_snapshots(view.db, name, number, limit)
     timeline = [[snapshot_link(s["id"], short_time(s["timestamp"]), markup=True), e(s["status"]), copyable(s["url"]),
                  e(s["title"] or ""), e(s["mime"] or ""), size(s["size"])] for s in snaps.rows]
+    state = live_queries.liveness_of(view.db, [name]).get(name)
     facts = (f'<dl class=facts><dt>network</dt><dd>{badge(row["network"], "net")}</dd>'
-             f'<dt>state</dt><dd>{badge(row["state"], "state")}</dd>'
+             f'{liveness.facts(state)}'
              f'<dt>pages</dt><dd>{e(row["pages"])}</dd><dt>failures</dt><dd>{e(row["failures"])}</dd>'
              f'<dt>first seen</dt><dd>{short_time(row["first_seen"])}</dd>'
              f'<dt>last seen</dt><dd>{short_time(row["last_seen"])}</dd>'
              f'<dt>last up</dt><dd>{short_time(row["last_up"])}</dd>'
-             f'<dt>last failure</dt><dd>{e(row["last_reason"] or "")}</dd></dl>')
+             f'<dt>last failure</dt><dd>{e(row["last_reason"] or "")}</dd>'
+             f'<dt>revisits</dt><dd>{_host_revisits(view, name)}</dd>{clusters.host_line(view, name)}</dl>')
     body = (f'<h1>{copyable(name, "host")}</h1><p class=muted>{e(row["title"] or "")}</p>{facts}'
             f"<h2>Snapshots</h2>{table(['visit', 'status', 'url', 'title', 'type', 'size'], timeline)}"
             + pager(f"/host/{quote(name, safe='')}", params, number, snaps.more)
+            + liveness.section(view.db, name)
             + _host_sections(view, name, row))
     return frame(name, body, "/hosts")
 
@@ -243,6 +286,7 @@ def snapshot_page(view: View, snapshot_id: int) -> str | None:
         ("visited", short_time(row["timestamp"])), ("status", e(row["status"])), ("type", e(row["mime"])),
         ("size", size(row["size"])), ("sha256", f"<code>{e(row['sha256'])}</code>"),
         ("duplicate of", copyable(row["duplicate_of"]) if row["duplicate_of"] else ""),
+        ("revisit", _url_revisits(view, row["url"])),
         ("found on", copyable(row["source"]) if row["source"] else "")) if value)
     links = [[copyable(x["target"]), host_link(x["target_host"]) if x["target_host"] else ""]
              for x in queries.snapshot_links(view.db, snapshot_id)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from darkcrawl.catalog.db import CatalogDB
+from darkcrawl.catalog.facets import build_facets
 
 _SNAPSHOT_COLUMNS = ("url", "timestamp", "host", "network", "final_url", "status", "mime", "sha256",
                      "content_digest", "duplicate_of", "size", "rendered_size", "screenshot_size", "title", "source",
@@ -17,6 +18,14 @@ def _rows(db: CatalogDB, sql: str) -> list[tuple[Any, ...]]:
 
 
 def catalog_dump(db: CatalogDB) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows, the facets' too (darkcrawl.catalog.facets)."""
+    facets: dict[str, list[tuple[Any, ...]]] = {}
+    for facet in build_facets():
+        facets.update(facet.dump(db))
+    return {**_core_dump(db), **facets}
+
+
+def _core_dump(db: CatalogDB) -> dict[str, list[tuple[Any, ...]]]:
     text_key = "p.rowid" if db.dialect == "sqlite" else "p.snapshot_id"
     return {
         "hosts": _rows(db, "SELECT host, network, scheme, first_seen, last_seen, last_up, last_failure, last_reason, "
