@@ -1,6 +1,6 @@
 """Cookies a person imports for a host (``scrapy cookies``): the exported files read
 (darkcrawl/intel/cookiefiles.py), the store on disk and in a fleet's Redis, a crawl's
-view of it (darkcrawl/intel/imports.py), the jar and the browser getting them, and
+view of it (darkcrawl/storage/cookiestore.py), the jar and the browser getting them, and
 the command's lines and exit codes."""
 
 from __future__ import annotations
@@ -17,16 +17,15 @@ from scrapy import Request
 from scrapy.utils.test import get_crawler
 
 from darkcrawl.downloadermiddlewares.cookies import OfflineCookiesMiddleware
-from darkcrawl.intel import imports as imports_module
 from darkcrawl.intel.cookiefiles import (
     CookieFileError,
     StoredCookie,
     for_host,
     parse_cookie_text,
 )
-from darkcrawl.intel.imports import CookieImports
 from darkcrawl.meta import BROWSER_COOKIES_KEY
-from darkcrawl.storage.cookiestore import FileCookieStore
+from darkcrawl.storage import cookiestore
+from darkcrawl.storage.cookiestore import CookieImports, FileCookieStore
 from tests.components import needs
 from tests.conftest import ROOT
 
@@ -189,13 +188,13 @@ def test_a_crawl_sees_cookies_imported_while_it_runs(tmp_path):
     assert imports.for_host(ONION) == (None, [])
     store.put(ONION, [StoredCookie("dcap", "v", ONION), StoredCookie("old", "x", ONION, expires=PAST)], "c.txt")
     assert imports.for_host(ONION) == (None, [])  # not looked at again yet
-    clock.now += imports_module.REFRESH
+    clock.now += cookiestore.REFRESH
     version, cookies = imports.for_host(ONION)
     assert version and [c.name for c in cookies] == ["dcap"]  # the expired one is left out
     assert imports.for_host("www." + ONION)[0] == version  # a subdomain of the host is the host's
     assert imports.for_host("other.onion") == (None, [])
     store.put(ONION, [StoredCookie("dcap", "w", ONION)], "c.txt")
-    clock.now += imports_module.REFRESH
+    clock.now += cookiestore.REFRESH
     assert imports.for_host(ONION)[0] != version
 
 

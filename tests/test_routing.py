@@ -264,7 +264,7 @@ def test_no_new_circuits_while_a_queue_is_waited_out(monkeypatch):
     from twisted.internet.defer import succeed
 
     from darkcrawl.downloadermiddlewares import routing
-    from darkcrawl.intel.book import GateBook
+    from darkcrawl.policy.gatebook import GateBook
     from darkcrawl.intel.gates import Gate
     from darkcrawl.meta import NETWORK_KEY
 

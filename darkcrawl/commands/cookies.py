@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from darkcrawl.command_base import QuietCommand, effective_or_config_error
 from darkcrawl.intel.cookiefiles import CookieFileError, StoredCookie, for_host, read_cookie_file
-from darkcrawl.intel.imports import CookieStore, load_store
+from darkcrawl.storage.cookiestore import CookieStore, load_store
 from darkcrawl.report.outcome import ExitCode
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 ``SCRAPY_PROJECT=distributed scrapy cookies import HOST FILE`` writes the host's entry
 into the hash ``<prefix>:cookies`` and bumps ``<prefix>:cookies:version``; every worker
-looks at that version now and then (:mod:`darkcrawl.intel.imports`), so the next
+looks at that version now and then (:mod:`darkcrawl.storage.cookiestore`), so the next
 visit of the host, by whichever worker, carries them.  The same interface as
 :class:`darkcrawl.storage.cookiestore.FileCookieStore`.
 """

@@ -20,7 +20,7 @@ header.  Browsers bound the jar (RFC 6265 §6.1 gives the minimums; Chromium kee
 
 Each cap is off at 0.  Everything dropped is counted under ``darkcrawl/cookies/...``.
 
-Cookies imported for a host (``scrapy cookies import HOST FILE``, :mod:`darkcrawl.intel.imports`)
+Cookies imported for a host (``scrapy cookies import HOST FILE``, :mod:`darkcrawl.storage.cookiestore`)
 are put in the jar before the host's next request, and again whenever they are imported
 anew.  A render's request gets the host's cookies of the jar in its meta
 (:data:`~darkcrawl.meta.BROWSER_COOKIES_KEY`): the browser does not share Scrapy's jar, and
@@ -42,7 +42,7 @@ from tldextract import TLDExtract
 
 from darkcrawl.config import options_into
 from darkcrawl.intel.cookiefiles import jar_cookie_for_browser
-from darkcrawl.intel.imports import CookieImports
+from darkcrawl.storage.cookiestore import CookieImports
 from darkcrawl.meta import BROWSER_COOKIES_KEY
 from darkcrawl.records import jar_cookies
 

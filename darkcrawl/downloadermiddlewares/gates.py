@@ -1,5 +1,5 @@
 """Gates (DDoS queues, captchas, bans, login walls, proxy errors) read from every answer,
-and the requests of a gated host held and paced (:mod:`darkcrawl.intel.book`).
+and the requests of a gated host held and paced (:mod:`darkcrawl.policy.gatebook`).
 
 Every plain-stage answer passes :func:`~darkcrawl.intel.gates.worth_checking` (a few
 byte searches); the few that might be a gate are read closely (the parsed tree is
@@ -51,9 +51,8 @@ from scrapy.utils.httpobj import urlparse_cached
 from darkcrawl import hostfiles
 from darkcrawl.downloadermiddlewares.parking import Parking
 from darkcrawl.failures import Transfer, failure_reason
-from darkcrawl.intel.book import GateBook
+from darkcrawl.policy.gatebook import GateBook
 from darkcrawl.intel.gates import (
-    OWN_PROXY_RULES,
     AnswerHeaders,
     Gate,
     detect,
@@ -61,7 +60,8 @@ from darkcrawl.intel.gates import (
     text_signals,
     worth_checking,
 )
-from darkcrawl.meta import GATE_CHECKED_KEY, GATE_KEY, GATE_PACER_KEY, GATE_PROBE_KEY, gate_key
+from darkcrawl.meta import GATE_CHECKED_KEY, GATE_KEY, GATE_PACER_KEY, GATE_PROBE_KEY, gate_key, network_of
+from darkcrawl.networks.proxy_errors import proxy_page
 from darkcrawl.policy.gates import Phase, Verdict
 from darkcrawl.storage.paths import HTML_TYPES
 
@@ -221,6 +221,8 @@ class GateMiddleware:
         gate = None
         # a gated host's answers are all read closely: whether it let us in decides for its other requests
         gated = key is not None and self.book.phase(key) not in (None, Phase.OPEN)
+        if proxy_page(network_of(meta) or "", response.status, response.body) is not None:
+            return response  # our proxy's or gateway's words, not the host's: routing fails the request
         if gated or worth_checking(response.status, content_type_of(response), response.body,
                                    AnswerHeaders.read(response.headers.get)):
             meta[GATE_CHECKED_KEY] = True
@@ -232,9 +234,6 @@ class GateMiddleware:
             if self.book.passed(key, token):
                 self.parking.unmark(key)
                 self.parking.wake(key)
-            return response
-        if gate.rule in OWN_PROXY_RULES:  # our proxy's words, not the host's: routing fails the request
-            meta[GATE_KEY] = gate.as_dict()
             return response
         self.record(request, key, gate)
         return response

@@ -43,7 +43,7 @@ from darkcrawl.addresses import (
     is_address,
     refused_address,
 )
-from darkcrawl.intel.book import GateBook
+from darkcrawl.policy.gatebook import GateBook
 from darkcrawl.links.classify import Gateways, classify
 from darkcrawl.meta import BOOTSTRAP_KEY, NETWORK_KEY, SLOT_KEY, slot_key
 from darkcrawl.networks.base import NetworkManager, NetworkUnavailable

@@ -3,10 +3,10 @@
 A *gate* is a state of the host, not its content: a DDoS-protection queue (EndGame's
 "You have been placed in a queue", a page that reloads itself after N seconds), a
 captcha or a browser check, a ban page ("DDOS fliter killed your path"), a login
-wall, or an error page of a proxy in front of the host (i2pd's "Host not found",
-Privoxy, a Tor2web gateway, a front whose backend is down).  The crawl records it
-(:class:`Gate`: kind, the rule that matched, one sentence of evidence, the wait the
-page asks for) and never indexes it as the site's text.
+wall, or an error page of a proxy in front of the host (a front whose backend is down,
+a Tor2web gateway, an I2P router or a Privoxy that answered with a 200).  The crawl
+records it (:class:`Gate`: kind, the rule that matched, one sentence of evidence, the
+wait the page asks for) and never indexes it as the site's text.
 
 Detection is pure and table-driven: :data:`RULES` is read top to bottom, the first
 rule that matches wins.  It runs on :class:`PageSignals`, a few facts of the page
@@ -21,7 +21,9 @@ is the site's login page, not a wall in front of the page asked for.
 
 :func:`worth_checking` is the cheap test on the raw answer that decides whether the
 full check is worth a parse, for every response of the crawl: an error status, a
-refresh, a small body, a gate-like title.
+refresh, a small body, a gate-like title.  The error pages of the crawl's own proxies
+and gateways with an error status (i2pd's "Host not found", Privoxy's) are failures of
+the request, told apart before this (:mod:`darkcrawl.networks.proxy_errors`).
 """
 
 from __future__ import annotations
@@ -39,11 +41,6 @@ from darkcrawl.links.extract import page_title, refresh_parts, refreshes, visibl
 #: The kinds of gate, and those the crawl cannot pass by itself ("needs a person").
 GATE_KINDS = ("queue", "captcha", "ban", "login", "proxy_error")
 NEEDS_PERSON = frozenset({"captcha", "login"})
-#: Rules of the error pages of the crawl's own proxies (i2pd, an I2P router, Privoxy in
-#: front of Tor, a SocksPort spoken HTTP to): the host never answered at all, so such a
-#: page is a failure of the request (darkcrawl.downloadermiddlewares.routing.ProxyError),
-#: not the host's gate.  A front's own error page (EndGame's, nginx's 502) is the host's.
-OWN_PROXY_RULES = frozenset({"i2p-proxy", "privoxy", "tor-http"})
 
 #: Characters of visible text past which a page is content, not a gate.
 SHORT_TEXT = 1500

@@ -77,7 +77,7 @@ def build_summary(stats: Mapping[str, Any], tally: CrawlTally, finish_reason: st
 
 
 def _gates(stats: Mapping[str, Any]) -> dict[str, Any]:
-    """Gate pages met by kind, and what became of the gated hosts (darkcrawl/intel/book.py)."""
+    """Gate pages met by kind, and what became of the gated hosts (darkcrawl/policy/gatebook.py)."""
     return {
         "pages": {kind: _int(stats, f"darkcrawl/gates/{kind}") for kind in GATE_KINDS
                   if _int(stats, f"darkcrawl/gates/{kind}")},

@@ -32,7 +32,7 @@ from twisted.internet.task import LoopingCall
 
 from darkcrawl import hostfiles
 from darkcrawl.config import get_option
-from darkcrawl.intel.book import GateBook
+from darkcrawl.policy.gatebook import GateBook
 from darkcrawl.meta import (GATE_CHECKED_KEY, GATE_KEY, HISTORY_KEY, REVISIT_STATE_KEY, SLOT_KEY, TIMING_KEY,
                             host_key, slot_key)
 from darkcrawl.failures import ROBOTS_DISALLOWED, Transfer, failure_item, failure_reason

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.http import Response
 
-    from darkcrawl.intel.book import GateBook
+    from darkcrawl.policy.gatebook import GateBook
     from darkcrawl.links.extract import PageFacts
 
 #: meta keys of one attempt: the request asked for again leaves them out

@@ -47,7 +47,7 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 #: every failure of a crawl, one JSON line each (pipelines/failures.py writes it, the catalogue reads it)
 FAILURES_FILE = "misc/failures.jsonl"
-#: every host that showed a gate this crawl, and its state (darkcrawl/intel/book.py)
+#: every host that showed a gate this crawl, and its state (darkcrawl/policy/gatebook.py)
 GATES_STATE_FILE = "misc/hosts_gates.json"
 #: the cookies imported for hosts (``scrapy cookies import``): secrets, written 0600
 IMPORTED_COOKIES_FILE = "cookies/imported.json"

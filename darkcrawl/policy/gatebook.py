@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy import signals
 
 from darkcrawl.config import ConfigError, get_option, options_into
-from darkcrawl.intel.imports import CookieImports
+from darkcrawl.storage.cookiestore import CookieImports
 from darkcrawl.policy.gates import Action, Admission, GatePolicy, GateTable, Phase
 from darkcrawl.storage.paths import GATES_STATE_FILE
 from darkcrawl.storage.statefile import StateFile
