@@ -66,6 +66,15 @@ def queue_page(delay: float) -> bytes:
     return QUEUE_PAGE.format(delay=f"{delay:g}").encode()
 
 
+def first_answer(mw: GateMiddleware, cookies: OfflineCookiesMiddleware, body: bytes,
+                 content_type: str = "text/html") -> Request:
+    """The host's first answer: it sets the queue's cookie, and says *body*."""
+    first = request()
+    cookies.process_response(first, answer(first, b"", headers={"Set-Cookie": "dcap=q1; Path=/"}))
+    mw.process_response(first, answer(first, body, content_type=content_type))
+    return first
+
+
 def test_off_with_gates_off(tmp_path):
     with pytest.raises(NotConfigured):
         middleware(tmp_path, DARKCRAWL_GATES=0)
@@ -100,9 +109,7 @@ async def test_a_queue_holds_the_host_until_its_delay_then_one_probe_lets_it_in(
 @in_loop
 async def test_a_probe_whose_connection_dies_is_a_ban_and_the_cookies_go(tmp_path):
     mw, cookies = middleware(tmp_path)
-    first = request()
-    cookies.process_response(first, answer(first, b"", headers={"Set-Cookie": "dcap=q1; Path=/"}))
-    mw.process_response(first, answer(first, queue_page(0.1)))
+    first_answer(mw, cookies, queue_page(0.1))
     probe = request()
     await mw.process_request(probe)
     cookies.process_request(probe)
@@ -120,9 +127,7 @@ async def test_a_probe_whose_connection_dies_is_a_ban_and_the_cookies_go(tmp_pat
 @in_loop
 async def test_a_ban_page_drops_the_cookies(tmp_path):
     mw, cookies = middleware(tmp_path)
-    first = request()
-    cookies.process_response(first, answer(first, b"", headers={"Set-Cookie": "dcap=q1; Path=/"}))
-    mw.process_response(first, answer(first, BAN_TEXT.encode(), content_type="text/plain"))
+    first = first_answer(mw, cookies, BAN_TEXT.encode(), content_type="text/plain")
     assert first.meta[GATE_KEY]["kind"] == "ban" and first.meta[GATE_KEY]["rule"] == "endgame-ban"
     fresh = request()
     cookies.process_request(fresh)
