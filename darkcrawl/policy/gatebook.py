@@ -76,11 +76,12 @@ class GateBook:
                                       rate="DARKCRAWL_GATE_RATE", burst="DARKCRAWL_GATE_BURST")
             except ValueError as exc:
                 raise ConfigError(f"DARKCRAWL_GATE_*: {exc}") from None
-            book = cls(GateTable(policy), crawler.stats, Path(settings["PATH_DATA"]) / GATES_STATE_FILE,
-                       CookieImports.for_crawler(crawler))
-            assert book.state_file is not None
-            crawler.signals.connect(book.state_file.opened, signal=signals.spider_opened)
-            crawler.signals.connect(book.state_file.closed, signal=signals.spider_closed)
+            # `scrapy shell` holds and paces as a crawl does, and writes nothing under PATH_DATA
+            path = None if settings.getbool("DARKCRAWL_SHELL") else Path(settings["PATH_DATA"]) / GATES_STATE_FILE
+            book = cls(GateTable(policy), crawler.stats, path, CookieImports.for_crawler(crawler))
+            if book.state_file is not None:
+                crawler.signals.connect(book.state_file.opened, signal=signals.spider_opened)
+                crawler.signals.connect(book.state_file.closed, signal=signals.spider_closed)
         setattr(crawler, _ATTRIBUTE, book)
         return book
 
