@@ -180,3 +180,13 @@ def test_a_gate_the_cheap_test_misses_is_read_once_the_page_is_parsed(crawl):
     pages = [item for item in result.items if item["item_type"] == "page"]
     assert [item["gate"]["kind"] for item in pages if item["gate"]] == ["captcha"]
     assert all(item["links"] == [] and item["text"] is None for item in pages if item["gate"])
+
+
+def test_without_the_pace_the_rate_limit_bans(crawl):
+    """The control of the pace: behind the same queue, with DARKCRAWL_GATE_RATE=0 and the
+    tests' 8 requests at once per host, the front's rate limit (here 2 a second, 2 more at
+    once) bans the cookie; the paced crawls above never met it."""
+    with EndGameSite(host(6), delay=1.0, rate=2.0, burst=2) as site:
+        crawl("-a", f"urls={site.url('/')}", settings={"DARKCRAWL_GATE_RATE": 0, "DARKCRAWL_GATE_MAX_ROUNDS": 1,
+                                                         "DARKCRAWL_GATE_BAN_WAIT": 1})
+    assert site.served("rate-limited")
