@@ -286,3 +286,38 @@ def test_offline_tor_fails_fast_with_its_reason(crawl, tmp_path):
     assert result.stats["finish_reason"] == "finished"
     left = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True).stdout
     assert left == "", f"the tor darkcrawl launched is still running: {left}"
+
+
+def test_an_onion_with_proof_of_work_defenses_is_crawled(tor_network, crawl):
+    """Onion proof-of-work (tor >= 0.4.8, ``HiddenServicePoWDefensesEnabled``): the service
+    puts ``pow-params`` in its descriptor and the client tor solves what it asks, which a
+    crawler sees only as a slower connect (DARKCRAWL_CONNECT_TIMEOUT_DARKNET allows for it).
+    Without an attack the suggested effort stays 0 (the service raises it every few minutes
+    under load), so this shows the crawl reaching a defended service, not a solve under load."""
+    import warnings
+
+    from stem.control import Controller
+    from stem.descriptor.hidden_service import HiddenServiceDescriptorV3
+
+    from tests.harness.tornet.sites import TinySite
+
+    with TinySite("pow") as site:
+        site.set_pages({"/": "<html><head><title>pow-defended</title></head><body><p>behind a PoW defense</p>"
+                             "<a href='/b.html'>b</a></body></html>",
+                        "/b.html": "<html><head><title>b</title></head><body><p>second page</p></body></html>"})
+        onion = tor_network.add_onion(site.port, {"HiddenServicePoWDefensesEnabled": "1"})
+        try:
+            result = crawl("-a", f"urls={onion.url}", settings=tor_settings(tor_network),
+                           env={"DARKCRAWL_ALLOW_LOOPBACK": "0"})
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "setDaemon", DeprecationWarning)
+                with Controller.from_port(address="127.0.0.1", port=tor_network.control_port) as controller:
+                    controller.authenticate()
+                    raw = controller.get_info(f"hs/client/desc/id/{onion.address.removesuffix('.onion')}")
+        finally:
+            onion.stop()
+    inner = str(HiddenServiceDescriptorV3.from_str(raw).decrypt(onion.address))
+    assert re.search(r"^pow-params v1 \S+ \d+ ", inner, re.M), inner[:2000]
+    assert result.returncode == 0, result.log[-3000:]
+    assert site.hits("/") >= 1 and site.hits("/b.html") == 1
+    assert result.files(f"tor/http/{onion.address}/*_raw.html")
