@@ -205,6 +205,9 @@ TABLE: list[tuple[str, Any, Transfer, str, str]] = [
         scrapy_errors.ResponseDataLossError("x"), httpx2.RemoteProtocolError(
             "peer closed connection without sending complete message body (received 1000 bytes, expected 5000)")),
      NO_TRANSFER, "body truncated: 1,000 of 5,000 bytes", "BodyTruncated"),
+    ("httpx-no-answer", lambda: raised_from(scrapy_errors.DownloadFailedError("x"), httpx2.RemoteProtocolError(
+        "Server disconnected without sending a response.")), NO_TRANSFER,
+     "the server closed the connection without answering", "NoResponse"),  # as Twisted's, on the clear web
     ("httpx-chunked", lambda: raised_from(scrapy_errors.DownloadFailedError("x"), httpx2.RemoteProtocolError(
         "illegal chunk header: bytearray(b'zz\\r\\n')")), NO_TRANSFER,
      "malformed chunked encoding: illegal chunk header: bytearray(b'zz\\r\\n')", "ChunkedEncodingError"),
