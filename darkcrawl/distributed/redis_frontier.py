@@ -144,7 +144,9 @@ class RedisFrontier:
             worker = settings.get("DARKCRAWL_WORKER_ID") or (
                 f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}")
             connection.check(settings)
-            client = connection.from_settings(settings, on_outage=_outage_counter(crawler.stats))
+            stats = crawler.stats
+            client = connection.from_settings(settings, on_outage=_outage_counter(stats),
+                                              on_round_trip=lambda: stats.inc_value("darkcrawl/redis/round_trips"))
             frontier = cls(client, prefix, worker, ttl=get_option(settings, "DARKCRAWL_REDIS_WORKER_TTL"),
                            stats=crawler.stats, seen_capacity=get_option(settings, "DARKCRAWL_SEEN_CAPACITY"))
             setattr(crawler, _ATTRIBUTE, frontier)
@@ -160,6 +162,7 @@ class RedisFrontier:
         return f"{self._session}.{next(self._tokens)}"
 
     def _run(self, name: str, *args: Any) -> Any:
+        self._inc(f"calls/{name}")
         return self._scripts[name](args=(self.prefix, *args))
 
     def _inc(self, key: str, count: float = 1) -> None:
@@ -310,7 +313,6 @@ class RedisFrontier:
         for key, n in counts:
             args += (key, n)
         result = self._run("flush", *args)  # raises: the buffer stays for the next try
-        self._inc("flushes")
         self._inc("pushed", len(self._pushes) // 4)
         self.pushes_flushed += len(self._pushes) // 4
         self._inc("acked", len(self._acks))
@@ -339,7 +341,6 @@ class RedisFrontier:
         wake = int(result[2])
         self.next_wake = None if wake < 0 else time.monotonic() + wake / 1000
         members: list[bytes] = result[3:]
-        self._inc("pops")
         self._inc("popped", len(members))
         return members
 
@@ -360,7 +361,6 @@ class RedisFrontier:
             args += (shard, x)
         result = self._run("seen_add", *args)
         self._saw_epoch(result[0])
-        self._inc("seen_calls")
         return [bool(flag) for flag in result[1:]]
 
     def seen_has(self, shard: int, x: int) -> bool:
