@@ -87,8 +87,10 @@ class SlotQueue(Base):
         priority = max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, request.priority))
         self.frontier.push(slot_of(request), priority, data, mark_of(request.url, self.frontier.seen_bits), host)
 
-    def pop_many(self, n: int, delay: float, skip: Sequence[str] = ()) -> list[bytes]:
-        return self.frontier.pop(n, delay, skip)
+    def pop_many(self, n: int, delay: float, skip: Sequence[str] = (),
+                 grace: float = 0.0) -> list[tuple[bytes, float | None]]:
+        """Up to *n* requests (one per slot), each with the time reserved for its start (or None)."""
+        return self.frontier.pop_paced(n, delay, grace, skip)
 
     def decode(self, member: bytes) -> Request:
         return self._decode_request(member)
