@@ -114,7 +114,9 @@ class RedisFrontier:
         self._tokens = itertools.count(1)
         # the buffer, flushed in one call: pushes first, then what they complete
         self._pushes: list[Any] = []  # slot, priority, member, mark: four entries per request
-        self._acks: list[bytes] = []
+        self._acks: list[str] = []  # lease ids
+        #: a popped request -> its lease ids (a request pushed again while leased has two)
+        self._lease_ids: dict[bytes, list[str]] = {}
         self._marks_done: list[str] = []
         self._hosts_done: list[str] = []
         self._seeds_done: list[str] = []
@@ -293,7 +295,12 @@ class RedisFrontier:
             self._hosts_done.append(host)
 
     def ack(self, member: bytes) -> None:
-        self._acks.append(member)
+        """*member* (popped by this worker) is done: its lease goes with the next flush."""
+        ids = self._lease_ids.get(member)
+        if ids:
+            self._acks.append(ids.pop(0))
+            if not ids:
+                del self._lease_ids[member]
 
     def unmark(self, mark: str) -> None:
         self._marks_done.append(mark)
@@ -379,8 +386,11 @@ class RedisFrontier:
         wake = int(result[2])
         self.next_wake = None if wake < 0 else now + wake / 1000
         first = 5 + ncounts
-        members: list[bytes] = result[first:first + int(result[4 + ncounts])]
-        waits = result[first + len(members):]
+        leased = result[first:first + 2 * int(result[4 + ncounts])]
+        members: list[bytes] = leased[1::2]
+        for lease_id, member in zip(leased[::2], members):
+            self._lease_ids.setdefault(member, []).append(lease_id.decode())
+        waits = result[first + len(leased):]
         self._inc("popped", len(members))
         if len(waits) != len(members):  # a retried pop: its reservations are lost
             return [(member, None) for member in members]

@@ -16,7 +16,7 @@ Redis server, not a Cluster).  The layout, for prefix ``P``:
 ``P:ready``            zset    slots that may be fetched now, by their head's score
 ``P:wait``             zset    slots resting after a fetch, by the time they wake
 ``P:seq``              string  push counter: first in, first out within a priority
-``P:lease:<w>``        hash    worker *w*'s requests: member -> slot, score, pop token
+``P:lease:<w>``        hash    worker *w*'s requests: ``<pop token>/<n>`` -> slot, score, member
 ``P:seeds``            list    seed URLs pushed by ``scrapy pushseeds``
 ``P:seedlease:<w>``    set     seeds worker *w* took and has not queued yet
 ``P:seen:<n>``         string  URL-seen shard *n*: sorted big-endian uint32s
@@ -92,6 +92,14 @@ local function slot_item(slots, order, slot, score, member)
   table.insert(s.items, score)
   table.insert(s.items, member)
 end
+-- a lease's request: "slot\nscore\n\nmember" (before: the field was the member, the value
+-- "slot\nscore\ntoken")
+local function lease_member(field, v)
+  local a = string.find(v, '\n', 1, true)
+  local b = string.find(v, '\n', a + 1, true)
+  if string.sub(v, b + 1, b + 1) == '\n' then return string.sub(v, b + 2) end
+  return field
+end
 local function seen_find(s, x)
   local lo, hi = 0, #s / 4
   while lo < hi do
@@ -128,7 +136,7 @@ local function pace(key) return parse_pace(redis.call('GET', key)) end
 #: marks are dropped: queued), then what they complete (acks, marks, host claims,
 #: seeds), then the page counts.  ARGV from *i*: token, #pushes, #acks, #marks,
 #: #hosts, #seeds, #counts, then pushes (slot, priority, member, mark), acks
-#: (member), marks, hosts, seeds, counts (host key, increment).  Returns the index
+#: (lease id), marks, hosts, seeds, counts (host key, increment).  Returns the index
 #: after them and the page total of each count (none if nothing was applied).
 _FLUSH = r"""
 local function flush(W, i)
@@ -185,7 +193,7 @@ return out
 
 #: ARGV: P, worker, a flush (see ``_FLUSH``), then token, n, delay_ms, grace_ms, slots to
 #: skip... -> {epoch, pending slots, ms until a slot wakes or -1, #counts, page total per
-#: count..., #requests, request..., ms to wait per request...}.  The worker's writes
+#: count..., #requests, (lease id, request)..., ms to wait per request...}.  The worker's writes
 #: first, then one request per slot, best slots first: one round trip for both.
 #: With a delay, each request comes with its slot's next start time reserved
 #: (``P:pace:<slot>``): it may start from then on, within *grace* ms, and the slot
@@ -202,13 +210,16 @@ if redis.call('GET', tokkey) == token then
   -- the answer to this very pop was lost (Redis went away): the same requests again
   -- (without their reservations: they reserve again when they start)
   local all = redis.call('HGETALL', lease)
-  local tail = '\n' .. token
+  local mine = token .. '/'
   local again = {}
   for j = 1, #all, 2 do
-    if string.sub(all[j + 1], -#tail) == tail then table.insert(again, all[j]) end
+    if string.sub(all[j], 1, #mine) == mine then
+      table.insert(again, all[j])
+      table.insert(again, lease_member(all[j], all[j + 1]))
+    end
   end
-  table.insert(out, #again)
-  for _, member in ipairs(again) do table.insert(out, member) end
+  table.insert(out, #again / 2)
+  for _, v in ipairs(again) do table.insert(out, v) end
   out[2] = pending()
   return out
 end
@@ -243,8 +254,10 @@ for k, slot in ipairs(slots) do
   local item = redis.call('ZPOPMIN', q)
   local rest = now + delay
   if item[1] then
-    table.insert(leased, item[1])
-    table.insert(leased, slot .. '\n' .. item[2] .. '\n' .. token)
+    local id = token .. '/' .. k
+    table.insert(leased, id)
+    table.insert(leased, slot .. '\n' .. item[2] .. '\n\n' .. item[1])
+    table.insert(members, id)
     table.insert(members, item[1])
     if delay > 0 then
       local nxt, last = parse_pace(paces[k])
@@ -282,8 +295,8 @@ if nready == 0 and nwait > 0 then
   local first = redis.call('ZRANGE', P .. ':wait', 0, 0, 'WITHSCORES')
   out[3] = math.max(0, tonumber(first[2]) - now)
 end
-table.insert(out, #members)
-for _, member in ipairs(members) do table.insert(out, member) end
+table.insert(out, #members / 2)
+for _, v in ipairs(members) do table.insert(out, v) end
 for _, wait in ipairs(waits) do table.insert(out, wait) end
 return out
 """
@@ -299,7 +312,7 @@ for i = 1, #all, 2 do
   local v = all[i + 1]
   local a = string.find(v, '\n', 1, true)
   local b = string.find(v, '\n', a + 1, true)
-  slot_item(slots, order, string.sub(v, 1, a - 1), string.sub(v, a + 1, b - 1), all[i])
+  slot_item(slots, order, string.sub(v, 1, a - 1), string.sub(v, a + 1, b - 1), lease_member(all[i], v))
 end
 enqueue_many(slots, order)
 local seedlease = P .. ':seedlease:' .. dead
