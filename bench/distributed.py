@@ -15,7 +15,9 @@
    as the script's EVALSHA plus each command it calls), the round trips the workers
    made (their ``darkcrawl/redis/round_trips`` stat: every command, script call or
    pipeline sent, counted in the client; by frontier call from
-   ``darkcrawl/redis/calls/*``), and redis-server's CPU (``INFO cpu``, user + sys).
+   ``darkcrawl/redis/calls/*``), and redis-server's CPU (``INFO cpu``, user + sys),
+   of which the time spent running the Lua scripts (EVALSHA's ``usec``: the rest is
+   the event loop, the network, the append-only file and the background tasks).
    From these: how many pages/s one Redis core could serve, and so how many
    workers at one worker's pages/s.  ``--delay`` sets ``DOWNLOAD_DELAY`` (0 by
    default, as bench.run; a real fleet keeps darkcrawl's 0.5 s: each request then
@@ -71,6 +73,8 @@ class FleetResult:
     per_worker: list[WorkerResult] = field(default_factory=list)
     #: Redis: commands run during the crawl, by command (INFO commandstats)
     redis_commands: dict[str, int] = field(default_factory=dict)
+    #: Redis: seconds spent running the Lua scripts (EVALSHA's ``usec``, their commands included)
+    redis_script_s: float | None = None
     #: Redis: the workers' round trips, and their frontier calls by name
     round_trips: int = 0
     redis_calls: dict[str, int] = field(default_factory=dict)
@@ -90,19 +94,20 @@ class FleetResult:
         return 1 / cpu if cpu else None
 
 
-def commandstats(redis: RedisServer) -> dict[str, int]:
-    """Calls per command since redis-server started (``INFO commandstats``)."""
+def commandstats(redis: RedisServer) -> dict[str, tuple[int, int]]:
+    """(calls, µs) per command since redis-server started (``INFO commandstats``)."""
     with redis.client(socket_timeout=60) as client:
         info = client.info("commandstats")
-    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in info.items()}
+    return {name.removeprefix("cmdstat_"): (int(value["calls"]), int(value["usec"])) for name, value in info.items()}
 
 
-def count_redis(result: FleetResult, before: dict[str, int], after: dict[str, int],
+def count_redis(result: FleetResult, before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]],
                 stats: list[dict[str, Any]]) -> None:
-    """The commands Redis ran between *before* and *after* (but the bench's own INFO), and
-    the round trips and frontier calls the workers counted."""
-    result.redis_commands = {name: calls - before.get(name, 0) for name, calls in after.items()
-                             if calls - before.get(name, 0) > 0}
+    """The commands Redis ran between *before* and *after* (but the bench's own INFO), the
+    time its scripts took, and the round trips and frontier calls the workers counted."""
+    result.redis_commands = {name: calls - before.get(name, (0, 0))[0] for name, (calls, _) in after.items()
+                             if calls - before.get(name, (0, 0))[0] > 0}
+    result.redis_script_s = (after.get("evalsha", (0, 0))[1] - before.get("evalsha", (0, 0))[1]) / 1e6
     # the bench's own: the first commandstats (counted once done) and the last INFO cpu
     result.redis_commands["info"] = result.redis_commands.get("info", 0) - 2
     if result.redis_commands["info"] <= 0:
@@ -228,12 +233,13 @@ def print_fleets(results: list[FleetResult], pin: bool) -> float | None:
 def print_redis(results: list[FleetResult]) -> int | None:
     """Redis's share per page, and how many workers one Redis core serves (printed, returned)."""
     header = (f"{'workers':>7} {'round trips/page':>16} {'commands/page':>13} {'redis CPU µs/page':>17} "
-              f"{'pages/s per redis core':>22}")
+              f"{'in scripts':>10} {'pages/s per redis core':>22}")
     print("\nRedis per HTML page\n" + header + "\n" + "-" * len(header))
     for r in results:
         commands = sum(r.redis_commands.values())
         print(f"{r.workers:>7} {r.per_page(r.round_trips) or 0:>16.2f} {r.per_page(commands) or 0:>13.1f} "
-              f"{r.redis_cpu_us_per_page or 0:>17.1f} {r.redis_pages_per_core_s or 0:>22,.0f}")
+              f"{r.redis_cpu_us_per_page or 0:>17.1f} {(r.per_page(r.redis_script_s) or 0) * 1e6:>10.1f} "
+              f"{r.redis_pages_per_core_s or 0:>22,.0f}")
         top = ", ".join(f"{name} {(r.per_page(calls) or 0):.2f}" for name, calls in r.redis_calls.items())
         print(f"  round trips by frontier call: {top}; other {r.per_page(r.round_trips - sum(r.redis_calls.values())) or 0:.2f}")
         top = ", ".join(f"{name} {(r.per_page(calls) or 0):.2f}" for name, calls in list(r.redis_commands.items())[:12])

@@ -5,7 +5,7 @@ Redis's CPU is the fleet's shared budget, and it goes by the command (a Lua
 is appended to the AOF), so the scripts batch: a flush writes each slot's new
 requests with one ZADD and its acks with one HDEL, a pop leases its requests with
 one HSET and takes the worker's flush along, the seen set reads and writes a page's
-shards with one MGET and one MSET.  Per page fetched that is about half the
+shards with one MGET and one MSET.  Per page fetched that is about a third of the
 commands of one call per request (``python -m bench.distributed`` counts them).
 
 Every script takes the key prefix as ``ARGV[1]`` and builds its keys from it (one
