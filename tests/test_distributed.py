@@ -506,3 +506,29 @@ def test_a_worker_without_reboot_waits_for_work(darknet: Darknet, redis_server: 
     worker.process.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop
     assert worker.wait(60) == 4, worker.log[-3000:]  # interrupted (Ctrl-C), cleanly
     assert redis_server.client().hlen(f"{PREFIX}:workers") == 0
+
+
+def test_cookies_imported_into_the_fleet_open_a_captcha_for_every_worker(redis_server: RedisServer, tmp_path: Path,
+                                                                         workers: Callable[..., Worker]) -> None:
+    """``SCRAPY_PROJECT=distributed scrapy cookies import`` puts a host's cookies in the fleet's
+    Redis; a worker with a PATH_DATA of its own (no file store) gets behind the host's
+    captcha with them, and is paced as behind a gate."""
+    from tests.endgame import PAGES, EndGameSite
+
+    with EndGameSite(delay=2.0, captcha=True) as site:
+        exported = tmp_path / "cookies.txt"
+        exported.write_text(f"{site.host}\tFALSE\t/\tFALSE\t0\tdcap\t{site.solved_cookie()}\n")
+        imported = subprocess.run(
+            [sys.executable, "-m", "scrapy", "cookies", "import", site.host, str(exported)], cwd=ROOT,
+            capture_output=True, text=True, timeout=60,
+            env={**os.environ, **_distributed_env(), "DARKCRAWL_REDIS_URL": redis_server.url})
+        assert imported.returncode == 0, imported.stderr
+        assert f"({PREFIX}:cookies)" in imported.stdout
+        worker = workers(tmp_path / "w1", redis_server.url, "-a", f"urls={site.url('/')}")
+        assert worker.wait(120) == 0, worker.log[-3000:]
+    assert not site.bans() and not site.served("captcha") and not site.served("queue")
+    assert {path for path, (kind, _body) in PAGES.items() if kind.startswith("text/html")} <= {
+        v.path for v in site.served("content")}
+    assert worker.stats["darkcrawl/cookies/imported_used"] >= 1
+    assert worker.stats["darkcrawl/gates/imported_hosts"] == 1
+    assert not (tmp_path / "w1" / "data" / "cookies").exists()  # from Redis, not from a file

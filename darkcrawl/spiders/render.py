@@ -21,6 +21,7 @@ import struct
 import zlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.http import TextResponse
@@ -32,6 +33,8 @@ from darkcrawl.render.handler import CUT_FLAG
 from darkcrawl.render.limits import EMPTY_RENDER, RenderCut, RenderGuard
 from darkcrawl.meta import (
     BACKREF_KEY,
+    BROWSER_COOKIES_KEY,
+    GATE_PACER_KEY,
     LINK_KEY,
     RENDER_GUARD_KEY,
     RENDER_KEY,
@@ -43,7 +46,7 @@ from darkcrawl.meta import (
 from darkcrawl.spiders.common import now_iso
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page
+    from playwright.async_api import Page, Route
     from scrapy.http import Response
     from twisted.python.failure import Failure
 
@@ -57,7 +60,7 @@ SCREENSHOT_RETAKES = 2
 _BROWSER_GONE = re.compile(r"has been closed|Target closed|crashed|disconnected", re.IGNORECASE)
 #: meta keys of one attempt only: a render request built again leaves them out
 #: (a page and a guard are live objects; the frontier stores requests as JSON)
-_ATTEMPT_KEYS = frozenset({"playwright_page", RENDER_GUARD_KEY})
+_ATTEMPT_KEYS = frozenset({"playwright_page", RENDER_GUARD_KEY, GATE_PACER_KEY})
 
 
 class RenderStage:
@@ -285,10 +288,48 @@ class RenderStage:
 
 async def watch_page(page: Page, request: Request) -> None:
     """The render requests' ``playwright_page_init_callback`` when scrapy-playwright's
-    route stays: the render's bounds watch the page from before its navigation."""
+    route stays: the render's bounds watch the page from before its navigation, and the
+    browser context has the host's cookies (see :func:`host_cookies`)."""
     guard = request.meta.get(RENDER_GUARD_KEY)
     if guard is not None:
         await guard.attach(page)
+    await host_cookies(page, request)
+
+
+async def host_cookies(page: Page, request: Request) -> None:
+    """The cookies of the page's host in Scrapy's jar, in the page's browser context.
+
+    Chromium does not share Scrapy's cookie jar, and a Cookie header set on the
+    navigation is ignored: without this a page behind a DDoS queue would be rendered
+    without the queue's cookie (the browser would stand in the queue again, and on
+    EndGame come back too early and be banned), and a session imported for a host
+    would open its pages to the plain stage only."""
+    cookies = request.meta.get(BROWSER_COOKIES_KEY)
+    if cookies:
+        try:
+            await page.context.add_cookies(cookies)
+        except Exception as exc:  # a cookie the browser refuses costs its render the cookie only
+            logger.info("the browser refused the cookies of %s: %r", request.url, exc)
+
+
+async def pace_page(page: Page, request: Request) -> bool:
+    """For a gated host (the gate middleware gave a pacer): every request the page makes
+    to the host waits its turn, at the pace of the host's plain-stage requests.  True
+    when the page keeps this route (and so, Playwright's price for a route, no cache)."""
+    pacer = request.meta.get(GATE_PACER_KEY)
+    if pacer is None:
+        return False
+    host = urlsplit(request.url).hostname
+
+    async def paced(route: Route) -> None:
+        if urlsplit(route.request.url).hostname == host:
+            await pacer()
+        with contextlib.suppress(Exception):  # the page may be gone meanwhile
+            await route.continue_()
+
+    await page.unroute("**")
+    await page.route("**", paced)
+    return True
 
 
 async def unroute_page(page: Page, request: Request) -> None:
@@ -305,7 +346,8 @@ async def unroute_page(page: Page, request: Request) -> None:
     Cookie header set on an intercepted request.
     """
     await watch_page(page, request)
-    await page.unroute("**")  # awaited: the cache is back on before the navigation
+    if not await pace_page(page, request):
+        await page.unroute("**")  # awaited: the cache is back on before the navigation
 
 
 def _repeated_top(png: bytes, max_period: int) -> bool:
