@@ -1,12 +1,12 @@
 """The Lua scripts of the shared frontier: each is one atomic step, one round trip.
 
-Redis's CPU is the fleet's shared budget, and it goes by the command (a Lua
-``redis.call`` costs about as much as a command sent by a client, and every write
-is appended to the AOF), so the scripts batch: a flush writes each slot's new
-requests with one ZADD and its acks with one HDEL, a pop leases its requests with
-one HSET and takes the worker's flush along, the seen set reads and writes a page's
-shards with one MGET and one MSET.  Per page fetched that is about a third of the
-commands of one call per request (``python -m bench.distributed`` counts them).
+Redis's CPU is the fleet's shared budget, so the scripts batch: a flush writes each
+slot's new requests with one ZADD and its acks with one HDEL, a pop leases its
+requests with one HSET and takes the worker's flush along, the seen set reads and
+writes a page's shards with one MGET and one MSET.  Per page fetched that is about a
+third of the commands of one call per request, but only 5-9% less of Redis's CPU:
+the script runs and the per-call work (event loop, append-only file) cost more than
+the commands (``python -m bench.distributed`` measures both; bench/README.md).
 
 Every script takes the key prefix as ``ARGV[1]`` and builds its keys from it (one
 Redis server, not a Cluster).  The layout, for prefix ``P``:
