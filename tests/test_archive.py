@@ -104,6 +104,38 @@ def _write(folder: Path, count: int, dedup: bool = True, max_size: int = 10**9) 
     return writer.close()
 
 
+def test_the_writer_process_writes_jobs_keeps_revisits_and_says_when_a_record_is_on_disk(tmp_path):
+    """The crawl's writer: jobs pickled to a process of its own (the crawl's thread
+    keeps the GIL), payload digests remembered there, a waited job told once written."""
+    import os
+    from functools import partial
+
+    from darkcrawl.archive.crawl import exchange_records, metadata_records
+    from darkcrawl.archive.writer_process import WarcWriterProcess
+
+    writer = WarcWriterProcess(tmp_path, "t", 10**9, [("software", "test")], Dedup(True), "host")
+    body = b"<p>same</p>"
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+    rids = []
+    for i in range(3):
+        rid = records.record_id()
+        rids.append(rid)
+        writer.submit(partial(exchange_records, f"http://h/{i}", records.warc_date(), rid,
+                              b"GET / HTTP/1.1\r\n\r\n", head, body, 200, [], None))
+    done = writer.submit(partial(metadata_records, "http://h/0", records.warc_date(), [("title", "t")], rids[0]),
+                         wait=True)
+    done.result(timeout=30)  # on disk: readable while the file is still open
+    [open_file] = list(tmp_path.glob("*.open"))
+    with open(open_file, "rb") as handle:
+        assert [r.rec_type for r in ArchiveIterator(handle)][-1] == "metadata"
+    files = writer.close()
+    assert len(files) == 1 and not list(tmp_path.glob("*.open"))
+    kinds = [kind for kind, _, _ in warc_records(tmp_path)]
+    assert kinds == ["warcinfo", "response", "request", "revisit", "request", "revisit", "request", "metadata"]
+    assert writer.records == 8 and writer.bytes == files[0].stat().st_size
+    assert f"-{os.getpid()}-host." in files[0].name  # named after the crawl's process, not the writer's
+
+
 def test_writer_rotates_and_every_file_starts_with_warcinfo(tmp_path):
     files = _write(tmp_path, 40, max_size=2000)
     assert len(files) > 1

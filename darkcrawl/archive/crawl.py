@@ -18,6 +18,7 @@ import socket
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,8 @@ from scrapy import signals
 import darkcrawl
 from darkcrawl.archive import records
 from darkcrawl.archive.wire import Exchange
-from darkcrawl.archive.writer import Dedup, WarcWriter, seal
+from darkcrawl.archive.writer import Dedup, Job, seal
+from darkcrawl.archive.writer_process import WarcWriterProcess
 from darkcrawl.config import get_option
 from darkcrawl.processes import pid_alive
 from darkcrawl.meta import BACKREF_KEY, LINK_KEY, RENDER_KEY, network_of
@@ -73,28 +75,38 @@ class Captured:
 
 
 def _exchange_job(uri: str, date: str, rid: str, exchange: Exchange, body: bytes, status: int,
-                  extra: list[tuple[str, str]], metadata: list[tuple[str, str]] | None):
-    """The job making one exchange's records in the writer thread: the response (or a
-    revisit of the earlier identical payload), its request, and a hop's metadata."""
+                  extra: list[tuple[str, str]], metadata: list[tuple[str, str]] | None) -> Job:
+    """The job making one exchange's records in the writer: a function and its
+    arguments, which pickle (the writer is a process of its own)."""
     payload = exchange.response_body if exchange.response_body is not None else body
+    return partial(exchange_records, uri, date, rid, exchange.request, exchange.response_head, payload, status,
+                   extra, metadata)
 
-    def job(dedup: Dedup) -> list[ArcWarcRecord]:
-        digest = records.sha1_digest(payload)
-        earlier = dedup.seen(digest, rid, uri, date) if 200 <= status < 300 and payload else None
-        if earlier is not None:
-            response = records.revisit_record(uri, date, rid, exchange.response_head, digest, earlier, extra)
-        else:
-            response = records.response_record(uri, date, rid, exchange.response_head, payload, digest, extra)
-        out = [response, records.request_record(uri, date, records.record_id(), exchange.request, rid)]
-        if metadata is not None:
-            out.append(records.metadata_record(uri, date, metadata, concurrent_to=rid))
-        return out
 
-    return job
+def exchange_records(uri: str, date: str, rid: str, request: bytes, head: bytes, payload: bytes, status: int,
+                     extra: list[tuple[str, str]], metadata: list[tuple[str, str]] | None,
+                     dedup: Dedup) -> list[ArcWarcRecord]:
+    """One exchange's records: the response (or a revisit of the earlier identical
+    payload), its request, and a hop's metadata."""
+    digest = records.sha1_digest(payload)
+    earlier = dedup.seen(digest, rid, uri, date) if 200 <= status < 300 and payload else None
+    if earlier is not None:
+        response = records.revisit_record(uri, date, rid, head, digest, earlier, extra)
+    else:
+        response = records.response_record(uri, date, rid, head, payload, digest, extra)
+    out = [response, records.request_record(uri, date, records.record_id(), request, rid)]
+    if metadata is not None:
+        out.append(records.metadata_record(uri, date, metadata, concurrent_to=rid))
+    return out
+
+
+def metadata_records(uri: str, date: str, fields: list[tuple[str, str]], concurrent_to: str | None,
+                     _dedup: Dedup) -> list[ArcWarcRecord]:
+    return [records.metadata_record(uri, date, fields, concurrent_to=concurrent_to)]
 
 
 class Archive:
-    def __init__(self, root: Path, writer: WarcWriter, round_id: str, settings: BaseSettings, stats: Any) -> None:
+    def __init__(self, root: Path, writer: WarcWriterProcess, round_id: str, settings: BaseSettings, stats: Any) -> None:
         self.root = root
         self.stats = stats
         self.writer = writer
@@ -128,7 +140,7 @@ class Archive:
         seal_orphans(folder, host)
         prefix = get_option(settings, "DARKCRAWL_WARC_PREFIX")
         info = warcinfo_fields(settings, prefix, round_id, host)
-        writer = WarcWriter(folder, prefix, get_option(settings, "DARKCRAWL_WARC_MAX_SIZE"), info,
+        writer = WarcWriterProcess(folder, prefix, get_option(settings, "DARKCRAWL_WARC_MAX_SIZE"), info,
                             Dedup(get_option(settings, "DARKCRAWL_WARC_DEDUP")), host)
         return cls(root, writer, round_id, settings, crawler.stats)
 
@@ -153,9 +165,10 @@ class Archive:
         _remember(self.render_proxies, meta.get(RENDER_KEY) or "", server)
         self.stats.inc_value("darkcrawl/archive/browser_exchanges", resources)
 
-    def write(self, made: list[ArcWarcRecord], wait: bool = False) -> Future[None] | None:
-        """Queue records already made; with *wait*, a future done once they are on disk."""
-        return self.writer.submit(lambda _dedup: made, wait=wait)
+    def metadata(self, uri: str, date: str, fields: list[tuple[str, str]], concurrent_to: str | None = None,
+                 wait: bool = False) -> Future[None] | None:
+        """Queue a metadata record; with *wait*, a future done once it is on disk."""
+        return self.writer.submit(partial(metadata_records, uri, date, fields, concurrent_to), wait=wait)
 
     # -- the end ------------------------------------------------------------------------
 

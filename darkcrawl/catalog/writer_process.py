@@ -15,8 +15,6 @@ The process dies with the crawl (``PR_SET_PDEATHSIG``): a crawl killed with
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
 import queue
 import signal
@@ -27,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from darkcrawl.catalog.db import CatalogDB, CatalogError, redact
 from darkcrawl.catalog.rows import FailureRow, Visit
 from darkcrawl.catalog.writer import CatalogWriter
+from darkcrawl.processes import die_with_parent
 
 if TYPE_CHECKING:
     from darkcrawl.catalog.facets import Facet
@@ -37,7 +36,6 @@ logger = logging.getLogger(__name__)
 WRITE_ATTEMPTS = 3
 #: the crawl's message that there is nothing more to write
 STOP = "stop"
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(slots=True)
@@ -55,17 +53,11 @@ class Totals:
     errors: list[str] = field(default_factory=list)
 
 
-def _die_with_parent() -> None:
-    """Linux: this process gets SIGKILL when the crawl's process dies, however it dies."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 def writer_main(location: str, facets: list[Facet], batch: int, interval: float, rows: Any, results: Any) -> None:
     """The process: rows from *rows* into the catalogue at *location*, in batches of
     *batch* rows (or what came within *interval* s), until :data:`STOP`; then the
     facets' closing pass and the totals put on *results*."""
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the crawl's Ctrl-C is the crawl's to handle
     totals = Totals()
     try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import NotConfigured
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
     from warcio.recordloader import ArcWarcRecord
 
-    from darkcrawl.archive.writer import Dedup
+    from darkcrawl.archive.writer import Dedup, Job
 
 
 def _date(iso: str) -> str:
@@ -67,30 +68,31 @@ def failure_fields(item: FailureItem) -> list[tuple[str, str]]:
     return fields
 
 
-def render_job(item: RenderItem, proxy: str | None):
-    """The render's resource and metadata records, made in the writer thread (a
-    screenshot is megabytes to digest)."""
-    def job(_dedup: Dedup) -> list[ArcWarcRecord]:
-        url, date = item.final_url, _date(item.timestamp)
-        out: list[ArcWarcRecord] = []
-        first = records.record_id()
-        if item.screenshot is not None:
-            kind = "fullPage" if item.screenshot_full_page else "view"
-            out.append(records.resource_record(f"urn:{kind}:{url}", date, "image/png", item.screenshot, rid=first))
-        dom = records.resource_record(f"urn:dom:{url}", date, "text/html; charset=utf-8", item.html,
-                                      concurrent_to=first if out else None, rid=None if out else first)
-        out.append(dom)
-        link = item.link
-        fields = network_fields("render", link.network, proxy, link.host, link.backref)
-        fields += [("page", "rendered"), ("rendered-from", link.url)]
-        if item.title:
-            fields.append(("title", item.title))
-        if item.visit:
-            fields.append(("visit", item.visit))
-        out.append(records.metadata_record(url, date, fields, concurrent_to=first))
-        return out
+def render_job(item: RenderItem, proxy: str | None) -> Job:
+    """The render's resource and metadata records, made in the writer (a screenshot is
+    megabytes to digest): a function and its arguments, which pickle."""
+    link = item.link
+    fields = network_fields("render", link.network, proxy, link.host, link.backref)
+    fields += [("page", "rendered"), ("rendered-from", link.url)]
+    if item.title:
+        fields.append(("title", item.title))
+    if item.visit:
+        fields.append(("visit", item.visit))
+    return partial(render_records, item.final_url, _date(item.timestamp), item.screenshot,
+                   bool(item.screenshot_full_page), item.html, fields)
 
-    return job
+
+def render_records(url: str, date: str, screenshot: bytes | None, full_page: bool, html: bytes,
+                   fields: list[tuple[str, str]], _dedup: Dedup) -> list[ArcWarcRecord]:
+    out: list[ArcWarcRecord] = []
+    first = records.record_id()
+    if screenshot is not None:
+        kind = "fullPage" if full_page else "view"
+        out.append(records.resource_record(f"urn:{kind}:{url}", date, "image/png", screenshot, rid=first))
+    out.append(records.resource_record(f"urn:dom:{url}", date, "text/html; charset=utf-8", html,
+                                       concurrent_to=first if out else None, rid=None if out else first))
+    out.append(records.metadata_record(url, date, fields, concurrent_to=first))
+    return out
 
 
 class ArchivePipeline:
@@ -133,5 +135,4 @@ class ArchivePipeline:
 
     def _metadata(self, uri: str, date: str, fields: list[tuple[str, str]], captured: Captured | None,
                   wait: bool = False) -> Any:
-        record = records.metadata_record(uri, date, fields, concurrent_to=captured.record_id if captured else None)
-        return self.archive.write([record], wait=wait)
+        return self.archive.metadata(uri, date, fields, captured.record_id if captured else None, wait=wait)

@@ -1,0 +1,159 @@
+"""The WARC writer in a process of its own.
+
+In a thread (:class:`~darkcrawl.archive.writer.WarcWriter` alone) the records' making
+(warcio's Python) took the GIL from the crawl's thread at every step: measured on
+`make bench` (20 hosts x 400 pages), the archive cost the plain stage 20-28% of its
+pages/s in three runs, over the 10% the archive promises.  Here the crawl pickles each
+job (a module-level function and its arguments: the exchange's bytes, a page's
+metadata fields) onto a :class:`multiprocessing.Queue`; a spawned process runs the same
+:class:`WarcWriter` on them, payload digests and revisits included (its
+:class:`~darkcrawl.archive.writer.Dedup` lives there).  A job submitted with *wait*
+gets a future that a reader thread settles when the process says its records are on
+disk: a page is marked done only after its records are (see the archive pipeline).
+
+The process dies with the crawl (``PR_SET_PDEATHSIG``): a crawl killed with
+``kill -9`` leaves an ``.open`` file valid up to its last whole record, sealed at the
+next start, as before.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import signal
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from darkcrawl.archive.writer import Dedup, Job, WarcWriter
+from darkcrawl.processes import die_with_parent
+
+logger = logging.getLogger(__name__)
+
+#: the crawl's message that there is nothing more to write
+STOP = "stop"
+#: jobs on their way to the process before the crawl waits (a disk slower than the
+#: crawl slows the crawl, it does not fill memory)
+QUEUE_SIZE = 512
+
+
+@dataclass(slots=True)
+class Totals:
+    """What the process wrote, sent back when it is done."""
+
+    files: list[Path] = field(default_factory=list)
+    records: int = 0
+    bytes: int = 0
+    errors: int = 0
+
+
+def writer_main(folder: Path, prefix: str, max_size: int, info: list[tuple[str, str]], dedup: Dedup,
+                host: str, pid: int, jobs: Any, results: Any) -> None:
+    """The process: jobs from *jobs* into the WARC files until :data:`STOP`; each waited
+    job's token back on *results* once written; then the totals."""
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the crawl's Ctrl-C is the crawl's to handle
+    writer = WarcWriter(folder, prefix, max_size, info, dedup, host, pid=pid)
+    while (message := jobs.get()) != STOP:
+        token, job = message
+        future = writer.submit(job, wait=token is not None)
+        if future is not None:
+            future.add_done_callback(lambda done, token=token: results.put(
+                ("done", token, None if done.exception() is None else repr(done.exception()))))
+    files = writer.close()
+    results.put(("closed", Totals(files, writer.records, writer.bytes, writer.errors)))
+
+
+class WarcWriterProcess:
+    """:class:`WarcWriter`'s interface (``submit``, ``close``, ``records``, ``bytes``,
+    ``errors``), its work done in a spawned process.  Jobs must pickle: module-level
+    functions (``functools.partial``) taking the :class:`Dedup` last."""
+
+    def __init__(self, folder: Path, prefix: str, max_size: int, info: list[tuple[str, str]],
+                 dedup: Dedup, host: str, pid: int | None = None) -> None:
+        import os
+
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded reactor
+        self._jobs = context.Queue(QUEUE_SIZE)
+        self._results = context.Queue()
+        self._process = context.Process(
+            target=writer_main, name="darkcrawl-warc",
+            args=(folder, prefix, max_size, info, dedup, host, os.getpid() if pid is None else pid,
+                  self._jobs, self._results), daemon=True)
+        self._process.start()
+        self._tokens = itertools.count()
+        self._waiting: dict[int, Future[None]] = {}
+        self._lock = threading.Lock()
+        self._totals: Totals | None = None
+        self._closed = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="darkcrawl-warc-acks", daemon=True)
+        self._reader.start()
+
+    @property
+    def records(self) -> int:
+        return self._totals.records if self._totals else 0
+
+    @property
+    def bytes(self) -> int:
+        return self._totals.bytes if self._totals else 0
+
+    @property
+    def errors(self) -> int:
+        return self._totals.errors if self._totals else 0
+
+    def submit(self, job: Job, wait: bool = False) -> Future[None] | None:
+        """Queue *job*; with *wait*, a future done once its records are on disk."""
+        future: Future[None] | None = None
+        token = None
+        if wait:
+            future = Future()
+            token = next(self._tokens)
+            with self._lock:
+                self._waiting[token] = future
+        self._jobs.put((token, job))
+        return future
+
+    def close(self) -> list[Path]:
+        """Write what is queued, close the file; the files written, in order."""
+        if self._process.is_alive() or self._totals is None:
+            try:
+                self._jobs.put(STOP)
+            except ValueError:  # closed already
+                pass
+            while not self._closed.wait(1.0):
+                if not self._process.is_alive():  # killed: what it wrote is sealed at the next start
+                    logger.error("the WARC writer process ended early (exit code %s)", self._process.exitcode)
+                    break
+            self._process.join(10)
+        self._fail_waiting("the WARC writer process ended")
+        return list(self._totals.files) if self._totals else []
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = self._results.get()
+            except (EOFError, OSError):
+                return
+            if message[0] == "closed":
+                self._totals = message[1]
+                self._closed.set()
+                return
+            _, token, error = message
+            with self._lock:
+                future = self._waiting.pop(token, None)
+            if future is None:
+                continue
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(OSError(error))
+
+    def _fail_waiting(self, why: str) -> None:
+        with self._lock:
+            waiting, self._waiting = self._waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(OSError(why))
