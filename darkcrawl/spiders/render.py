@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import functools
 import logging
 import math
 import re
@@ -63,13 +62,6 @@ _ATTEMPT_KEYS = frozenset({"playwright_page", RENDER_GUARD_KEY})
 class RenderStage:
     """Mixed into DarkwebSpider (uses its settings, stats, hooks and admission)."""
 
-    @functools.cached_property
-    def _page_init(self) -> str:
-        settings = self.settings  # type: ignore[attr-defined]
-        if settings.get("PLAYWRIGHT_ABORT_REQUEST") or "PLAYWRIGHT_PROCESS_REQUEST_HEADERS" in settings:
-            return "darkcrawl.spiders.render.watch_page"  # they need scrapy-playwright's route on every request
-        return "darkcrawl.spiders.render.unroute_page"
-
     def _render_request(self, response: Response, url: str, link: tuple[str, str, str], depth: int,
                         visit: str) -> Request:
         meta: dict[str, Any] = {
@@ -92,7 +84,7 @@ class RenderStage:
                 actions = []
             if actions:
                 meta["playwright_page_methods"] = actions
-        meta["playwright_page_init_callback"] = self._page_init
+        meta["playwright_page_init_callback"] = "darkcrawl.spiders.render.watch_page"
         return Request(response.url, callback=self.parse_rendered, errback=self.on_render_error,
                        dont_filter=True, priority=-depth, meta=meta)
 
@@ -284,28 +276,11 @@ class RenderStage:
 
 
 async def watch_page(page: Page, request: Request) -> None:
-    """The render requests' ``playwright_page_init_callback`` when scrapy-playwright's
-    route stays: the render's bounds watch the page from before its navigation."""
+    """The render requests' ``playwright_page_init_callback``: the render's bounds
+    watch the page from before its navigation."""
     guard = request.meta.get(RENDER_GUARD_KEY)
     if guard is not None:
         await guard.attach(page)
-
-
-async def unroute_page(page: Page, request: Request) -> None:
-    """The render requests' ``playwright_page_init_callback``: the render's bounds
-    watch the page, and its requests go straight to the network, not one by one
-    through Python.
-
-    scrapy-playwright routes every request of a page through Python, to put Scrapy's
-    headers on it, and Playwright turns Chromium's HTTP cache off for a page that
-    has a route: every render fetched the site's stylesheets, scripts, fonts and
-    images again (through Tor, for an onion).  What the route gave: Scrapy's user
-    agent, which the browser sends itself (``--user-agent``, see the add-on), and
-    Scrapy's Accept headers on the document.  Not its cookies: Chromium ignores a
-    Cookie header set on an intercepted request.
-    """
-    await watch_page(page, request)
-    await page.unroute("**")  # awaited: the cache is back on before the navigation
 
 
 def _repeated_top(png: bytes, max_period: int) -> bool:
