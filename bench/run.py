@@ -29,7 +29,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEB_DIR = PROJECT_ROOT / "bench" / ".web"
 #: "no-catalog": darkcrawl with DARKCRAWL_CATALOG=0, for what the catalogue costs
 #: "warc": darkcrawl with DARKCRAWL_WARC=1, for what the archive costs (and its bytes per page)
-CRAWLERS = ("baseline", "darkcrawl", "no-catalog", "warc")
+#: "no-gates": with DARKCRAWL_GATES=0, for what reading every answer for a gate costs
+CRAWLERS = ("baseline", "darkcrawl", "no-catalog", "warc", "no-gates")
+#: the settings each darkcrawl variant runs with
+VARIANTS = {"no-catalog": ("DARKCRAWL_CATALOG=0",), "warc": ("DARKCRAWL_WARC=1",), "no-gates": ("DARKCRAWL_GATES=0",)}
 #: the archive may cost at most this share of the plain stage's pages/s
 WARC_COST_TARGET = 0.10
 #: the catalogue may cost at most this fraction of the plain stage's pages/s
@@ -130,7 +133,7 @@ def _commands(name: str, work: Path, seed_url: str, stats_file: Path) -> tuple[l
         return cmd, _child_env({}, drop=_SCRAPY_PROJECT_VARS)
     seeds = work / "seeds.txt"
     seeds.write_text(seed_url + "\n")
-    extra = {"no-catalog": ("DARKCRAWL_CATALOG=0",), "warc": ("DARKCRAWL_WARC=1",)}.get(name, ())
+    extra = VARIANTS.get(name, ())
     cmd = darkcrawl_argv(seeds, work / "data", stats_file, "STATS_DUMP=True", *extra)
     return cmd, _child_env({"DARKCRAWL_ALLOW_LOOPBACK": "1"})
 
@@ -318,6 +321,9 @@ def print_table(results: list[CrawlResult], ratio: float | None) -> None:
         speed, cpu = cost
         print(f"catalogue cost: {speed:+.1%} pages/s, {cpu:+.1%} CPU ms/page against DARKCRAWL_CATALOG=0 "
               f"(target: at most {CATALOG_COST_TARGET:.0%} of the pages/s{'' if speed <= CATALOG_COST_TARGET else ', missed'})")
+    gates = catalog_cost(results, "no-gates")
+    if gates is not None:
+        print(f"gates cost: {gates[0]:+.1%} pages/s, {gates[1]:+.1%} CPU ms/page against DARKCRAWL_GATES=0")
     archive = warc_cost(results)
     if archive is not None:
         print(f"WARC cost: {archive['speed']:+.1%} pages/s, {archive['cpu']:+.1%} CPU ms/page against darkcrawl without it "
@@ -339,10 +345,11 @@ def warc_cost(results: list[CrawlResult]) -> dict[str, float] | None:
             "files_bytes_per_page": off.files_bytes / off.pages}
 
 
-def catalog_cost(results: list[CrawlResult]) -> tuple[float, float] | None:
-    """(pages/s lost, CPU per page added) by the catalogue, as fractions of the run without it."""
+def catalog_cost(results: list[CrawlResult], without: str = "no-catalog") -> tuple[float, float] | None:
+    """(pages/s lost, CPU per page added) by what the *without* run turns off (the catalogue,
+    the gates), as fractions of that run."""
     by_name = {r.name: r for r in results if r.status == "ok"}
-    return _cost(by_name.get("darkcrawl"), by_name.get("no-catalog"))
+    return _cost(by_name.get("darkcrawl"), by_name.get(without))
 
 
 def _cost(on: CrawlResult | None, off: CrawlResult | None) -> tuple[float, float] | None:
@@ -355,7 +362,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     ap.add_argument("--hosts", type=int, default=50, help="number of hosts/ports (default 50)")
     ap.add_argument("--pages", type=int, default=400, help="pages per host (default 400)")
-    ap.add_argument("--only", choices=CRAWLERS, help="run a single crawler")
+    ap.add_argument("--only", choices=CRAWLERS, action="append",
+                    help="run only this crawler (repeat for several, in the order given)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, stats, darkcrawl data)")
     ap.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
     ap.add_argument("--timeout", type=float, default=600.0, help="per-crawler time limit in s (default 600)")
@@ -400,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
                 nginx_info = nginx_throughput(params, tmp, args.nginx_bench)
                 if nginx_info:
                     print(f"  nginx alone: {nginx_info['requests_per_s']:.0f} pages/s ({nginx_info['tool']})")
-            for name in [args.only] if args.only else CRAWLERS:
+            for name in args.only or CRAWLERS:
                 result = run_crawler(name, tmp, server, web, args.timeout)
                 results.append(result)
                 print(f"[{name}] {result.status}: {_fmt(result.pages, 'd')} pages in {result.wall_s:.1f}s",
@@ -431,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
             "ratio": ratio,
             "catalog_cost": catalog_cost(results),
             "warc_cost": warc_cost(results),
+            "gates_cost": catalog_cost(results, "no-gates"),
             "target_ratio": TARGET_RATIO,
         }
         write_json(args.json, payload)

@@ -29,6 +29,8 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
     "darkcrawl.downloadermiddlewares.history.HistoryRedirectMiddleware": 600,
     "darkcrawl.downloadermiddlewares.backoff.HostBackoffMiddleware": 650,  # above retry/redirect: sees every attempt
+    # gates (DDoS queues, captchas...): read before robots.txt's rules release a host's pages
+    "darkcrawl.downloadermiddlewares.gates.GateMiddleware": 660,
     "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
     "darkcrawl.downloadermiddlewares.cookies.OfflineCookiesMiddleware": 700,
     # next to the download handler: every exchange as it came, before any decoding (DARKCRAWL_WARC)

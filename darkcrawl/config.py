@@ -341,6 +341,21 @@ OPTIONS: tuple[Option, ...] = (
          "aborted, at 3x it the render is cut (0: no budget)"),
     _opt("DARKCRAWL_RENDER_MAX_NAVIGATIONS", _int, 5, "main-frame navigations a render follows after the first (meta "
          "refresh, window.location, script redirects); one more cuts it (0: no limit)"),
+    # gates: interstitials in front of a host's content (darkcrawl/intel/, darkcrawl/policy/gates.py)
+    _opt("DARKCRAWL_GATES", _bool, True, "recognise interstitials (DDoS queues, captchas, ban pages, login walls, "
+         "proxy errors): saved as the host's gate, never as its content; a queue is waited out as it asks"),
+    _opt("DARKCRAWL_GATE_MARGIN", _seconds, 1.0, "seconds added to the delay a queue page asks for"),
+    _opt("DARKCRAWL_GATE_MAX_WAIT", _seconds, 300.0, "longest delay a gate may ask for; a longer one gives the host up"),
+    _opt("DARKCRAWL_GATE_MAX_ROUNDS", _int, 6, "queue pages (or bans) in a row, after the first, before a gated "
+         "host is given up (its URLs then fail with the reason)"),
+    _opt("DARKCRAWL_GATE_BAN_WAIT", _seconds, 30.0, "seconds before a fresh start (the host's cookies dropped) after a ban"),
+    _opt("DARKCRAWL_GATE_REST", _seconds, 3600.0, "seconds a given-up gated host is left alone before it is tried again"),
+    _opt("DARKCRAWL_GATE_RATE", _seconds, 2.0, "requests per second to a host that showed a gate, the plain stage and "
+         "the browser's resources together (EndGame bans above 6; 0: not paced)"),
+    _opt("DARKCRAWL_GATE_BURST", _int, 3, "of those, how many may leave at once"),
+    _opt("DARKCRAWL_COOKIE_STORE", _str, "darkcrawl.storage.cookiestore.FileCookieStore",
+         "where `scrapy cookies import` keeps imported cookies and crawls read them (the distributed profile: "
+         "the fleet's Redis)"),
     # the catalogue (darkcrawl/catalog/) and its viewer
     _opt("DARKCRAWL_CATALOG", _bool, True, "keep the crawl catalogue (PATH_DATA/catalog.sqlite, or DARKCRAWL_CATALOG_URL) "
          "up to date while the crawl runs"),

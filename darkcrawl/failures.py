@@ -406,6 +406,8 @@ def _explain_httpx(name: str, text: str, exc: BaseException, transfer: Transfer)
         match = _HTTPX_TRUNCATED.search(text)
         if match:
             return f"body truncated: {int(match[1]):,} of {int(match[2]):,} bytes", "BodyTruncated"
+        if "Server disconnected without sending a response" in text:  # h11: not a byte of an answer
+            return "the server closed the connection without answering", "NoResponse"
         if "peer closed connection" in text or "Server disconnected" in text:
             return f"the server closed the connection before the end of the response{_of(transfer)}", "BodyTruncated"
         if "chunk" in text.lower():

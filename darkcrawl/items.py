@@ -93,8 +93,11 @@ class PageItem:
     text: str | None = field(default=None, repr=False)
     #: the attempt's times in ms: connect_ms (None: a pooled connection), ttfb_ms, elapsed_ms (darkcrawl.timing)
     timing: dict[str, int | None] | None = None
-    #: an interstitial instead of the site's page: {"kind": "queue"|"captcha"|"ban"|"login"|"proxy_error",
-    #: "evidence": what was recognised, "wait": seconds it asked to wait or None} (darkcrawl.intel.gates)
+    #: the interstitial this answer was instead of the site's content (darkcrawl.intel.gates):
+    #: ``{"kind": "queue"|"captcha"|"ban"|"login"|"proxy_error", "evidence": one sentence,
+    #: "wait": seconds asked for or None, "rule", "action": "wait"|"person"|"give_up"|"none",
+    #: "first_seen", "round", "reason"}``.  Such a page is saved (the evidence) but never
+    #: read as the site's text: ``links`` is empty, ``text`` None, no render, no content-seen
     gate: dict[str, Any] | None = None
 
 

@@ -68,6 +68,18 @@ SHUTDOWN_DIRECT_KEY = "darkcrawl_shutdown_direct"
 #: (see FrontierScheduler._done), so the next start takes it again
 SHUTDOWN_ABANDONED_KEY = "darkcrawl_shutdown_abandoned"
 
+#: the gate this attempt's answer showed (darkcrawl.intel.gates.Gate.as_dict(), plus what
+#: the crawl does about it), set by the gate middleware
+GATE_KEY = "darkcrawl_gate"
+#: the gate middleware looked at this attempt's answer (the spider need not look again)
+GATE_CHECKED_KEY = "darkcrawl_gate_checked"
+#: the probe token of a request that tries a gated host after its wait
+GATE_PROBE_KEY = "darkcrawl_gate_probe"
+#: a render's pacer for the resources the browser loads from a gated host (set by the gate
+#: middleware; a live object: never serialised, the render handler strips it)
+GATE_PACER_KEY = "darkcrawl_gate_pacer"
+#: the cookies of a render's host, for the browser context (Playwright's cookie dicts)
+BROWSER_COOKIES_KEY = "darkcrawl_browser_cookies"
 #: the bytes of a plain-stage exchange as sent and received (darkcrawl.archive.wire.Exchange),
 #: set by the download handler when the archive is on, taken out at once by the archive's
 #: downloader middleware (never serialised)
@@ -111,6 +123,19 @@ def slot_key(network: str, service: str) -> str:
 def render_slot(service: str) -> str:
     """The download slot of a service's renders: ``render@xyz.onion:80``."""
     return slot_key(RENDER_SLOT_NETWORK, service)
+
+
+def gate_key(meta: Mapping[str, Any]) -> str | None:
+    """The gate key of a request (its host's download slot: ``tor@xyz.onion``), the same for a
+    render as for the plain fetch of its page; None before routing gave it a slot."""
+    slot = meta.get(SLOT_KEY)
+    if not slot:
+        return None
+    network, _, service = slot.partition("@")
+    if network == RENDER_SLOT_NETWORK:
+        actual = network_of(meta)
+        return slot_key(actual, service) if actual else None
+    return slot
 
 
 def host_key(network: str, host: str) -> str:

@@ -298,6 +298,7 @@ def headers_record(item: PageItem, base: str, name: str) -> dict[str, Any]:
     stage saved them (null until then, and for pages never rendered).
     A page whose content another URL had first also names that URL
     (``Duplicate-Of``); its ``Document`` is null: the content is stored under it.
+    A gate page (a DDoS queue, a captcha, a ban...) says so (``Gate``).
     A record that was bounded says what was cut (``cut``, absent otherwise)."""
     record: dict[str, Any] = {
         "[metadata]": metadata_dict(item.link, base, name),
@@ -320,6 +321,8 @@ def headers_record(item: PageItem, base: str, name: str) -> dict[str, Any]:
         record["Content-Digest"] = item.content_digest  # content-seen's, for the catalogue
     if item.duplicate_of is not None:
         record["Duplicate-Of"] = item.duplicate_of
+    if item.gate is not None:
+        record["Gate"] = item.gate  # an interstitial, not the site's content (darkcrawl.intel.gates)
     if item.sitemap_changefreq is not None:
         record["Sitemap-Changefreq"] = item.sitemap_changefreq  # the revisit interval started from it
     if item.cut:

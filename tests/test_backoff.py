@@ -247,7 +247,7 @@ def request(url: str = "http://dead.example/", **meta: Any) -> Request:
 def queued(mw: HostBackoffMiddleware, url: str = "http://dead.example/") -> Request:
     """A request as the scheduler hands it out."""
     req = request(url)
-    mw._request_scheduled(req)
+    mw.parking._request_scheduled(req)
     return req
 
 
@@ -276,7 +276,7 @@ def test_settings(tmp_path, monkeypatch):
     mw = middleware(tmp_path, DARKCRAWL_BACKOFF_MAX="inf", DARKCRAWL_BACKOFF_JITTER=0)
     assert mw.table.policy == BackoffPolicy(after=2, base=2.5, maximum=float("inf"), give_up=3, jitter=0,
                                             dead_after=3)
-    assert mw.busy_weight == 5  # more than CONCURRENT_REQUESTS
+    assert mw.parking.busy_weight == 5  # more than CONCURRENT_REQUESTS
     with pytest.raises(NotConfigured):
         middleware(tmp_path, DARKCRAWL_BACKOFF_ENABLED="0")
     with pytest.raises(ConfigError, match="DARKCRAWL_BACKOFF_.*give_up=1"):
@@ -316,14 +316,14 @@ async def test_a_backed_off_host_waits_in_the_scheduler_and_is_probed_once(tmp_p
     for _ in range(2):
         mw.process_exception(request(), DownloadConnectionRefusedError())
     # its slot looks busier than any live slot can be, so the scheduler keeps its requests
-    assert stand_ins(mw) == mw.busy_weight == 5
+    assert stand_ins(mw) == mw.parking.busy_weight == 5
     # one that is handed out all the same waits, counted in its slot...
     waiting = asyncio.ensure_future(mw.process_request(queued(mw, "http://dead.example/a")))
     await asyncio.sleep(0.05)
     assert not waiting.done() and len(downloader.slots[DEAD].active) == 5 + 1
     # ...until a live host's request is queued while the downloader is full: it goes back
     downloader.full = True
-    mw._request_scheduled(Request("http://live.example/", meta={"download_slot": "clearnet@live.example"}))
+    mw.parking._request_scheduled(Request("http://live.example/", meta={"download_slot": "clearnet@live.example"}))
     requeued = await asyncio.wait_for(waiting, 1)
     assert isinstance(requeued, Request) and requeued.url == "http://dead.example/a" and requeued.dont_filter
     assert len(downloader.slots[DEAD].active) == 5  # its place is free again

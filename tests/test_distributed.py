@@ -217,8 +217,19 @@ def test_requests_are_stored_as_json(redis_server: RedisServer) -> None:
     assert stored["r"]["url"] == "http://a.example/x" and stored["r"]["callback"] == "parse"
     assert "darkcrawl_lease" not in stored["r"]["meta"]  # a worker's own bookkeeping stays with it
     assert score < 0  # higher priority first
+    # what a new Request has anyway is left out (Redis stores, logs and sends back every byte)
+    assert not {"body", "cookies", "headers", "method", "errback", "flags", "cb_kwargs", "encoding",
+                "dont_filter"} & stored["r"].keys()
     request = queue.decode(frontier.pop(1, 0.0)[0])
     assert request.callback == spider.parse and request.meta["darkcrawl_link"] == ("clearnet", "a", "a")
+    assert (request.url, request.priority, request.method, request.body, request.dont_filter) == (
+        "http://a.example/x", 3, "GET", b"", False)
+    # and what differs from the defaults is kept
+    queue.push(Request("http://a.example/y", method="POST", body=b"q=1", headers={"X-A": "1"}, dont_filter=True,
+                       cookies={"c": "1"}, meta={"download_slot": "clearnet@a.example"}))
+    request = queue.decode(frontier.pop(1, 0.0)[0])
+    assert (request.method, request.body, request.headers.get("X-A"), request.dont_filter, request.cookies) == (
+        "POST", b"q=1", b"1", True, {"c": "1"})
 
 
 def test_a_dead_workers_requests_come_back(redis_server: RedisServer) -> None:
@@ -235,6 +246,47 @@ def test_a_dead_workers_requests_come_back(redis_server: RedisServer) -> None:
     assert survivor.recover_dead() == 1
     assert survivor.pop(10, 0.0) == [b"r2"]
     assert redis_server.client().hexists(survivor.key("workers"), "victim") is False
+
+
+def test_leases_by_pop_token(redis_server: RedisServer) -> None:
+    """A lease is named by its pop (``<token>/<n>``): a retried pop gets the same
+    requests again, a request queued twice is leased twice, and a lease written by
+    an older version (named by the request) is still recovered."""
+    frontier = _frontier(redis_server, "w1")
+    client = redis_server.client()
+    lease = frontier.key("lease", "w1")
+    for slot, member in (("a", b"r1"), ("b", b"r2")):
+        frontier.push(slot, 0, member)
+    frontier.flush()
+    token = frontier._token()
+    pop = frontier._scripts["pop"]
+    args = [frontier.prefix, "w1", "", 0, 0, 0, 0, 0, 0, token, 10, 0, 0]
+    first = pop(args=args)
+    assert pop(args=args) == first  # its answer lost: the same requests, under the same leases
+    assert sorted(client.hkeys(lease)) == [f"{token}/1".encode(), f"{token}/2".encode()]
+    # the same request queued again while leased: two leases, gone one ack each
+    frontier.push("c", 0, b"r3")
+    frontier.push("c", 0, b"r3")
+    frontier.flush()
+    assert frontier.pop(10, 0.0) == [b"r3"]
+    frontier.push("c", 0, b"r3")
+    frontier.flush()
+    assert frontier.pop(10, 0.0) == [b"r3"]
+    assert client.hlen(lease) == 4
+    frontier.ack(b"r3")
+    frontier.flush()
+    assert client.hlen(lease) == 3
+    frontier.ack(b"r3")
+    frontier.ack(b"r3")  # acked once too often: nothing more to give
+    frontier.flush()
+    assert client.hlen(lease) == 2
+    # an older worker's lease: member -> "slot\nscore\ntoken"
+    client.hset(frontier.key("lease", "old"), b'{"v":1,"r":{"url":"http://d/"}}', b"d\n-5\nab12.3")
+    frontier.close()
+    survivor = _frontier(redis_server, "w2")
+    assert sorted(survivor.pop(10, 0.0)) == [b"r1", b"r2"]  # w1 left: what it held is back
+    survivor._run("recover", "old", "1")
+    assert survivor.pop(10, 0.0) == [b'{"v":1,"r":{"url":"http://d/"}}']
 
 
 def test_shared_seen_set_admits_once_and_forgets_what_a_dead_worker_did_not_queue(
@@ -454,3 +506,29 @@ def test_a_worker_without_reboot_waits_for_work(darknet: Darknet, redis_server: 
     worker.process.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop
     assert worker.wait(60) == 4, worker.log[-3000:]  # interrupted (Ctrl-C), cleanly
     assert redis_server.client().hlen(f"{PREFIX}:workers") == 0
+
+
+def test_cookies_imported_into_the_fleet_open_a_captcha_for_every_worker(redis_server: RedisServer, tmp_path: Path,
+                                                                         workers: Callable[..., Worker]) -> None:
+    """``SCRAPY_PROJECT=distributed scrapy cookies import`` puts a host's cookies in the fleet's
+    Redis; a worker with a PATH_DATA of its own (no file store) gets behind the host's
+    captcha with them, and is paced as behind a gate."""
+    from tests.endgame import PAGES, EndGameSite
+
+    with EndGameSite(delay=2.0, captcha=True) as site:
+        exported = tmp_path / "cookies.txt"
+        exported.write_text(f"{site.host}\tFALSE\t/\tFALSE\t0\tdcap\t{site.solved_cookie()}\n")
+        imported = subprocess.run(
+            [sys.executable, "-m", "scrapy", "cookies", "import", site.host, str(exported)], cwd=ROOT,
+            capture_output=True, text=True, timeout=60,
+            env={**os.environ, **_distributed_env(), "DARKCRAWL_REDIS_URL": redis_server.url})
+        assert imported.returncode == 0, imported.stderr
+        assert f"({PREFIX}:cookies)" in imported.stdout
+        worker = workers(tmp_path / "w1", redis_server.url, "-a", f"urls={site.url('/')}")
+        assert worker.wait(120) == 0, worker.log[-3000:]
+    assert not site.bans() and not site.served("captcha") and not site.served("queue")
+    assert {path for path, (kind, _body) in PAGES.items() if kind.startswith("text/html")} <= {
+        v.path for v in site.served("content")}
+    assert worker.stats["darkcrawl/cookies/imported_used"] >= 1
+    assert worker.stats["darkcrawl/gates/imported_hosts"] == 1
+    assert not (tmp_path / "w1" / "data" / "cookies").exists()  # from Redis, not from a file

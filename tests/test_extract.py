@@ -118,3 +118,50 @@ def test_truncated_tree_is_detected_and_its_links_scanned(levels, parser, cut):
 )
 def test_scan_links(markup, expected):
     assert scan_links(markup) == expected
+
+
+# --- meta refresh: a delay alone is this page again, not a link ------------------
+
+from darkcrawl.links.extract import refresh_parts  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("5", (5.0, None)),  # EndGame's queue page: this page again after 5 s (not a link to /5)
+        ("10", (10.0, None)),
+        (" 3 ", (3.0, None)),
+        ("2.5", (2.5, None)),
+        ("0.", (0.0, None)),
+        ("5;", (5.0, None)),
+        ("5; url=", (5.0, None)),
+        ("0; url=/next.html", (0.0, "/next.html")),
+        ("0;URL=/next.html", (0.0, "/next.html")),
+        ("3, url = 'http://b.org/x'", (3.0, "http://b.org/x")),
+        ('1;url="/q?a=1"', (1.0, "/q?a=1")),
+        ("2 /y", (2.0, "/y")),
+        ("0;/z", (0.0, "/z")),
+        ("7; URL=/a b ", (7.0, "/a b")),
+        ("1.5.3; url=/v", (1.5, "/v")),
+        ("", (None, None)),
+        ("; url=/x", (None, None)),  # no delay: browsers ignore it
+        ("url=/x", (None, None)),
+        ("soon", (None, None)),
+    ],
+)
+def test_refresh_parts(content, expected):
+    assert refresh_parts(content) == expected
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        ('<meta http-equiv="refresh" content="5">', []),
+        ('<meta http-equiv="REFRESH" content="10"><a href="/in">in</a>', ["http://a.org/in"]),
+        ('<meta http-equiv="refresh" content="3; url=/behind">', ["http://a.org/behind"]),
+        ('<meta http-equiv="refresh" content="0;url=\'../up.html\'">', ["http://a.org/up.html"]),
+        ('<meta http-equiv="refresh" content="url=/nope">', []),
+    ],
+)
+def test_meta_refresh_links(markup, expected):
+    assert links_of(markup, text=False) == expected

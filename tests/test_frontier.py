@@ -262,3 +262,26 @@ def test_jobdir_empty_keeps_the_frontier_in_memory(tmp_path: Path) -> None:
         assert len(web.page_hits()) == PAGES
     assert not (tmp_path / "data" / "job").exists()
     assert "darkcrawl/frontier/resumed" not in result.stats
+
+
+def test_a_request_dict_is_scrapys_without_the_search() -> None:
+    """serialize.request_dict == Request.to_dict(spider=...): the spider's methods, no
+    callback, a FormRequest subclass."""
+    from scrapy import FormRequest, Request, Spider
+
+    from darkcrawl.frontier.serialize import request_dict
+
+    class S(Spider):
+        name = "s"
+
+        def parse(self, response):  # noqa: ANN001, ANN201
+            pass
+
+        def on_error(self, failure):  # noqa: ANN001, ANN201
+            pass
+
+    spider = S()
+    for request in (Request("http://a.example/", callback=spider.parse, errback=spider.on_error, meta={"x": 1}),
+                    Request("http://a.example/", priority=3),
+                    FormRequest("http://a.example/f", formdata={"a": "b"}, callback=spider.parse)):
+        assert request_dict(request, spider) == request.to_dict(spider=spider)

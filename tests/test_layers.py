@@ -43,6 +43,10 @@ def _sources(where: str) -> list[Path]:
         ("seen", "darkcrawl.downloadermiddlewares"),
         ("policy", "darkcrawl.spiders"),
         ("policy", "darkcrawl.downloadermiddlewares"),
+        # host intelligence: read by the middlewares and the spider alike, above neither
+        ("intel", "darkcrawl.spiders"),
+        ("intel", "darkcrawl.downloadermiddlewares"),
+        ("intel", "darkcrawl.pipelines"),
         ("links", "darkcrawl.spiders"),
         ("links", "darkcrawl.downloadermiddlewares"),
         ("storage", "darkcrawl.spiders"),

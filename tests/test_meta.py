@@ -34,6 +34,12 @@ ZERONET_SITE = "1HeLLo4uzjaLetFx6NH3PMwFP3qbRbTf3D"
         (meta.network_of, ({},), None),
         (meta.network_of, ({LINK_KEY: ("tor", "x.onion", "x.onion:80")},), "tor"),  # routing has not seen it yet
         (meta.network_of, ({LINK_KEY: ("clearnet", "a", "a:80"), NETWORK_KEY: "zeronet"},), "zeronet"),  # redirected
+        (meta.gate_key, ({},), None),
+        (meta.gate_key, ({SLOT_KEY: "tor@x.onion"},), "tor@x.onion"),
+        # a render's gate is its page's host: the plain fetch and the browser share one
+        (meta.gate_key, ({SLOT_KEY: "render@x.onion", NETWORK_KEY: "tor"},), "tor@x.onion"),
+        (meta.gate_key, ({SLOT_KEY: "render@x.onion"},), None),
+        (meta.gate_key, ({SLOT_KEY: "freenet@127.0.0.1:8888/USK@key,x/site"},), "freenet@127.0.0.1:8888/USK@key,x/site"),
     ],
 )
 def test_helpers(helper, args, expected):

@@ -83,7 +83,18 @@ def test_summary_words_what_happened():
     assert "i2p: network unavailable for 2 requests" in text
     assert "4 API payloads still spooled" in text
     assert "output: /data" in text
+    assert "gates:" not in text  # no gate met: no line
     json.dumps(summary)  # JSON-ready
+
+
+def test_summary_says_what_gates_were_met():
+    stats = {"darkcrawl/pages": 5, "darkcrawl/gates/queue": 3, "darkcrawl/gates/captcha": 1,
+             "darkcrawl/gates/passed": 2, "darkcrawl/gates/needs_person": 1}
+    summary = build_summary(stats, _tally(), "finished", exit_code(stats, "finished"), "/data")
+    assert summary["gates"] == {"pages": {"queue": 3, "captcha": 1}, "passed": 2, "banned": 0, "needs_person": 1,
+                                "gave_up": 0}
+    assert ("  gates: queue ×3, captcha ×1; 2 waited out, 1 hosts need a person (misc/hosts_gates.json)"
+            in summary_lines(summary))
 
 
 # -- through the real commands --------------------------------------------------------

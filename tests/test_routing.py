@@ -251,3 +251,37 @@ def test_refusals_keep_their_reason_when_pickled():
     assert "rebind.test resolves to a loopback address (127.0.0.1)" in str(resolved)
     refused = pickle.loads(pickle.dumps(AddressRefused("refused: http://127.1/", "loopback")))
     assert (str(refused), refused.reason) == ("refused: http://127.1/", "loopback")
+
+
+def test_no_new_circuits_while_a_queue_is_waited_out(monkeypatch):
+    """NEWNYM after 5 Tor failures in a row, as ever; but not while a host's DDoS queue is
+    waited out: its next request must leave on the circuit the queue saw."""
+    import asyncio
+
+    from scrapy import Request, Spider
+    from scrapy.utils.misc import build_from_crawler
+    from scrapy.utils.test import get_crawler
+    from twisted.internet.defer import succeed
+
+    from darkcrawl.downloadermiddlewares import routing
+    from darkcrawl.policy.gatebook import GateBook
+    from darkcrawl.intel.gates import Gate
+    from darkcrawl.meta import NETWORK_KEY
+
+    crawler = get_crawler(Spider, {"ADDONS": {"darkcrawl.addon.Addon": 0}, "DARC_TOR": 0})
+    crawler._apply_settings()
+    crawler.stats.open_spider()
+    mw = build_from_crawler(routing.NetworkRoutingMiddleware, crawler)
+    asked: list[str] = []
+    monkeypatch.setattr(routing, "deferToThread", lambda call: (asked.append("newnym"), succeed(None))[1])
+
+    async def fail(times: int) -> None:
+        for _ in range(times):
+            await mw.process_exception(Request("http://x.onion/", meta={NETWORK_KEY: "tor"}), TimeoutError())
+
+    asyncio.run(fail(5))
+    assert asked == ["newnym"]
+    GateBook.for_crawler(crawler).table.met("tor@q.onion", Gate("queue", "endgame-queue", "queue page", 5.0), None, 0.0)
+    asyncio.run(fail(5))
+    assert asked == ["newnym"]  # deferred
+    assert crawler.stats.get_value("darkcrawl/network/tor/newnym_deferred") == 1

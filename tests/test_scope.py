@@ -84,18 +84,18 @@ def test_seen_set():
 
 
 def test_revisit_schedule():
-    schedule = RevisitSchedule(interval=60)
-    schedule.fetched("http://a.org/1", 0, now=1000)
-    schedule.fetched("http://a.org/2", 1, now=1010)
-    schedule.fetched("http://a.org/1", 0, now=1020)  # fetched again: the first entry is stale
+    schedule = RevisitSchedule(60)  # a fixed interval: TIME_CACHE with adaptive revisits off
+    schedule.visited("http://a.org/1", 0, 1000, "k1")
+    schedule.visited("http://a.org/2", 1, 1010, "k2")
+    schedule.visited("http://a.org/1", 0, 1020, "k1")  # fetched again: the first entry is stale
     assert schedule.pop_due(now=1075) == [("http://a.org/2", 1)]
     assert schedule.pop_due(now=1080) == [("http://a.org/1", 0)]
     assert len(schedule) == 0 and schedule.next_due() is None
 
 
 def test_revisit_disabled_for_infinite_time_cache():
-    schedule = RevisitSchedule(interval=float("inf"))
-    schedule.fetched("http://a.org/", 0, now=0)
+    schedule = RevisitSchedule(float("inf"))
+    schedule.visited("http://a.org/", 0, 0, "k")
     assert not schedule.enabled and len(schedule) == 0
 
 

@@ -428,3 +428,19 @@ def test_os_has_no_leftover_tmp(tmp_path: Path) -> None:
         spool.put("requests", BASE, f"{i:064x}", when(i), {"i": i})
     names = [name for _, _, files in os.walk(spool.dir) for name in files]
     assert len(names) == 20 and all(name.endswith(".json") for name in names)
+
+
+def test_a_spooled_payload_names_its_files_and_is_filled_in_when_sent(tmp_path: Path) -> None:
+    from darkcrawl.submission.payloads import file_field
+    from darkcrawl.submission.spool import materialize
+
+    (tmp_path / "tor" / "http" / "x.onion").mkdir(parents=True)
+    (tmp_path / "tor/http/x.onion/robots.txt").write_bytes(b"User-agent: *\n")
+    payload = {"URL": "http://x.onion/", "Robots": file_field("tor/http/x.onion/robots.txt", None, False),
+               "Sitemaps": [file_field("tor/http/x.onion/gone.xml", None, False)], "Hosts": None}
+    raw = json.dumps(payload).encode()
+    sent = json.loads(materialize(raw, tmp_path))
+    assert sent["Robots"] == {"path": "tor/http/x.onion/robots.txt", "data": "VXNlci1hZ2VudDogKgo="}
+    assert sent["Sitemaps"] == [{"path": "tor/http/x.onion/gone.xml", "data": None}]  # deleted since: named, no data
+    inline = json.dumps({"Document": file_field("a", b"abc", True)}).encode()
+    assert materialize(inline, tmp_path) is inline  # nothing to fill in: the very bytes spooled

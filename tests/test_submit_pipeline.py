@@ -127,7 +127,7 @@ def test_retries_bring_everything_through_a_failing_api(tmp_path: Path, darknet:
     assert result.stats["darkcrawl/api/pending"] == 0
 
 
-def test_without_api_urls_payloads_stay_spooled(tmp_path: Path, darknet: Any) -> None:
+def test_without_api_urls_payloads_stay_spooled(tmp_path: Path, darknet: Any, api: ApiServer) -> None:
     result = crawl(tmp_path, darknet, {"DARKCRAWL_HOST_PAGE_LIMIT": PAGE_LIMIT})
     assert result.returncode == 0, result.log[-3000:]
     spooled = spooled_keys(result.data)
@@ -143,6 +143,19 @@ def test_without_api_urls_payloads_stay_spooled(tmp_path: Path, darknet: Any) ->
     assert set(payload) - {"Duplicate-Of", "Content-Digest", "Timing"} == {"[metadata]", "Timestamp", "URL", "Method", "Status-Code", "Reason",
                                                "Cookies", "Session", "Request", "Response", "Content-Type",
                                                "Document", "History"}
+    # kept for later, a payload names its saved document instead of carrying a second copy of it
+    assert payload["Document"]["data"] is None and payload["Document"]["$file"] == payload["Document"]["path"]
+    assert path.stat().st_size < (result.data / payload["Document"]["path"]).stat().st_size + 8192
+    # ... and `scrapy resubmit` sends darc's payload, the document in it
+    done = resubmit(result.data, f"API_REQUESTS={api.url('requests')}", f"API_NEW_HOST={api.url('new_host')}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert api.keys("requests") == spooled["requests"]
+    for sent in api.received["requests"].values():
+        if sent["Document"] is not None:
+            assert set(sent["Document"]) == {"path", "data"}
+            assert base64.b64decode(sent["Document"]["data"]) == (result.data / sent["Document"]["path"]).read_bytes()
+    hosts = list(api.received["new_host"].values())
+    assert hosts and all(set(h["Robots"]) == {"path", "data"} for h in hosts if h["Robots"])
 
 
 def test_no_spool_without_api_when_asked(tmp_path: Path, darknet: Any, api: ApiServer) -> None:

@@ -286,3 +286,113 @@ def test_offline_tor_fails_fast_with_its_reason(crawl, tmp_path):
     assert result.stats["finish_reason"] == "finished"
     left = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True).stdout
     assert left == "", f"the tor darkcrawl launched is still running: {left}"
+
+
+def test_an_onion_with_proof_of_work_defenses_is_crawled(tor_network, crawl):
+    """Onion proof-of-work (tor >= 0.4.8, ``HiddenServicePoWDefensesEnabled``): the service
+    puts ``pow-params`` in its descriptor and the client tor solves what it asks, which a
+    crawler sees only as a slower connect (DARKCRAWL_CONNECT_TIMEOUT_DARKNET allows for it).
+    Without an attack the suggested effort stays 0 (the service raises it every few minutes
+    under load), so this shows the crawl reaching a defended service, not a solve under load."""
+    import warnings
+
+    from stem.control import Controller
+    from stem.descriptor.hidden_service import HiddenServiceDescriptorV3
+
+    from tests.harness.tornet.sites import TinySite
+
+    with TinySite("pow") as site:
+        site.set_pages({"/": "<html><head><title>pow-defended</title></head><body><p>behind a PoW defense</p>"
+                             "<a href='/b.html'>b</a></body></html>",
+                        "/b.html": "<html><head><title>b</title></head><body><p>second page</p></body></html>"})
+        onion = tor_network.add_onion(site.port, {"HiddenServicePoWDefensesEnabled": "1"})
+        try:
+            result = crawl("-a", f"urls={onion.url}", settings=tor_settings(tor_network),
+                           env={"DARKCRAWL_ALLOW_LOOPBACK": "0"})
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "setDaemon", DeprecationWarning)
+                with Controller.from_port(address="127.0.0.1", port=tor_network.control_port) as controller:
+                    controller.authenticate()
+                    raw = controller.get_info(f"hs/client/desc/id/{onion.address.removesuffix('.onion')}")
+        finally:
+            onion.stop()
+    inner = str(HiddenServiceDescriptorV3.from_str(raw).decrypt(onion.address))
+    assert re.search(r"^pow-params v1 \S+ \d+ ", inner, re.M), inner[:2000]
+    assert result.returncode == 0, result.log[-3000:]
+    assert site.hits("/") >= 1 and site.hits("/b.html") == 1
+    assert result.files(f"tor/http/{onion.address}/*_raw.html")
+
+
+class _AcceptAndDrop:
+    """A service's web server that accepts each connection and closes it without a byte:
+    tor's stream opens (the SOCKS reply is a success), then ends with no answer."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed: the test is over
+                return
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_three_ways_an_onion_is_down_give_three_recorded_reasons(tor_network, crawl, tmp_path):
+    """An onion with no descriptor, a service taken off the network (its descriptor still at
+    the HSDirs) and one whose server accepts and drops: each failure has its own reason, in
+    the stats, in misc/failures.jsonl and in the catalogue's hosts (``scrapy catalog
+    --hosts-csv``), never one generic "connection error"."""
+    import csv
+    import io
+
+    from tests.harness.tornet.sites import TinySite
+
+    dropping = _AcceptAndDrop()
+    with TinySite("soon-gone") as site:
+        site.set_pages({"/": "<html><head><title>soon gone</title></head><body>here for now</body></html>"})
+        stopped = tor_network.add_onion(site.port)
+        stopped.stop()  # off the network, as a real service that goes down
+    drops = tor_network.add_onion(dropping.port)
+    try:
+        seeds = tmp_path / "seeds.txt"
+        seeds.write_text(f"http://{UNPUBLISHED}/\n{stopped.url}\n{drops.url}\n")
+        result = crawl("-a", f"seeds={seeds}", settings=tor_settings(tor_network, RETRY_TIMES=0, DOWNLOAD_TIMEOUT=90),
+                       env={"DARKCRAWL_ALLOW_LOOPBACK": "0"}, timeout=300)
+    finally:
+        drops.stop()
+        dropping.close()
+    assert result.returncode == 1, result.log[-3000:]  # nothing could be fetched
+    assert dropping.accepted >= 1  # the stream reached the server: the drop is the site's
+    failures = [json.loads(line) for line in (result.data / "misc" / "failures.jsonl").read_text().splitlines()]
+    errors = {url: {f["error"] for f in failures if f["url"] == url and f["stage"] == "plain"}
+              for url in (f"http://{UNPUBLISHED}/", stopped.url, drops.url)}
+    assert errors[f"http://{UNPUBLISHED}/"] == {"OnionDescriptorNotFound"}, failures
+    # the introduction points answer that the service is gone (or stop answering at all)
+    [gone] = errors[stopped.url]
+    assert gone in {"OnionIntroFailed", "OnionIntroTimeout", "OnionRendezvousFailed"}, failures
+    [dropped] = errors[drops.url]
+    assert dropped not in {"OnionDescriptorNotFound", gone}, failures
+    assert dropped in {"NoResponse", "ConnectionReset"}, failures  # tor did its part: the site dropped us
+    for error in ("OnionDescriptorNotFound", gone):
+        assert result.stats[f"darkcrawl/network/tor/reason/{error}"] >= 1
+    reasons = {f["url"]: f["reason"] for f in failures}
+    assert len({reasons[f"http://{UNPUBLISHED}/"], reasons[stopped.url], reasons[drops.url]}) == 3, reasons
+    export = subprocess.run([sys.executable, "-m", "scrapy", "catalog", "--hosts-csv", "-",
+                             "-s", f"PATH_DATA={result.data}"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert export.returncode == 0, export.stderr
+    hosts = {row["host"]: row for row in csv.DictReader(io.StringIO(export.stdout))}
+    for url in (f"http://{UNPUBLISHED}/", stopped.url, drops.url):
+        host = url.split("/")[2]
+        assert hosts[host]["state"] == "down" and hosts[host]["reason"] == reasons[url], hosts[host]

@@ -136,3 +136,38 @@ def test_second_client_launched_by_stem_joins(tor_network: TorNetwork, tmp_path:
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_an_extra_onion_with_its_own_options_is_started_and_stopped(tor_network: TorNetwork) -> None:
+    """``add_onion``: one more service in a tor of its own, with its own options (here tor
+    exports the circuit of each stream, as EndGame fronts want it), whose circuits can be
+    closed through its control port, and which can be taken off the network."""
+    import ipaddress
+
+    from tests.harness.http import QuietHandler, serving
+
+    class Handler(QuietHandler):
+        def setup(self) -> None:
+            super().setup()
+            self.server.lines.append(self.rfile.readline(256))  # tor's PROXY line comes first
+
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_body(200, b"<html><body>extra onion</body></html>")
+
+    with serving(Handler, lines=[]) as server:
+        onion = tor_network.add_onion(server.server_port, [("HiddenServiceExportCircuitID", "haproxy")])
+        try:
+            assert onion.address.endswith(".onion") and onion.url == f"http://{onion.address}/"
+            assert onion.address not in {o.address for o in tor_network.onions}
+            reply = http_get(tor_network.socks_port, onion.url)
+            assert reply.status == 200 and "extra onion" in reply.text
+            line = server.lines[-1].decode()
+            assert line.startswith("PROXY TCP6 fc00:dead:beef:4dad:"), line
+            circuit = int(ipaddress.IPv6Address(line.split()[2])) & 0xFFFFFFFF
+            assert onion.close_circuit(circuit)
+            assert not onion.close_circuit(circuit)  # closed already
+        finally:
+            onion.stop()
+        assert not onion.running
+        with pytest.raises(OSError):  # a SocksError (introduction failed), or no answer at all
+            http_get(tor_network.socks_port, onion.url, timeout=60)

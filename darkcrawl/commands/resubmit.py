@@ -55,7 +55,7 @@ async def resubmit(spool: Spool, urls: dict[str, str], retries: int, *, timeout:
             if event in down:  # it failed every attempt for an earlier payload: don't insist
                 report.add(event, "skipped")
                 return
-            result = await send(client, urls[event], path, retries=retries, backoff=backoff,
+            result = await send(client, urls[event], path, retries=retries, backoff=backoff, root=spool.root,
                                 on_retry=lambda: report.add(event, "retried"))
             if result.outcome is Outcome.DELIVERED:
                 spool.done(path)

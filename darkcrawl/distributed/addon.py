@@ -25,6 +25,8 @@ DEFAULTS = {
     "SCHEDULER_SERIALIZER": "darkcrawl.frontier.serialize",
     "DARKCRAWL_SEEN_CLASS": "darkcrawl.distributed.seen.RedisSeenSet",
     "DARKCRAWL_HOST_LEDGER_CLASS": "darkcrawl.distributed.hosts.RedisHostLedger",
+    # cookies imported for a host (scrapy cookies import): every worker's next visit uses them
+    "DARKCRAWL_COOKIE_STORE": "darkcrawl.distributed.cookies.RedisCookieStore",
     # the shared reservation sets the pace; a random local delay would push a
     # request past the time reserved for it
     "DOWNLOAD_DELAY_JITTER": 0,

@@ -106,15 +106,36 @@ def _params(settings: BaseSettings) -> dict[str, Any]:
     return params
 
 
-def from_settings(settings: BaseSettings, on_outage: Callable[[float], None] | None = None) -> redis.Redis:
-    """scrapy-redis's client (``REDIS_PARAMS`` apply) on ``DARKCRAWL_REDIS_URL``/``REDIS_URL``."""
+def from_settings(settings: BaseSettings, on_outage: Callable[[float], None] | None = None,
+                  on_round_trip: Callable[[], None] | None = None) -> redis.Redis:
+    """scrapy-redis's client (``REDIS_PARAMS`` apply) on ``DARKCRAWL_REDIS_URL``/``REDIS_URL``;
+    *on_round_trip* is called at each of its round trips (:func:`count_round_trips`)."""
     params = _params(settings)
     params.update(
         retry=PatientRetry(get_option(settings, "DARKCRAWL_REDIS_RETRY_TIMEOUT"), on_outage),
         retry_on_error=list(RETRY_ERRORS),
         health_check_interval=15,
     )
-    return connection.get_redis(**params)
+    client = connection.get_redis(**params)
+    if on_round_trip is not None:
+        count_round_trips(client, on_round_trip)
+    return client
+
+
+def count_round_trips(client: redis.Redis, count: Callable[[], None]) -> None:
+    """Call *count* whenever *client* sends something and waits for the answer: a command,
+    a script call or a whole pipeline is one round trip; so is a health-check PING, a
+    retry and a reconnection's handshake.  What a fleet's Redis has to answer, as the
+    worker sees it, for the cost of a function call."""
+    pool = client.connection_pool
+    base: Any = pool.connection_class  # the URL's: TCP, TLS or a Unix socket
+
+    class Counted(base):  # type: ignore[misc,valid-type]
+        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            count()
+            super().send_packed_command(command, check_health)
+
+    pool.connection_class = Counted
 
 
 def check(settings: BaseSettings) -> None:

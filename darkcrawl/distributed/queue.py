@@ -31,6 +31,12 @@ if TYPE_CHECKING:
 
 #: scores hold priorities in this range (beyond, they are clamped)
 PRIORITY_LIMIT = 1 << 20
+#: Request attributes left out of a stored request when they have the value a new
+#: Request gets anyway: a fifth of its bytes, which Redis reads, stores, writes to
+#: its AOF and sends back (``request_from_dict`` gives them back)
+DEFAULTS: dict[str, Any] = {"callback": None, "errback": None, "headers": {}, "body": b"", "cookies": {},
+                            "meta": {}, "encoding": "utf-8", "flags": [], "cb_kwargs": {}, "method": "GET",
+                            "priority": 0, "dont_filter": False}
 
 
 def slot_of(request: Request) -> str:
@@ -64,6 +70,10 @@ class SlotQueue(Base):
                 d["_class"] = f"{type(request).__module__}.{type(request).__name__}"
         if LEASE_KEY in d["meta"]:  # a retry or redirect of a request this worker holds: a request of its own
             d["meta"] = {key: value for key, value in d["meta"].items() if key != LEASE_KEY}
+        if "_class" not in d:  # (a subclass may have defaults of its own)
+            for attr, default in DEFAULTS.items():
+                if attr in d and d[attr] == default:
+                    del d[attr]
         return self.serializer.dumps(d)
 
     def _name(self, method: Any) -> str | None:
@@ -87,8 +97,10 @@ class SlotQueue(Base):
         priority = max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, request.priority))
         self.frontier.push(slot_of(request), priority, data, mark_of(request.url, self.frontier.seen_bits), host)
 
-    def pop_many(self, n: int, delay: float, skip: Sequence[str] = ()) -> list[bytes]:
-        return self.frontier.pop(n, delay, skip)
+    def pop_many(self, n: int, delay: float, skip: Sequence[str] = (),
+                 grace: float = 0.0) -> list[tuple[bytes, float | None]]:
+        """Up to *n* requests (one per slot), each with the time reserved for its start (or None)."""
+        return self.frontier.pop_paced(n, delay, grace, skip)
 
     def decode(self, member: bytes) -> Request:
         return self._decode_request(member)

@@ -114,7 +114,9 @@ class RedisFrontier:
         self._tokens = itertools.count(1)
         # the buffer, flushed in one call: pushes first, then what they complete
         self._pushes: list[Any] = []  # slot, priority, member, mark: four entries per request
-        self._acks: list[bytes] = []
+        self._acks: list[str] = []  # lease ids
+        #: a popped request -> its lease ids (a request pushed again while leased has two)
+        self._lease_ids: dict[bytes, list[str]] = {}
         self._marks_done: list[str] = []
         self._hosts_done: list[str] = []
         self._seeds_done: list[str] = []
@@ -127,6 +129,9 @@ class RedisFrontier:
         self.next_wake: float | None = None
         #: requests this worker has written to Redis so far
         self.pushes_flushed = 0
+        #: lease number -> (slot, monotonic time) of a popped request whose start the
+        #: pop reserved (:meth:`pop_paced`); the politeness middleware takes it
+        self.paced: dict[int, tuple[str, float]] = {}
         self.seen_bits = 0
         self._heartbeat: LoopingCall | None = None
         self._info = json.dumps({"machine": machine_id(), "pid": os.getpid(), "started": time.time()})
@@ -144,7 +149,9 @@ class RedisFrontier:
             worker = settings.get("DARKCRAWL_WORKER_ID") or (
                 f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}")
             connection.check(settings)
-            client = connection.from_settings(settings, on_outage=_outage_counter(crawler.stats))
+            stats = crawler.stats
+            client = connection.from_settings(settings, on_outage=_outage_counter(stats),
+                                              on_round_trip=lambda: stats.inc_value("darkcrawl/redis/round_trips"))
             frontier = cls(client, prefix, worker, ttl=get_option(settings, "DARKCRAWL_REDIS_WORKER_TTL"),
                            stats=crawler.stats, seen_capacity=get_option(settings, "DARKCRAWL_SEEN_CAPACITY"))
             setattr(crawler, _ATTRIBUTE, frontier)
@@ -160,6 +167,7 @@ class RedisFrontier:
         return f"{self._session}.{next(self._tokens)}"
 
     def _run(self, name: str, *args: Any) -> Any:
+        self._inc(f"calls/{name}")
         return self._scripts[name](args=(self.prefix, *args))
 
     def _inc(self, key: str, count: float = 1) -> None:
@@ -218,25 +226,8 @@ class RedisFrontier:
 
     def recover_dead(self) -> int:
         """Give back the requests of workers that died; returns how many were recovered."""
-        here = machine_id()
-        uptime: int | None = None
         recovered = 0
-        for raw_id, raw_info in self.client.hgetall(self.key("workers")).items():
-            worker = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
-            if worker == self.worker:
-                continue
-            try:
-                info = json.loads(raw_info)
-            except ValueError:
-                info = {}
-            force = info.get("machine") == here and not pid_alive(int(info.get("pid", 0)))
-            if not force:
-                if self.client.exists(self.key("alive", worker)):
-                    continue
-                if uptime is None:
-                    uptime = int(self.client.info("server").get("uptime_in_seconds", 0))
-                if uptime < self.ttl:
-                    continue  # Redis restarted lately: give the fleet time to check in again
+        for worker, force in self._dead_workers():
             result = self._run("recover", worker, "1" if force else "0")
             if result == -1:
                 continue
@@ -248,6 +239,35 @@ class RedisFrontier:
             self._inc("recovered_requests", requeued)
             self._inc("unseen", unseen)
         return recovered
+
+    def _dead_workers(self) -> list[tuple[str, bool]]:
+        """(worker, whether its process is known to be gone) for the other workers that
+        look dead: gone from this machine, or without a heartbeat.  Two round trips
+        however large the fleet (every worker asks this every heartbeat)."""
+        here = machine_id()
+        silent: list[str] = []
+        dead: list[tuple[str, bool]] = []
+        for raw_id, raw_info in self.client.hgetall(self.key("workers")).items():
+            worker = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+            if worker == self.worker:
+                continue
+            try:
+                info = json.loads(raw_info)
+            except ValueError:
+                info = {}
+            if info.get("machine") == here and not pid_alive(int(info.get("pid", 0))):
+                dead.append((worker, True))
+            else:
+                silent.append(worker)
+        if silent:
+            pipe = self.client.pipeline(transaction=False)
+            for worker in silent:
+                pipe.exists(self.key("alive", worker))
+            silent = [worker for worker, alive in zip(silent, pipe.execute()) if not alive]
+        if silent and int(self.client.info("server").get("uptime_in_seconds", 0)) >= self.ttl:
+            # (else Redis restarted lately: give the fleet time to check in again)
+            dead += ((worker, False) for worker in silent)
+        return dead
 
     def close(self) -> None:
         """Leave the fleet: flush, give back whatever is still leased, close the client."""
@@ -275,7 +295,12 @@ class RedisFrontier:
             self._hosts_done.append(host)
 
     def ack(self, member: bytes) -> None:
-        self._acks.append(member)
+        """*member* (popped by this worker) is done: its lease goes with the next flush."""
+        ids = self._lease_ids.get(member)
+        if ids:
+            self._acks.append(ids.pop(0))
+            if not ids:
+                del self._lease_ids[member]
 
     def unmark(self, mark: str) -> None:
         self._marks_done.append(mark)
@@ -298,19 +323,22 @@ class RedisFrontier:
         return (len(self._pushes) // 4 + len(self._acks) + len(self._marks_done) + len(self._hosts_done)
                 + len(self._seeds_done) + len(self._counts))
 
-    def flush(self) -> None:
+    def _flush_args(self) -> tuple[list[Any], list[tuple[str, int]]]:
+        """The buffer as the scripts take it (``scripts._FLUSH``), and its page counts."""
         if not self.buffered:
-            return
+            return ["", 0, 0, 0, 0, 0, 0], []
         counts = list(self._counts.items())
         args: list[Any] = [
-            self.worker, self._token(), len(self._pushes) // 4, len(self._acks), len(self._marks_done),
+            self._token(), len(self._pushes) // 4, len(self._acks), len(self._marks_done),
             len(self._hosts_done), len(self._seeds_done), len(counts),
             *self._pushes, *self._acks, *self._marks_done, *self._hosts_done, *self._seeds_done,
         ]
         for key, n in counts:
             args += (key, n)
-        result = self._run("flush", *args)  # raises: the buffer stays for the next try
-        self._inc("flushes")
+        return args, counts
+
+    def _flushed(self, counts: list[tuple[str, int]], totals: Sequence[Any]) -> None:
+        """The buffer is in Redis: empty it; *totals* are the fleet's page counts of *counts*."""
         self._inc("pushed", len(self._pushes) // 4)
         self.pushes_flushed += len(self._pushes) // 4
         self._inc("acked", len(self._acks))
@@ -320,31 +348,55 @@ class RedisFrontier:
         self._hosts_done.clear()
         self._seeds_done.clear()
         self._counts.clear()
+        if totals and self._count_listeners:
+            fleet = {key: int(total) for (key, _), total in zip(counts, totals)}
+            for callback in self._count_listeners:
+                callback(fleet)
+
+    def flush(self) -> None:
+        if not self.buffered:
+            return
+        args, counts = self._flush_args()
+        result = self._run("flush", self.worker, *args)  # raises: the buffer stays for the next try
+        self._flushed(counts, result[2:])
         self._saw_epoch(result[0])
         self.pending_slots = int(result[1])
-        if len(result) > 2 and self._count_listeners:
-            totals = {key: int(total) for (key, _), total in zip(counts, result[2:])}
-            for callback in self._count_listeners:
-                callback(totals)
 
     # -- calls ----------------------------------------------------------------------
 
     def pop(self, n: int, delay: float, skip: Sequence[str] = ()) -> list[bytes]:
         """Up to *n* requests, one per slot, none of the slots in *skip*, leased to
-        this worker; flushes first."""
-        self.flush()
-        result = self._run("pop", self.worker, self._token(), n, int(delay * 1000), *skip)
+        this worker; the buffer is flushed first, in the same call."""
+        return [member for member, _ in self.pop_paced(n, delay, 0.0, skip)]
+
+    def pop_paced(self, n: int, delay: float, grace: float,
+                  skip: Sequence[str] = ()) -> list[tuple[bytes, float | None]]:
+        """:meth:`pop`, each request with the time its slot reserved for it (with a
+        *delay*: ``time.monotonic()`` from which it may start, for *grace* seconds),
+        else None."""
+        buffered = bool(self.buffered)
+        flush, counts = self._flush_args()
+        result = self._run("pop", self.worker, *flush, self._token(), n, int(delay * 1000), int(grace * 1000), *skip)
+        now = time.monotonic()
+        ncounts = int(result[3])
+        if buffered:
+            self._flushed(counts, result[4:4 + ncounts])
         self._saw_epoch(result[0])
         self.pending_slots = int(result[1])
         wake = int(result[2])
-        self.next_wake = None if wake < 0 else time.monotonic() + wake / 1000
-        members: list[bytes] = result[3:]
-        self._inc("pops")
+        self.next_wake = None if wake < 0 else now + wake / 1000
+        first = 5 + ncounts
+        leased = result[first:first + 2 * int(result[4 + ncounts])]
+        members: list[bytes] = leased[1::2]
+        for lease_id, member in zip(leased[::2], members):
+            self._lease_ids.setdefault(member, []).append(lease_id.decode())
+        waits = result[first + len(leased):]
         self._inc("popped", len(members))
-        return members
+        if len(waits) != len(members):  # a retried pop: its reservations are lost
+            return [(member, None) for member in members]
+        return [(member, now + int(wait) / 1000) for member, wait in zip(members, waits)]
 
     def take_seeds(self, n: int) -> list[str]:
-        self.flush()
         urls = [url.decode() for url in self._run("take_seeds", self.worker, self._token(), n)]
         self._inc("seeds_taken", len(urls))
         return urls
@@ -360,7 +412,6 @@ class RedisFrontier:
             args += (shard, x)
         result = self._run("seen_add", *args)
         self._saw_epoch(result[0])
-        self._inc("seen_calls")
         return [bool(flag) for flag in result[1:]]
 
     def seen_has(self, shard: int, x: int) -> bool:

@@ -32,6 +32,7 @@ from scrapy.utils.asyncio import call_later
 from twisted.internet.task import LoopingCall
 
 from darkcrawl.config import get_option
+from darkcrawl.distributed.polite import pace_grace
 from darkcrawl.distributed.redis_frontier import RedisFrontier
 from darkcrawl.distributed.queue import SlotQueue, slot_of
 from darkcrawl.frontier.ack import call_when_done
@@ -47,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 #: flush at once when this many writes are waiting
 FLUSH_AT = 256
+#: a finished request's ack is written this soon (seconds): with the next pop, which
+#: the engine asks for at once when a request finishes, else on its own, with the
+#: others finished meanwhile.  A worker killed in between has that page fetched again.
+ACK_WITHIN = 0.01
 
 
 class DistributedScheduler(Scheduler):
@@ -63,8 +68,9 @@ class DistributedScheduler(Scheduler):
         self.poll_interval = poll_interval
         self.slot_concurrency = max(1, crawler.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"))
         self.queue: SlotQueue
-        #: popped (so leased to this worker) and not handed to the engine yet
-        self._popped: deque[tuple[bytes, Request]] = deque()
+        #: popped (so leased to this worker) and not handed to the engine yet, with
+        #: the start time its slot reserved for it
+        self._popped: deque[tuple[bytes, Request, float | None]] = deque()
         self._popped_slots: Counter[str] = Counter()
         #: requests that cannot be stored, by (-priority, order)
         self._memory: list[tuple[int, int, Request]] = []
@@ -152,7 +158,7 @@ class DistributedScheduler(Scheduler):
             self._refill()
         if not self._popped:
             return None
-        member, request = self._popped.popleft()
+        member, request, start = self._popped.popleft()
         slot = slot_of(request)
         if self._popped_slots[slot] > 1:
             self._popped_slots[slot] -= 1
@@ -161,6 +167,8 @@ class DistributedScheduler(Scheduler):
         number = next(self._lease_numbers)
         self._leases[number] = member
         request.meta[LEASE_KEY] = number
+        if start is not None:
+            self.frontier.paced[number] = (slot, start)
         self.stats.inc_value("scheduler/dequeued/redis")
         self.stats.inc_value("scheduler/dequeued")
         return request
@@ -173,13 +181,16 @@ class DistributedScheduler(Scheduler):
             # Redis had nothing for us a moment ago (or only for slots we are busy
             # with), and since then we have neither given it requests nor freed a slot
             return
+        n = self.pop_batch
+        if self.delay > 0:  # their start times are reserved: take no more than can start now
+            n = min(n, self._free())
         try:
-            members = self.queue.pop_many(self.pop_batch, self.delay, sorted(busy))
+            members = self.queue.pop_many(n, self.delay, sorted(busy), pace_grace(self.delay))
         except RedisError as exc:
             logger.error("cannot take requests from Redis: %s", exc)
             self._quiet_until = now + self.poll_interval
             return
-        for member in members:
+        for member, start in members:
             try:
                 request = self.queue.decode(member)
             except Exception as exc:  # a request another version wrote: skip it, don't choke on it
@@ -187,7 +198,7 @@ class DistributedScheduler(Scheduler):
                 self.stats.inc_value("darkcrawl/redis/unreadable")
                 self.frontier.ack(member)
                 continue
-            self._popped.append((member, request))
+            self._popped.append((member, request, start))
             self._popped_slots[slot_of(request)] += 1
         if members:
             self._quiet_until = 0.0
@@ -199,6 +210,15 @@ class DistributedScheduler(Scheduler):
             self._busy_at_quiet = busy
             if wake is not None:
                 self._wake_at(wake)
+
+    def _free(self) -> int:
+        """Requests the downloader can take now (the engine asks only when it can take one)."""
+        engine = self.crawler.engine
+        if engine is None:
+            return 1
+        downloader = engine.downloader
+        total = getattr(downloader, "total_concurrency", 0) or self.crawler.settings.getint("CONCURRENT_REQUESTS")
+        return max(1, total - len(downloader.active))
 
     def _busy_slots(self) -> frozenset[str]:
         """Slots with as many requests in this worker (downloading, or popped and
@@ -216,13 +236,15 @@ class DistributedScheduler(Scheduler):
         )
 
     def _done(self, request: Request) -> None:
-        member = self._leases.pop(request.meta.get(LEASE_KEY, 0), None)
+        number = request.meta.get(LEASE_KEY, 0)
+        self.frontier.paced.pop(number, None)
+        member = self._leases.pop(number, None)
         if member is not None:
             self.frontier.ack(member)
-            # soon, with whatever else this turn of the reactor finishes: a worker
-            # killed now would make the fleet fetch again what it had not acknowledged
+            # soon: a worker killed now would make the fleet fetch again what it had
+            # not acknowledged
             if self._flush_call is None:
-                self._flush_call = call_later(0, self._flush_now)  # type: ignore[arg-type]
+                self._flush_call = call_later(ACK_WITHIN, self._flush_now)  # type: ignore[arg-type]
 
     def _flush_now(self) -> None:
         self._flush_call = None

@@ -1,5 +1,13 @@
 """The Lua scripts of the shared frontier: each is one atomic step, one round trip.
 
+Redis's CPU is the fleet's shared budget, so the scripts batch: a flush writes each
+slot's new requests with one ZADD and its acks with one HDEL, a pop leases its
+requests with one HSET and takes the worker's flush along, the seen set reads and
+writes a page's shards with one MGET and one MSET.  Per page fetched that is about a
+third of the commands of one call per request, but only 5-9% less of Redis's CPU:
+the script runs and the per-call work (event loop, append-only file) cost more than
+the commands (``python -m bench.distributed`` measures both; bench/README.md).
+
 Every script takes the key prefix as ``ARGV[1]`` and builds its keys from it (one
 Redis server, not a Cluster).  The layout, for prefix ``P``:
 
@@ -8,7 +16,7 @@ Redis server, not a Cluster).  The layout, for prefix ``P``:
 ``P:ready``            zset    slots that may be fetched now, by their head's score
 ``P:wait``             zset    slots resting after a fetch, by the time they wake
 ``P:seq``              string  push counter: first in, first out within a priority
-``P:lease:<w>``        hash    worker *w*'s requests: member -> slot, score, pop token
+``P:lease:<w>``        hash    worker *w*'s requests: ``<pop token>/<n>`` -> slot, score, member
 ``P:seeds``            list    seed URLs pushed by ``scrapy pushseeds``
 ``P:seedlease:<w>``    set     seeds worker *w* took and has not queued yet
 ``P:seen:<n>``         string  URL-seen shard *n*: sorted big-endian uint32s
@@ -18,10 +26,13 @@ Redis server, not a Cluster).  The layout, for prefix ``P``:
 ``P:hosts``            hash    host key -> time of its bootstrap claim | claimant
 ``P:hostmarks:<w>``    set     hosts *w* claimed and whose bootstrap it has not queued
 ``P:pages``            hash    host key -> pages admitted (the page budget)
-``P:polite:<slot>``    string  the time (ms) reserved for the slot's next request
-``P:polite:<slot>:last`` string the time (ms) the slot's last request started
+``P:pace:<slot>``      string  ``<next> <last>``: the time (ms) reserved for the slot's
+                              next request, and the time its last request started
 ``P:workers``          hash    worker id -> JSON (machine, pid, start time)
 ``P:alive:<w>``        string  heartbeat, expires after DARKCRAWL_REDIS_WORKER_TTL
+``P:flushed:<w>``      string  token of *w*'s last flush (a retried flush applies nothing twice)
+``P:popped:<w>``       string  token of *w*'s last pop that took requests (a retry gets them again)
+``P:seedtok:<w>``      string  token of *w*'s last seed take
 ``P:epoch``            string  bumped by every recovery: workers drop their caches
 ``P:activity``         string  bumped by every pop and flush (idle detection)
 =====================  ======  ==================================================
@@ -42,11 +53,52 @@ end
 local function num(x) return string.format('%.0f', x) end
 local function epoch() return tonumber(redis.call('GET', P .. ':epoch') or '0') end
 local function pending() return redis.call('ZCARD', P .. ':ready') + redis.call('ZCARD', P .. ':wait') end
-local function enqueue(slot, score, member)
-  redis.call('ZADD', P .. ':q:' .. slot, score, member)
-  if not redis.call('ZSCORE', P .. ':wait', slot) then
-    redis.call('ZADD', P .. ':ready', 'LT', score, slot)
+-- one command for many arguments (Lua's unpack takes a few thousand at most)
+local function calln(cmd, key, args, extra)
+  for i = 1, #args, 2000 do
+    if extra then
+      redis.call(cmd, key, extra, unpack(args, i, math.min(i + 1999, #args)))
+    else
+      redis.call(cmd, key, unpack(args, i, math.min(i + 1999, #args)))
+    end
   end
+end
+-- requests into their slots' queues: {slot -> {min score, score, member, score, member...}}
+local function enqueue_many(slots, order)
+  local ready = {}
+  for k = 1, #order, 2000 do
+    local part = redis.call('ZMSCORE', P .. ':wait', unpack(order, k, math.min(k + 1999, #order)))
+    for m = 1, #part do
+      local slot = order[k + m - 1]
+      calln('ZADD', P .. ':q:' .. slot, slots[slot].items)
+      -- a resting slot stays resting: it is made ready with its head when it wakes
+      if not part[m] then
+        table.insert(ready, slots[slot].min)
+        table.insert(ready, slot)
+      end
+    end
+  end
+  if #ready > 0 then calln('ZADD', P .. ':ready', ready, 'LT') end
+end
+local function slot_item(slots, order, slot, score, member)
+  local s = slots[slot]
+  if not s then
+    s = {min = score, items = {}}
+    slots[slot] = s
+    table.insert(order, slot)
+  elseif tonumber(score) < tonumber(s.min) then
+    s.min = score
+  end
+  table.insert(s.items, score)
+  table.insert(s.items, member)
+end
+-- a lease's request: "slot\nscore\n\nmember" (before: the field was the member, the value
+-- "slot\nscore\ntoken")
+local function lease_member(field, v)
+  local a = string.find(v, '\n', 1, true)
+  local b = string.find(v, '\n', a + 1, true)
+  if string.sub(v, b + 1, b + 1) == '\n' then return string.sub(v, b + 2) end
+  return field
 end
 local function seen_find(s, x)
   local lo, hi = 0, #s / 4
@@ -56,14 +108,6 @@ local function seen_find(s, x)
     if v < x then lo = mid + 1 elseif v > x then hi = mid else return true, mid end
   end
   return false, lo
-end
-local function seen_insert(shard, x)
-  local key = P .. ':seen:' .. shard
-  local s = redis.call('GET', key) or ''
-  local found, pos = seen_find(s, x)
-  if found then return false end
-  redis.call('SET', key, string.sub(s, 1, pos * 4) .. struct.pack('>I4', x) .. string.sub(s, pos * 4 + 1))
-  return true
 end
 local function seen_remove(shard, x)
   local key = P .. ':seen:' .. shard
@@ -77,56 +121,173 @@ local function seen_remove(shard, x)
 end
 """
 
-#: ARGV: P, worker, token, n, delay_ms, slots to skip... -> {epoch, pending slots,
-#: ms until a slot wakes or -1, member...}.  One request per slot, best slots first.
-POP = _COMMON + r"""
-local W, token, n, delay = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+#: the politeness of a slot: "<next> <last>" in ms, on Redis's clock: the time reserved for
+#: its next request, and the (latest) time its last request started
+_PACE = r"""
+local function parse_pace(v)
+  if not v then return 0, 0 end
+  local sep = string.find(v, ' ', 1, true)
+  return tonumber(string.sub(v, 1, sep - 1)), tonumber(string.sub(v, sep + 1))
+end
+local function pace(key) return parse_pace(redis.call('GET', key)) end
+"""
+
+#: A worker's buffered writes, applied in order: the requests it pushes (then their
+#: marks are dropped: queued), then what they complete (acks, marks, host claims,
+#: seeds), then the page counts.  ARGV from *i*: token, #pushes, #acks, #marks,
+#: #hosts, #seeds, #counts, then pushes (slot, priority, member, mark), acks
+#: (lease id), marks, hosts, seeds, counts (host key, increment).  Returns the index
+#: after them and the page total of each count (none if nothing was applied).
+_FLUSH = r"""
+local function flush(W, i)
+  local token = ARGV[i]
+  local np, na, nm, nh, ns, nc = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]),
+    tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
+  i = i + 7
+  local after = i + 4 * np + na + nm + nh + ns + 2 * nc
+  local done = P .. ':flushed:' .. W
+  if after == i or redis.call('GET', done) == token then
+    return after, {}  -- nothing, or a retry of a flush that was applied: apply nothing twice
+  end
+  local marks = {}
+  if np > 0 then
+    local seq = redis.call('INCRBY', P .. ':seq', np) - np
+    local slots, order = {}, {}
+    for j = 1, np do
+      local score = num(-tonumber(ARGV[i + 1]) * 4294967296 + (seq + j) % 4294967296)
+      slot_item(slots, order, ARGV[i], score, ARGV[i + 2])
+      if ARGV[i + 3] ~= '' then table.insert(marks, ARGV[i + 3]) end
+      i = i + 4
+    end
+    enqueue_many(slots, order)
+  end
+  local acks = {}
+  for _ = 1, na do table.insert(acks, ARGV[i]); i = i + 1 end
+  if na > 0 then calln('HDEL', P .. ':lease:' .. W, acks) end
+  for _ = 1, nm do table.insert(marks, ARGV[i]); i = i + 1 end
+  if #marks > 0 then calln('SREM', P .. ':marks:' .. W, marks) end
+  local hosts = {}
+  for _ = 1, nh do table.insert(hosts, ARGV[i]); i = i + 1 end
+  if nh > 0 then calln('SREM', P .. ':hostmarks:' .. W, hosts) end
+  local seeds = {}
+  for _ = 1, ns do table.insert(seeds, ARGV[i]); i = i + 1 end
+  if ns > 0 then calln('SREM', P .. ':seedlease:' .. W, seeds) end
+  local totals = {}
+  for _ = 1, nc do
+    table.insert(totals, redis.call('HINCRBY', P .. ':pages', ARGV[i], ARGV[i + 1]))
+    i = i + 2
+  end
+  redis.call('SET', done, token)
+  redis.call('INCR', P .. ':activity')
+  return after, totals
+end
+"""
+
+#: ARGV: P, worker, then a flush (see ``_FLUSH``) -> {epoch, pending slots, page total per count...}
+FLUSH = _COMMON + _FLUSH + r"""
+local _, totals = flush(ARGV[2], 3)
+local out = {epoch(), pending()}
+for _, total in ipairs(totals) do table.insert(out, total) end
+return out
+"""
+
+#: ARGV: P, worker, a flush (see ``_FLUSH``), then token, n, delay_ms, grace_ms, slots to
+#: skip... -> {epoch, pending slots, ms until a slot wakes or -1, #counts, page total per
+#: count..., #requests, (lease id, request)..., ms to wait per request...}.  The worker's writes
+#: first, then one request per slot, best slots first: one round trip for both.
+#: With a delay, each request comes with its slot's next start time reserved
+#: (``P:pace:<slot>``): it may start from then on, within *grace* ms, and the slot
+#: rests until a delay after that.
+POP = _COMMON + _PACE + _FLUSH + r"""
+local W = ARGV[2]
+local i, totals = flush(W, 3)
+local token, n, delay, grace = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
 local lease = P .. ':lease:' .. W
 local tokkey = P .. ':popped:' .. W
-local out = {epoch(), 0, -1}
+local out = {epoch(), 0, -1, #totals}
+for _, total in ipairs(totals) do table.insert(out, total) end
 if redis.call('GET', tokkey) == token then
   -- the answer to this very pop was lost (Redis went away): the same requests again
+  -- (without their reservations: they reserve again when they start)
   local all = redis.call('HGETALL', lease)
-  local tail = '\n' .. token
-  for i = 1, #all, 2 do
-    if string.sub(all[i + 1], -#tail) == tail then table.insert(out, all[i]) end
+  local mine = token .. '/'
+  local again = {}
+  for j = 1, #all, 2 do
+    if string.sub(all[j], 1, #mine) == mine then
+      table.insert(again, all[j])
+      table.insert(again, lease_member(all[j], all[j + 1]))
+    end
   end
+  table.insert(out, #again / 2)
+  for _, v in ipairs(again) do table.insert(out, v) end
   out[2] = pending()
   return out
 end
-redis.call('SET', tokkey, token)
 local skip, nskip = {}, 0
-for i = 6, #ARGV do skip[ARGV[i]] = true; nskip = nskip + 1 end
+for j = i + 4, #ARGV do skip[ARGV[j]] = true; nskip = nskip + 1 end
 local now = now_ms()
-for _, slot in ipairs(redis.call('ZRANGE', P .. ':wait', '-inf', now, 'BYSCORE', 'LIMIT', 0, 1000)) do
-  redis.call('ZREM', P .. ':wait', slot)
-  local head = redis.call('ZRANGE', P .. ':q:' .. slot, 0, 0, 'WITHSCORES')
-  if head[1] then redis.call('ZADD', P .. ':ready', head[2], slot) end
+local ready, unready, resting = {}, {}, {}
+local woke = redis.call('ZRANGE', P .. ':wait', '-inf', now, 'BYSCORE', 'LIMIT', 0, 1000)
+if #woke > 0 then
+  calln('ZREM', P .. ':wait', woke)
+  for _, slot in ipairs(woke) do
+    local head = redis.call('ZRANGE', P .. ':q:' .. slot, 0, 0, 'WITHSCORES')
+    if head[1] then table.insert(ready, head[2]); table.insert(ready, slot) end
+  end
+  if #ready > 0 then calln('ZADD', P .. ':ready', ready) end
+  ready = {}
 end
-local taken = 0
+local slots = {}
 for _, slot in ipairs(redis.call('ZRANGE', P .. ':ready', 0, n + nskip - 1)) do
-  if taken >= n then break end
-  if not skip[slot] then
-    local q = P .. ':q:' .. slot
-    local item = redis.call('ZPOPMIN', q)
-    if item[1] then
-      redis.call('HSET', lease, item[1], slot .. '\n' .. item[2] .. '\n' .. token)
-      table.insert(out, item[1])
-      taken = taken + 1
-    end
-    local head = redis.call('ZRANGE', q, 0, 0, 'WITHSCORES')
-    if not head[1] then
-      redis.call('ZREM', P .. ':ready', slot)
-    elseif delay > 0 then
-      -- the slot rests until its delay is over, for every worker
-      redis.call('ZREM', P .. ':ready', slot)
-      redis.call('ZADD', P .. ':wait', num(now + delay), slot)
-    else
-      redis.call('ZADD', P .. ':ready', head[2], slot)
+  if #slots >= n then break end
+  if not skip[slot] then table.insert(slots, slot) end
+end
+local paces = {}
+if delay > 0 and #slots > 0 then
+  local keys = {}
+  for k, slot in ipairs(slots) do keys[k] = P .. ':pace:' .. slot end
+  paces = redis.call('MGET', unpack(keys))
+end
+local leased, members, waits = {}, {}, {}
+for k, slot in ipairs(slots) do
+  local q = P .. ':q:' .. slot
+  local item = redis.call('ZPOPMIN', q)
+  local rest = now + delay
+  if item[1] then
+    local id = token .. '/' .. k
+    table.insert(leased, id)
+    table.insert(leased, slot .. '\n' .. item[2] .. '\n\n' .. item[1])
+    table.insert(members, id)
+    table.insert(members, item[1])
+    if delay > 0 then
+      local nxt, last = parse_pace(paces[k])
+      local at = math.max(now, nxt, last + delay)
+      rest = at + delay + grace
+      redis.call('SET', P .. ':pace:' .. slot, num(rest) .. ' ' .. num(at + grace), 'PX', num(rest - now + 60000))
+      table.insert(waits, at - now)
     end
   end
+  local head = redis.call('ZRANGE', q, 0, 0, 'WITHSCORES')
+  if not head[1] then
+    table.insert(unready, slot)
+  elseif delay > 0 then
+    -- the slot rests until its delay is over, for every worker
+    table.insert(unready, slot)
+    table.insert(resting, num(rest))
+    table.insert(resting, slot)
+  else
+    table.insert(ready, head[2])
+    table.insert(ready, slot)
+  end
 end
-if taken > 0 then redis.call('INCR', P .. ':activity') end
+if #members > 0 then
+  redis.call('SET', tokkey, token)
+  calln('HSET', lease, leased)
+  redis.call('INCR', P .. ':activity')
+end
+if #unready > 0 then calln('ZREM', P .. ':ready', unready) end
+if #resting > 0 then calln('ZADD', P .. ':wait', resting) end
+if #ready > 0 then calln('ZADD', P .. ':ready', ready) end
 local nready = redis.call('ZCARD', P .. ':ready')
 local nwait = redis.call('ZCARD', P .. ':wait')
 out[2] = nready + nwait
@@ -134,41 +295,9 @@ if nready == 0 and nwait > 0 then
   local first = redis.call('ZRANGE', P .. ':wait', 0, 0, 'WITHSCORES')
   out[3] = math.max(0, tonumber(first[2]) - now)
 end
-return out
-"""
-
-#: ARGV: P, worker, token, #pushes, #acks, #marks, #hosts, #seeds, #counts, then
-#: pushes (slot, priority, member, mark), acks (member), marks, hosts, seeds,
-#: counts (host key, increment) -> {epoch, pending slots, page total per count...}
-FLUSH = _COMMON + r"""
-local W, token = ARGV[2], ARGV[3]
-local np, na, nm, nh, ns, nc = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]),
-  tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local done = P .. ':flushed:' .. W
-if redis.call('GET', done) == token then
-  return {epoch(), pending()}  -- a retry of a flush that was applied: apply nothing twice
-end
-local marks = P .. ':marks:' .. W
-local i = 10
-for _ = 1, np do
-  local seq = redis.call('INCR', P .. ':seq') % 4294967296
-  enqueue(ARGV[i], num(-tonumber(ARGV[i + 1]) * 4294967296 + seq), ARGV[i + 2])
-  if ARGV[i + 3] ~= '' then redis.call('SREM', marks, ARGV[i + 3]) end
-  i = i + 4
-end
-local lease = P .. ':lease:' .. W
-for _ = 1, na do redis.call('HDEL', lease, ARGV[i]); i = i + 1 end
-for _ = 1, nm do redis.call('SREM', marks, ARGV[i]); i = i + 1 end
-for _ = 1, nh do redis.call('SREM', P .. ':hostmarks:' .. W, ARGV[i]); i = i + 1 end
-for _ = 1, ns do redis.call('SREM', P .. ':seedlease:' .. W, ARGV[i]); i = i + 1 end
-local out = {epoch(), 0}
-for _ = 1, nc do
-  table.insert(out, redis.call('HINCRBY', P .. ':pages', ARGV[i], ARGV[i + 1]))
-  i = i + 2
-end
-redis.call('SET', done, token)
-redis.call('INCR', P .. ':activity')
-out[2] = pending()
+table.insert(out, #members / 2)
+for _, v in ipairs(members) do table.insert(out, v) end
+for _, wait in ipairs(waits) do table.insert(out, wait) end
 return out
 """
 
@@ -178,12 +307,14 @@ local dead, force = ARGV[2], ARGV[3]
 if force ~= '1' and redis.call('EXISTS', P .. ':alive:' .. dead) == 1 then return -1 end
 local lease = P .. ':lease:' .. dead
 local all = redis.call('HGETALL', lease)
+local slots, order = {}, {}
 for i = 1, #all, 2 do
   local v = all[i + 1]
   local a = string.find(v, '\n', 1, true)
   local b = string.find(v, '\n', a + 1, true)
-  enqueue(string.sub(v, 1, a - 1), string.sub(v, a + 1, b - 1), all[i])
+  slot_item(slots, order, string.sub(v, 1, a - 1), string.sub(v, a + 1, b - 1), lease_member(all[i], v))
 end
+enqueue_many(slots, order)
 local seedlease = P .. ':seedlease:' .. dead
 for _, url in ipairs(redis.call('SMEMBERS', seedlease)) do redis.call('LPUSH', P .. ':seeds', url) end
 -- URLs it admitted but never queued: seen by nobody now; its requests that found
@@ -204,32 +335,59 @@ return {#all / 2, unseen}
 
 #: ARGV: P, worker, #admitted, #marked, then (shard, x) pairs -> {epoch, 1/0 (new) per URL}.
 #: Admitted URLs are marked as the worker's until their requests are queued; marked ones are not.
+#: The shards are read in one MGET and the changed ones written in one MSET.
 SEEN_ADD = _COMMON + r"""
 local W, na, nm = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local marks = P .. ':marks:' .. W
-local out = {epoch()}
-local added = 0
-local i = 5
+local keys, index = {}, {}
 for j = 1, na + nm do
-  local shard, x = ARGV[i], ARGV[i + 1]
-  i = i + 2
-  local new = seen_insert(shard, tonumber(x))
-  if new then added = added + 1 end
-  if j > na then
-    table.insert(out, new and 1 or 0)
-  else
-    local m = shard .. ':' .. x
-    if new then
-      redis.call('SADD', marks, m)
-      table.insert(out, 1)
-    elseif redis.call('SISMEMBER', marks, m) == 1 then
-      table.insert(out, 1)  -- admitted by this very call, whose answer was lost
+  local shard = ARGV[3 + 2 * j]
+  if not index[shard] then
+    table.insert(keys, P .. ':seen:' .. shard)
+    index[shard] = #keys
+  end
+end
+local shards = {}
+for k = 1, #keys, 2000 do
+  local part = redis.call('MGET', unpack(keys, k, math.min(k + 1999, #keys)))
+  for m = 1, #part do shards[k + m - 1] = part[m] or '' end
+end
+local out = {epoch()}
+local changed, added, mine, ask, asked = {}, 0, {}, {}, {}
+for j = 1, na + nm do
+  local shard, x = ARGV[3 + 2 * j], ARGV[4 + 2 * j]
+  local k = index[shard]
+  local s = shards[k]
+  local found, pos = seen_find(s, tonumber(x))
+  if not found then
+    shards[k] = string.sub(s, 1, pos * 4) .. struct.pack('>I4', tonumber(x)) .. string.sub(s, pos * 4 + 1)
+    changed[k] = true
+    added = added + 1
+  end
+  out[j + 1] = found and 0 or 1
+  if j <= na then
+    if found then
+      table.insert(ask, shard .. ':' .. x)  -- admitted by this very call, whose answer was lost?
+      table.insert(asked, j + 1)
     else
-      table.insert(out, 0)
+      table.insert(mine, shard .. ':' .. x)
     end
   end
 end
-if added > 0 then redis.call('INCRBY', P .. ':seen:n', added) end
+if added > 0 then
+  local writes = {}
+  for k in pairs(changed) do
+    table.insert(writes, keys[k])
+    table.insert(writes, shards[k])
+  end
+  for k = 1, #writes, 2000 do redis.call('MSET', unpack(writes, k, math.min(k + 1999, #writes))) end
+  redis.call('INCRBY', P .. ':seen:n', added)
+end
+local marks = P .. ':marks:' .. W
+if #mine > 0 then calln('SADD', marks, mine) end
+for k = 1, #ask, 2000 do
+  local part = redis.call('SMISMEMBER', marks, unpack(ask, k, math.min(k + 1999, #ask)))
+  for m = 1, #part do out[asked[k + m - 1]] = part[m] end
+end
 return out
 """
 
@@ -262,10 +420,10 @@ local W, token, n = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local lease = P .. ':seedlease:' .. W
 local tokkey = P .. ':seedtok:' .. W
 if redis.call('GET', tokkey) == token then return redis.call('SMEMBERS', lease) end
-redis.call('SET', tokkey, token)
 local urls = redis.call('LPOP', P .. ':seeds', n)
-if not urls then return {} end
-for _, url in ipairs(urls) do redis.call('SADD', lease, url) end
+if not urls then return {} end  -- no seed: nothing written
+redis.call('SET', tokkey, token)
+calln('SADD', lease, urls)
 redis.call('INCR', P .. ':activity')
 return urls
 """
@@ -282,26 +440,27 @@ return {redis.call('ZCARD', P .. ':ready'), redis.call('ZCARD', P .. ':wait'), r
 """
 
 #: ARGV: P, slot, delay_ms -> {ms to wait, 1 if the request may start now (and has started)}.
-#: Reserves the slot's next start time (``next``); a request that need not wait
-#: starts at once unless the last start (``last``) was less than a delay ago.
-RESERVE = _COMMON + r"""
-local key, delay = P .. ':polite:' .. ARGV[2], tonumber(ARGV[3])
+#: Reserves the slot's next start time; a request that need not wait starts at once
+#: unless the last start was less than a delay ago.
+RESERVE = _COMMON + _PACE + r"""
+local key, delay = P .. ':pace:' .. ARGV[2], tonumber(ARGV[3])
 local now = now_ms()
-local at = math.max(now, tonumber(redis.call('GET', key) or '0'))
-redis.call('SET', key, num(at + delay), 'PX', num(at + delay - now + 60000))
-if at > now then return {at - now, 0} end
-local last = tonumber(redis.call('GET', key .. ':last') or '0')
-if now < last + delay then return {last + delay - now, 0} end
-redis.call('SET', key .. ':last', num(now), 'PX', num(delay + 60000))
-return {0, 1}
+local nxt, last = pace(key)
+local at = math.max(now, nxt)
+local wait, started = at - now, 0
+if wait == 0 then
+  if now < last + delay then wait = last + delay - now else last = now; started = 1 end
+end
+redis.call('SET', key, num(at + delay) .. ' ' .. num(last), 'PX', num(at + delay - now + 60000))
+return {wait, started}
 """
 
 #: ARGV: P, slot, delay_ms -> ms still to wait (0: the request starts now)
-START = _COMMON + r"""
-local key, delay = P .. ':polite:' .. ARGV[2] .. ':last', tonumber(ARGV[3])
+START = _COMMON + _PACE + r"""
+local key, delay = P .. ':pace:' .. ARGV[2], tonumber(ARGV[3])
 local now = now_ms()
-local last = tonumber(redis.call('GET', key) or '0')
+local nxt, last = pace(key)
 if now < last + delay then return last + delay - now end
-redis.call('SET', key, num(now), 'PX', num(delay + 60000))
+redis.call('SET', key, num(nxt) .. ' ' .. num(now), 'PX', num(math.max(nxt, now + delay) - now + 60000))
 return 0
 """

@@ -19,14 +19,9 @@ wait there together for its robots.txt, say) are stopped too: the download
 handler asks :meth:`HostBackoffMiddleware.refusal` when their turn comes.
 
 Where a backed-off host's requests wait: in the scheduler, as long as other hosts
-have work.  Scrapy's ``DownloaderAwarePriorityQueue`` and darkcrawl's
-``FrontierScheduler`` hand out first the requests of the download slot with the
-fewest active downloads, so until its next try the host's slot holds stand-ins
-that make it look busier than any live slot can be.  A request of such a host
-that is handed out all the same (nothing else was queued, or it was already on
-its way) waits here, in ``process_request``, counted as an active download of its
-slot; as soon as another host's request is queued while the downloader is full,
-it gives its place back (returns itself to the scheduler).  A request downloaded
+have work, and here when handed out all the same, giving their place back as soon
+as another host's request wants it (:mod:`darkcrawl.downloadermiddlewares.parking`,
+shared with the gates).  A request downloaded
 without the scheduler (``engine.download_async``: Scrapy's robots.txt requests)
 cannot give its place back, so it fails at once instead, as it would at the host;
 the robots.txt middleware then allows everything, as for any robots.txt that
@@ -52,10 +47,8 @@ The state of every host that was backed off goes to ``PATH_DATA/misc/hosts_backo
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from time import monotonic, time
@@ -73,29 +66,24 @@ from scrapy.exceptions import (
     StopDownload,
     UnsupportedURLSchemeError,
 )
-from scrapy.utils.asyncio import call_later
-from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
-from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectError
 from twisted.internet.error import TimeoutError as TxTimeoutError
 
 from darkcrawl.config import ConfigError, options_into
+from darkcrawl.downloadermiddlewares.parking import Parking
 from darkcrawl.policy.backoff import BackoffPolicy, BackoffTable, Event, HostState, Verdict
-from darkcrawl.storage.atomic import atomic_write
+from darkcrawl.storage.statefile import StateFile
 from darkcrawl.transfer import BodyTimeoutError, NoResponseError
 from darkcrawl.meta import (
     BACKOFF_PROBE_KEY as PROBE_KEY,
     BACKOFF_DELAYED_KEY as DELAYED_KEY,
-    BACKOFF_SCHEDULED_KEY as SCHEDULED_KEY,
     SLOT_KEY,
 )
 
 if TYPE_CHECKING:
-    from scrapy.core.downloader import Slot
     from scrapy.crawler import Crawler
     from scrapy.http import Request, Response
-    from scrapy.utils.asyncio import CallLaterResult
     from typing_extensions import Self
 
 logger = logging.getLogger(__name__)
@@ -111,10 +99,6 @@ _ONE_ROUND_POLL = 0.5
 _LEASE_SLACK = 15.0
 #: The lease when downloads have no timeout.
 _NO_TIMEOUT_LEASE = 300.0
-#: Changes within this many seconds go to the state file in one write.
-_SAVE_DELAY = 1.0
-#: Stand-ins in a backed-off host's slot when CONCURRENT_REQUESTS is 0 (no limit).
-_UNBOUNDED_WEIGHT = 1000
 _ERROR_CHARS = 300
 #: Exceptions that say nothing about the host: a request refused before it left, a
 #: download cut short by us (DOWNLOAD_MAXSIZE) or by the crawl's close.
@@ -160,43 +144,20 @@ def _utc(wall: float | None) -> str | None:
     return datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _fire(waiter: Deferred[bool], give_back: bool = False) -> None:
-    if not waiter.called:
-        waiter.callback(give_back)
-
-
-class _Busy:
-    """A stand-in for a download in a backed-off host's downloader slot (see :meth:`_mark`)."""
-
-    __slots__ = ()
-
-
-@dataclass(slots=True)
-class _Mark:
-    slot: Slot
-    stand_ins: list[_Busy]
-    timer: CallLaterResult | None = None
-
-
 class HostBackoffMiddleware:
     def __init__(self, crawler: Crawler, table: BackoffTable, failure_codes: frozenset[int],
-                 path: Path, download_timeout: float, busy_weight: int, one_round: bool) -> None:
+                 path: Path, download_timeout: float, one_round: bool) -> None:
         self.crawler = crawler
         self.table = table
         self.failure_codes = failure_codes
         self.path = path
+        self.state_file = StateFile(path, self.report)
         self.download_timeout = download_timeout
-        self.busy_weight = busy_weight
         self.one_round = one_round
         self._poll = _ONE_ROUND_POLL if one_round else _POLL
-        self._waiters: dict[str, set[Deferred[bool]]] = {}
-        self._sleeping: set[Request] = set()
-        self._marks: dict[str, _Mark] = {}
-        self._save_call: CallLaterResult | None = None
-        self._open = False
-        crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
+        self.parking = Parking(crawler, self._key, monotonic)
+        crawler.signals.connect(self.state_file.opened, signal=signals.spider_opened)
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
-        crawler.signals.connect(self._request_scheduled, signal=signals.request_scheduled)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -211,9 +172,7 @@ class HostBackoffMiddleware:
             raise ConfigError(f"DARKCRAWL_BACKOFF_*: {exc}") from None
         codes = frozenset(int(code) for code in settings.getlist("RETRY_HTTP_CODES"))
         path = Path(settings["PATH_DATA"]) / "misc" / STATE_FILE
-        # more stand-ins than any live slot can have downloads (the crawl's total bounds them)
-        busy_weight = (settings.getint("CONCURRENT_REQUESTS") or _UNBOUNDED_WEIGHT) + 1
-        return cls(crawler, BackoffTable(policy), codes, path, settings.getfloat("DOWNLOAD_TIMEOUT"), busy_weight,
+        return cls(crawler, BackoffTable(policy), codes, path, settings.getfloat("DOWNLOAD_TIMEOUT"),
                    settings.getbool("DARC_REBOOT"))
 
     # -- the gate ---------------------------------------------------------------------
@@ -227,6 +186,7 @@ class HostBackoffMiddleware:
             request.meta.pop(DELAYED_KEY, None)
             return None
         stats = self.crawler.stats
+        parking = self.parking
         waited_since: float | None = None
         give_back = False
         while True:
@@ -239,7 +199,7 @@ class HostBackoffMiddleware:
             if admission.verdict is Verdict.PROBE:
                 request.meta[PROBE_KEY] = admission.token
                 stats.inc_value("darkcrawl/backoff/probes")
-                self._mark(key, request, self.table.hosts[key].probe_until)  # until its outcome
+                parking.mark(key, request, self.table.hosts[key].probe_until)  # until its outcome
                 break
             state = self.table.hosts[key]
             if admission.verdict is Verdict.DROP:
@@ -247,19 +207,19 @@ class HostBackoffMiddleware:
                 self._changed()
                 raise HostGivenUp(f"{key} given up after {self._failures_text(state)} "
                                   f"(last: {state.last_error}): {request.url}")
-            if self._closing():
+            if parking.closing():
                 stats.inc_value("darkcrawl/backoff/released_at_close")
                 break
-            if not request.meta.get(SCHEDULED_KEY):
+            if not parking.scheduled(request):
                 # downloaded directly (``engine.download_async``: Scrapy's robots.txt
                 # requests), it could not give its place back, and the requests of its
                 # host that wait for it would hold theirs too: fail it, as the host would
                 stats.inc_value("darkcrawl/backoff/failed_fast")
                 raise HostBackedOff(f"{key} is backed off after {state.failures} failures in a row "
                                     f"(last: {state.last_error}): {request.url}")
-            if waited_since is not None and (give_back or self._crowded()):
+            if parking.give_back(waited_since is not None, give_back):
                 # other hosts' requests want this place: wait in the scheduler instead,
-                # where this host's slot looks busy (see _mark)
+                # where this host's slot looks busy (see Parking.mark)
                 stats.inc_value("darkcrawl/backoff/requeued")
                 stats.inc_value("darkcrawl/backoff/wait_seconds", round(now - waited_since, 3))
                 return request.replace(dont_filter=True)
@@ -269,7 +229,7 @@ class HostBackoffMiddleware:
                     request.meta[DELAYED_KEY] = True
                     state.delayed += 1
                     stats.inc_value("darkcrawl/backoff/delayed")
-            give_back = await self._wait(request, key, min(admission.wait, self._poll))
+            give_back = await parking.wait(request, key, min(admission.wait, self._poll))
         request.meta.pop(DELAYED_KEY, None)  # its retries are new requests
         if waited_since is not None:
             stats.inc_value("darkcrawl/backoff/wait_seconds", round(monotonic() - waited_since, 3))
@@ -311,8 +271,8 @@ class HostBackoffMiddleware:
             if token is not None:
                 key = self._key(request)
                 self.table.released(key, token)
-                self._unmark(key)
-                self._wake(key)
+                self.parking.unmark(key)
+                self.parking.wake(key)
             return
         if isinstance(exception, StopDownload):  # we stopped it after the headers: the host answered
             self._succeeded(request)
@@ -330,9 +290,9 @@ class HostBackoffMiddleware:
         if self.table.succeeded(key) is Event.RECOVERED:
             self.crawler.stats.inc_value("darkcrawl/backoff/recovered")
             logger.info("Host %s answers again after %d failures in a row: backoff ended", key, failures)
-            self._unmark(key)
+            self.parking.unmark(key)
             self._changed()
-            self._wake(key)
+            self.parking.wake(key)
 
     def _failed(self, request: Request, error: str, unreachable: bool = False) -> None:
         key = self._key(request)
@@ -360,55 +320,13 @@ class HostBackoffMiddleware:
             logger.warning("Host %s given up after %s (last: %s): its requests now fail "
                            "at once; next probe in %.1f s", key, self._failures_text(state), state.last_error, wait)
         if state.gave_up:
-            self._unmark(key)  # its requests fail at once: the sooner they are taken, the better
+            self.parking.unmark(key)  # its requests fail at once: the sooner they are taken, the better
         else:
-            self._mark(key, request, state.next_try)
+            self.parking.mark(key, request, state.next_try)
         self._changed()
-        self._wake(key)
+        self.parking.wake(key)
 
-    # -- waiting ----------------------------------------------------------------------
-
-    async def _wait(self, request: Request, key: str, seconds: float) -> bool:
-        """Sleep until *seconds* pass or the host's state changes; True: give the place back."""
-        waiter: Deferred[bool] = Deferred()
-        timer = call_later(seconds, _fire, waiter)
-        waiters = self._waiters.setdefault(key, set())
-        waiters.add(waiter)
-        slot = self._slot(request)
-        slot.active.add(request)
-        self._sleeping.add(request)
-        try:
-            return await maybe_deferred_to_future(waiter)
-        finally:
-            timer.cancel()
-            waiters.discard(waiter)
-            if not waiters and self._waiters.get(key) is waiters:
-                del self._waiters[key]
-            slot.active.discard(request)
-            self._sleeping.discard(request)
-
-    def _wake(self, key: str) -> None:
-        for waiter in list(self._waiters.get(key, ())):
-            _fire(waiter)
-
-    def _request_scheduled(self, request: Request) -> None:
-        """A request was queued.  If it is a live host's and the downloader is full, a
-        waiting request gives its place back, so that waiting never holds the crawl up."""
-        request.meta[SCHEDULED_KEY] = True
-        key = self._key(request)
-        if self._waiters and key not in self._marks:
-            self._make_room(for_key=key)
-
-    def _make_room(self, for_key: str) -> None:
-        if not self._waiters or not self.crawler.engine.downloader.needs_backout():
-            return
-        for key, waiters in self._waiters.items():
-            if key == for_key:
-                continue
-            for waiter in waiters:
-                if not waiter.called:
-                    _fire(waiter, give_back=True)
-                    return
+    # -- one round ----------------------------------------------------------------------
 
     def _idle_but_for_backoff(self, me: Request) -> bool:
         """Nothing but backed-off hosts is left to do: every download under way waits here
@@ -425,7 +343,7 @@ class HostBackoffMiddleware:
             scheduler = getattr(getattr(engine, "_slot", None), "scheduler", None)
             if scheduler is not None and scheduler.has_pending_requests():
                 return False
-        return all(request is me or request in self._sleeping or request.meta.get(PROBE_KEY) is not None
+        return all(request is me or request in self.parking.sleeping or request.meta.get(PROBE_KEY) is not None
                    for request in engine.downloader.active)
 
     def _hurry(self, now: float) -> None:
@@ -437,61 +355,8 @@ class HostBackoffMiddleware:
             return
         self.crawler.stats.inc_value("darkcrawl/backoff/hurried", len(hurried))
         for key in hurried:
-            self._due(key)
-            self._wake(key)
-
-    def _crowded(self) -> bool:
-        engine = self.crawler.engine
-        if not engine.downloader.needs_backout():
-            return False
-        scheduler = getattr(getattr(engine, "_slot", None), "scheduler", None)
-        return scheduler is None or bool(scheduler.has_pending_requests())
-
-    def _mark(self, key: str, request: Request, until: float) -> None:
-        """Make the host's downloader slot look busy until *until* (monotonic).
-
-        Slot-aware schedulers (Scrapy's DownloaderAwarePriorityQueue, darkcrawl's
-        FrontierScheduler) hand out first the requests of the slot with the fewest
-        active downloads; stand-ins in its ``active`` set keep a backed-off host's
-        requests in the scheduler, behind every live host's, until its next try."""
-        mark = self._marks.get(key)
-        if mark is None:
-            slot = self._slot(request)
-            mark = self._marks[key] = _Mark(slot, [_Busy() for _ in range(self.busy_weight)])
-            slot.active.update(mark.stand_ins)  # type: ignore[arg-type]
-        if mark.timer is not None:
-            mark.timer.cancel()
-        mark.timer = call_later(max(0.0, until - monotonic()), self._due, key)
-
-    def _due(self, key: str) -> None:
-        """The host's wait is over: its next request, the probe, should go now."""
-        self._unmark(key)
-        if key in self._waiters:
-            return  # one of its own requests is here, and wakes now
-        self._make_room(for_key=key)
-        # the engine asks its scheduler for requests when a download ends, or every 5 s
-        nextcall = getattr(getattr(self.crawler.engine, "_slot", None), "nextcall", None)
-        if nextcall is not None:
-            nextcall.schedule()
-
-    def _unmark(self, key: str) -> None:
-        mark = self._marks.pop(key, None)
-        if mark is None:
-            return
-        if mark.timer is not None:
-            mark.timer.cancel()
-        mark.slot.active.difference_update(mark.stand_ins)  # type: ignore[arg-type]
-
-    def _slot(self, request: Request) -> Slot:
-        """The downloader slot the request will use (Scrapy has no public API to create one)."""
-        return self.crawler.engine.downloader._get_slot(request)[1]  # noqa: SLF001
-
-    def _closing(self) -> bool:
-        engine = self.crawler.engine
-        if not engine.running:
-            return True
-        slot = getattr(engine, "_slot", None)  # its ``closing`` is set when the spider closes for any reason
-        return slot is None or slot.closing is not None
+            self.parking.due(key)
+            self.parking.wake(key)
 
     def _dead(self, state: HostState) -> bool:
         dead_after = self.table.policy.dead_after
@@ -545,21 +410,7 @@ class HostBackoffMiddleware:
         }
 
     def _changed(self) -> None:
-        if self._open and self._save_call is None:
-            self._save_call = call_later(_SAVE_DELAY, self._save)
-
-    def _save(self) -> None:
-        self._save_call = None
-        report = self.report()
-        if report["hosts"] or self.path.exists():  # a crawl without backoff leaves no file
-            atomic_write(self.path, json.dumps(report, indent=1).encode())
-
-    def _spider_opened(self) -> None:
-        self._open = True
+        self.state_file.changed()
 
     def _spider_closed(self) -> None:
-        self._open = False
-        if self._save_call is not None:
-            self._save_call.cancel()
-            self._save_call = None
-        self._save()
+        self.state_file.closed()

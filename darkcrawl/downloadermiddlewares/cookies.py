@@ -19,6 +19,13 @@ header.  Browsers bound the jar (RFC 6265 §6.1 gives the minimums; Chromium kee
   cookie boundary (servers reject longer header lines: nginx, Apache at 8 KB).
 
 Each cap is off at 0.  Everything dropped is counted under ``darkcrawl/cookies/...``.
+
+Cookies imported for a host (``scrapy cookies import HOST FILE``, :mod:`darkcrawl.storage.cookiestore`)
+are put in the jar before the host's next request, and again whenever they are imported
+anew.  A render's request gets the host's cookies of the jar in its meta
+(:data:`~darkcrawl.meta.BROWSER_COOKIES_KEY`): the browser does not share Scrapy's jar, and
+the page init callback puts them in the browser context before the page loads (the queue's
+cookie of a gated host, a session imported for it).
 """
 
 from __future__ import annotations
@@ -30,9 +37,14 @@ from typing import TYPE_CHECKING, Any
 
 import scrapy.downloadermiddlewares.cookies as scrapy_cookies
 from scrapy.downloadermiddlewares.cookies import CookiesMiddleware
+from scrapy.utils.httpobj import urlparse_cached
 from tldextract import TLDExtract
 
 from darkcrawl.config import options_into
+from darkcrawl.intel.cookiefiles import jar_cookie_for_browser
+from darkcrawl.storage.cookiestore import CookieImports
+from darkcrawl.meta import BROWSER_COOKIES_KEY
+from darkcrawl.records import jar_cookies
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -91,6 +103,9 @@ class OfflineCookiesMiddleware(CookiesMiddleware):
         #: per jar (by id: jars live as long as the crawl): when each cookie was last set
         self._set_at: dict[int, dict[CookieKey, int]] = {}
         self._clock = itertools.count()
+        self.imports: CookieImports | None = None
+        #: (jar, host name) -> the version of the imported cookies put in that jar for it
+        self._loaded: dict[tuple[Any, str], str] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -100,10 +115,15 @@ class OfflineCookiesMiddleware(CookiesMiddleware):
             )
         middleware = super().from_crawler(crawler)
         middleware.limits = CookieLimits.from_settings(crawler.settings)
+        middleware.imports = CookieImports.for_crawler(crawler)
         return middleware
 
     def process_request(self, request: Request, spider: Any = None) -> None:
+        if self.imports is not None and not request.meta.get("dont_merge_cookies", False):
+            self._load_imported(request)
         super().process_request(request)
+        if request.meta.get("playwright"):
+            request.meta[BROWSER_COOKIES_KEY] = self._browser_cookies(request)
         header = request.headers.get(b"Cookie")
         if header and self.limits.header_max and len(header) > self.limits.header_max:
             cut, left_out = cut_cookie_header(header, self.limits.header_max)
@@ -113,6 +133,29 @@ class OfflineCookiesMiddleware(CookiesMiddleware):
                 del request.headers[b"Cookie"]
             self.crawler.stats.inc_value("darkcrawl/cookies/header_cut")
             self.crawler.stats.inc_value("darkcrawl/cookies/left_out", left_out)
+
+    def _load_imported(self, request: Request) -> None:
+        """Put the cookies imported for the request's host in its jar (once per import)."""
+        hostname = urlparse_cached(request).hostname or ""
+        version, cookies = self.imports.for_host(hostname)  # type: ignore[union-attr]
+        loaded = (request.meta.get("cookiejar"), hostname)
+        if not cookies or self._loaded.get(loaded) == version:
+            return
+        jar = self.jars[loaded[0]]
+        for cookie in cookies:
+            jar.jar.set_cookie(cookie.jar_cookie())
+        self._loaded[loaded] = version  # type: ignore[assignment]
+        self.crawler.stats.inc_value("darkcrawl/cookies/imported_used", len(cookies))
+        logger.info("%d cookies imported for %s are in use from %s on", len(cookies), hostname, request.url)
+
+    def _browser_cookies(self, request: Request) -> list[dict[str, Any]]:
+        """The jar's cookies for the request's host, as the browser context takes them."""
+        jar = self.jars.get(request.meta.get("cookiejar"))
+        hostname = urlparse_cached(request).hostname or ""
+        if jar is None or not hostname:
+            return []
+        return [jar_cookie_for_browser(cookie, request.url) for cookie in jar_cookies(jar.jar, hostname)
+                if not cookie.is_expired()]
 
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
         cap = self.limits.per_host

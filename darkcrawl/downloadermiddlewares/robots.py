@@ -33,7 +33,7 @@ from twisted.internet.defer import Deferred
 from darkcrawl.config import get_option
 from darkcrawl.failures import Transfer, failure_reason
 from darkcrawl.links.classify import NO_ROBOTS_NETWORKS
-from darkcrawl.meta import ROBOTS_FOR_KEY, SLOT_KEY, STEP_KEY, network_of
+from darkcrawl.meta import GATE_KEY, ROBOTS_FOR_KEY, SLOT_KEY, STEP_KEY, network_of
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -69,7 +69,7 @@ class DarcRobotsTxtMiddleware(RobotsTxtMiddleware):
         super().process_request_2(rp, request)
 
     async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
-        if response.status >= 400:
+        if response.status >= 400 or request.meta.get(GATE_KEY):  # an error or a gate page: no rules
             response = response.replace(body=b"")
         await super()._parse_robots(response, netloc, request)
 
@@ -111,9 +111,16 @@ class DarcRobotsTxtMiddleware(RobotsTxtMiddleware):
 
     async def process_response(self, request: Request, response: Response, spider: object = None) -> Response:
         netloc = self._waiting(request)
-        if netloc is not None and not 300 <= response.status < 400:  # a redirect comes back as a new request
+        # a redirect comes back as a new request; a gate page (a DDoS queue) too, once the
+        # host lets the crawl in (the spider asks for it again): the host's pages wait for it
+        if netloc is not None and not 300 <= response.status < 400 and not self._gate_again(request):
             await self._parse_robots(response, netloc, request)
         return response
+
+    @staticmethod
+    def _gate_again(request: Request) -> bool:
+        gate = request.meta.get(GATE_KEY)
+        return bool(gate) and gate.get("action") == "wait"
 
     def process_exception(self, request: Request, exception: Exception, spider: object = None) -> None:
         netloc = self._waiting(request)

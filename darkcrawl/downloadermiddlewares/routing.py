@@ -43,6 +43,7 @@ from darkcrawl.addresses import (
     is_address,
     refused_address,
 )
+from darkcrawl.policy.gatebook import GateBook
 from darkcrawl.links.classify import Gateways, classify
 from darkcrawl.meta import BOOTSTRAP_KEY, NETWORK_KEY, SLOT_KEY, slot_key
 from darkcrawl.networks.base import NetworkManager, NetworkUnavailable
@@ -234,7 +235,14 @@ class NetworkRoutingMiddleware:
         tor = self.networks.get("tor")
         if self._tor_failures >= NEWNYM_AFTER_FAILURES and isinstance(tor, TorNetwork):
             self._tor_failures = 0
-            deferToThread(tor.newnym).addErrback(lambda f: logger.warning("NEWNYM failed: %s", f.getErrorMessage()))
+            gates = GateBook.for_crawler(self.crawler)
+            if gates is not None and gates.waiting():
+                # a queue is being waited out: its next request must leave on the circuit
+                # the queue saw (new circuits would be a new visitor to a circuit-bound queue)
+                self.crawler.stats.inc_value("darkcrawl/network/tor/newnym_deferred")
+            else:
+                deferToThread(tor.newnym).addErrback(lambda f: logger.warning("NEWNYM failed: %s",
+                                                                              f.getErrorMessage()))
 
     def _refused_stream(self, request: Request, reply: SocksReply) -> OnionUnreachable:
         """Tor's SOCKS5 reply, in words, counted per reason."""

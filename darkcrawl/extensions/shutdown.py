@@ -54,6 +54,7 @@ from twisted.python.failure import Failure
 
 from darkcrawl.closing import ShutdownCancelled
 from darkcrawl.meta import (
+    GATE_PACER_KEY,
     SHUTDOWN_REQUEUED_KEY as REQUEUED_KEY,
     SHUTDOWN_DIRECT_KEY as DIRECT_KEY,
     SHUTDOWN_ABANDONED_KEY as ABANDONED_KEY,
@@ -71,7 +72,7 @@ logger = logging.getLogger(__name__)
 
 
 #: meta keys a put-back request must not carry (a live page cannot be stored)
-_NOT_REQUEUED = frozenset({"playwright_page", DIRECT_KEY, ABANDONED_KEY})
+_NOT_REQUEUED = frozenset({"playwright_page", DIRECT_KEY, ABANDONED_KEY, GATE_PACER_KEY})
 
 #: Playwright's words for a browser, context or page closed under a request
 _BROWSER_GONE = re.compile(r"has been closed|Target closed|crashed|disconnected|Connection closed", re.IGNORECASE)

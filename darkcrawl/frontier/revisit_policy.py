@@ -76,6 +76,9 @@ GATED = "Gated"
 #: error names of a fetch that failed on the crawler's side, or that did not see the page
 NEUTRAL_ERRORS = frozenset({
     "NetworkUnavailable", "DownloadCancelled", "ShutdownCancelled", "IgnoreRequest", "StopDownload", GATED,
+    # the host's gate kept the page from us (darkcrawl.downloadermiddlewares.gates): a captcha
+    # or a login wall that needs a person, a queue that never opened
+    "HostNeedsPerson", "HostGateGaveUp", "GateGaveUp",
 })
 
 

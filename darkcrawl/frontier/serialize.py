@@ -24,6 +24,8 @@ import base64
 import json
 from typing import TYPE_CHECKING, Any
 
+from scrapy import Request as ScrapyRequest
+from scrapy.http.request import _find_method
 from scrapy.utils.request import request_from_dict
 
 if TYPE_CHECKING:
@@ -90,8 +92,32 @@ def loads(data: bytes | str) -> dict[str, Any]:
     return body["r"]
 
 
+def method_name(spider: Spider, func: Any) -> Any:
+    """A callback's name: at once for the spider's own bound methods, else by Scrapy's
+    search (``Request.to_dict`` lists every member of the spider, with
+    ``inspect.getmembers``, for every callback of every request)."""
+    if func is None or isinstance(func, str):
+        return func
+    name = getattr(func, "__name__", None)
+    if (name and getattr(func, "__self__", None) is spider
+            and getattr(type(spider), name, None) is getattr(func, "__func__", None)):
+        return name
+    return _find_method(spider, func)
+
+
+def request_dict(request: Request, spider: Spider) -> dict[str, Any]:
+    """``request.to_dict(spider=spider)``: the same dict, without a search per callback."""
+    found: dict[str, Any] = {"url": request.url, "callback": method_name(spider, request.callback),
+                             "errback": method_name(spider, request.errback), "headers": dict(request.headers)}
+    for attr in request.attributes:
+        found.setdefault(attr, getattr(request, attr))
+    if type(request) is not ScrapyRequest:
+        found["_class"] = f"{type(request).__module__}.{type(request).__name__}"
+    return found
+
+
 def request_to_bytes(request: Request, spider: Spider) -> bytes:
-    return dumps(request.to_dict(spider=spider))
+    return dumps(request_dict(request, spider))
 
 
 def request_from_bytes(data: bytes | str, spider: Spider) -> Request:

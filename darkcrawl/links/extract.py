@@ -27,7 +27,7 @@ _URL_ATTRS = etree.XPath(
 )
 _SRCSETS = etree.XPath("//@srcset|//@imagesrcset", smart_strings=False)
 _BASE = etree.XPath("//base/@href", smart_strings=False)
-_REFRESH = etree.XPath(
+_REFRESHES = etree.XPath(
     "//meta[translate(@http-equiv,'REFSH','refsh')='refresh']/@content", smart_strings=False
 )
 _TEXT = etree.XPath("//text()", smart_strings=False)
@@ -54,7 +54,10 @@ _RAW_ATTR = re.compile(
 )
 
 _HAS_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
-_REFRESH_URL = re.compile(r"""^\s*\d*\.?\d*\s*[;,]?\s*(?:url\s*=\s*)?["']?([^"'\s]+)""", re.IGNORECASE)
+#: a meta refresh's ``content``: the delay, then (after ``;``, ``,`` or white space) the
+#: URL, optionally as ``url=``, optionally quoted (WHATWG's "shared declarative refresh steps")
+_REFRESH = re.compile(r"""^\s*(\d*(?:\.\d*)?)[\d.]*\s*(?:[;,\s]\s*(?:url\s*=\s*)?(?:(["'])(.*?)(?:\2|$)|(.*)))?$""",
+                      re.IGNORECASE | re.DOTALL)
 _CONTROL = str.maketrans("", "", "\t\n\r")
 
 
@@ -67,15 +70,36 @@ def _srcset_urls(value: str) -> Iterable[str]:
             yield token[0]
 
 
+def refresh_parts(content: str) -> tuple[float | None, str | None]:
+    """The delay (seconds) and the URL of a meta refresh's ``content``.
+
+    ``"5"`` is *this page again after 5 s*: no URL (it is not a link to ``/5``).
+    ``"0; url=/next"``, ``"3,URL='/x'"``, ``"2 /y"`` name one.  A content that does
+    not start with a delay is no refresh at all (browsers ignore it): (None, None).
+    """
+    match = _REFRESH.match(content)
+    if match is None or not match.group(1) or match.group(1) == ".":
+        return None, None
+    delay = float(match.group(1).rstrip(".") or 0)
+    target = (match.group(3) if match.group(2) else match.group(4)) or ""
+    target = target.strip()
+    return delay, (target or None)
+
+
+def refreshes(root: etree._Element) -> list[tuple[float | None, str | None]]:
+    """Every meta refresh of the page: (delay, URL or None)."""
+    return [refresh_parts(content) for content in _REFRESHES(root)]
+
+
 def raw_links(root: etree._Element) -> tuple[list[str], str | None]:
     """The URL strings found in the markup of *root*, and the ``<base href>`` if any."""
     found: list[str] = _URL_ATTRS(root)
     for value in _SRCSETS(root):
         found.extend(_srcset_urls(value))
-    for content in _REFRESH(root):
-        match = _REFRESH_URL.match(content)
-        if match and match.group(1):
-            found.append(match.group(1))
+    for content in _REFRESHES(root):
+        _delay, target = refresh_parts(content)
+        if target:
+            found.append(target)
     bases = _BASE(root)
     return found, (bases[0].strip() if bases else None)
 

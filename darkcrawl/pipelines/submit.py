@@ -187,13 +187,16 @@ class SubmitPipeline:
             if event is not None:
                 self.stats.inc_value(f"darkcrawl/api/{event}/not_spooled")
             return item
+        # a payload sent now carries its files; one kept for later names them (payloads.file_field)
+        inline = event in self.urls
         if isinstance(item, PageItem):
-            self.submit("requests", item.link, item.timestamp, requests_payload(item, self.root))
+            self.submit("requests", item.link, item.timestamp, requests_payload(item, self.root, inline))
         elif isinstance(item, NewHostItem):
-            self.submit("new_host", item.link, item.timestamp, new_host_payload(item, self.root))
+            self.submit("new_host", item.link, item.timestamp, new_host_payload(item, self.root, inline))
         elif isinstance(item, RenderItem) and item.document_path:
             self.submit("selenium", item.link, item.timestamp, selenium_payload(
-                item.link, item.timestamp, item.html, item.document_path, item.screenshot, item.screenshot_path))
+                item.link, item.timestamp, item.html, item.document_path, item.screenshot, item.screenshot_path,
+                inline))
         return item
 
     def submit(self, event: str, link: LinkMetadata, timestamp: str, payload: dict[str, Any]) -> Path:
@@ -232,7 +235,7 @@ class SubmitPipeline:
         try:
             result = await send(
                 self._client, self.urls[event], path, retries=self.retries, backoff=self.backoff,
-                backoff_cap=self.backoff_cap,
+                backoff_cap=self.backoff_cap, root=self.root,
                 on_retry=lambda: self.stats.inc_value(f"darkcrawl/api/{event}/retried"),
             )
             if result.outcome is Outcome.DELIVERED:

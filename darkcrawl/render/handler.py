@@ -35,7 +35,7 @@ from scrapy.utils.misc import build_from_crawler
 
 from darkcrawl.archive.browser import BrowserCapture
 from darkcrawl.archive.crawl import Archive, archive_enabled
-from darkcrawl.meta import RENDER_GUARD_KEY
+from darkcrawl.meta import GATE_PACER_KEY, RENDER_GUARD_KEY
 from darkcrawl.render.limits import RenderCut, RenderGuard, RenderLimits
 from darkcrawl.render.navigate import render_page
 
@@ -92,6 +92,7 @@ class BoundedRenderHandler(BaseDownloadHandler):
         except asyncio.CancelledError:  # the crawl is closing: the page must not stay open
             # and the request may be put back in the frontier: no live object in its meta
             request.meta.pop(RENDER_GUARD_KEY, None)
+            request.meta.pop(GATE_PACER_KEY, None)
             self._close_later(guard)
             raise
         except Exception as exc:

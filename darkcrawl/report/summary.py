@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from darkcrawl.intel.gates import GATE_KINDS
 from darkcrawl.report.outcome import MEANINGS, ExitCode, unavailable_networks
 from darkcrawl.report.tally import CrawlTally
 
@@ -54,6 +55,7 @@ def build_summary(stats: Mapping[str, Any], tally: CrawlTally, finish_reason: st
         "networks_unavailable": unavailable_networks(stats),
         "failures": failures,
         "traps": dict(tally.traps.most_common()),
+        "gates": _gates(stats),
         "hosts": {
             "bootstrapped": _int(stats, "darkcrawl/hosts/bootstrapped"),
             "backed_off": _int(stats, "darkcrawl/backoff/entered"),
@@ -72,6 +74,25 @@ def build_summary(stats: Mapping[str, Any], tally: CrawlTally, finish_reason: st
                     "lost": _int(stats, "darkcrawl/catalog/lost"),
                     "unavailable": bool(_int(stats, "darkcrawl/catalog/unavailable"))},
     }
+
+
+def _gates(stats: Mapping[str, Any]) -> dict[str, Any]:
+    """Gate pages met by kind, and what became of the gated hosts (darkcrawl/policy/gatebook.py)."""
+    return {
+        "pages": {kind: _int(stats, f"darkcrawl/gates/{kind}") for kind in GATE_KINDS
+                  if _int(stats, f"darkcrawl/gates/{kind}")},
+        **{what: _int(stats, f"darkcrawl/gates/{what}") for what in ("passed", "banned", "needs_person", "gave_up")},
+    }
+
+
+def _gates_line(gates: Mapping[str, Any]) -> str | None:
+    if not gates or not gates.get("pages"):
+        return None
+    met = ", ".join(f"{kind} ×{n}" for kind, n in gates["pages"].items())
+    became = [f"{gates[key]} {words}" for key, words in (("passed", "waited out"), ("banned", "bans"),
+                                                         ("needs_person", "hosts need a person"),
+                                                         ("gave_up", "hosts given up")) if gates.get(key)]
+    return f"  gates: {met}" + (f"; {', '.join(became)}" if became else "") + " (misc/hosts_gates.json)"
 
 
 def summary_lines(summary: Mapping[str, Any]) -> list[str]:
@@ -94,6 +115,9 @@ def summary_lines(summary: Mapping[str, Any]) -> list[str]:
         lines.append(f"  ... and {len(summary['failures']) - 8} more kinds of failure (see the summary file)")
     if summary["traps"]:
         lines.append("  traps: " + ", ".join(f"{kind} ×{n}" for kind, n in summary["traps"].items()))
+    gates = _gates_line(summary.get("gates") or {})
+    if gates:
+        lines.append(gates)
     hosts, api = summary["hosts"], summary["api"]
     if hosts["backed_off"] or hosts["given_up"]:
         lines.append(f"  hosts backed off: {hosts['backed_off']}, given up: {hosts['given_up']}")

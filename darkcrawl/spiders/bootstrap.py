@@ -25,7 +25,7 @@ from darkcrawl.failures import Transfer, failure_item, failure_reason
 from darkcrawl.intel.favicon import FAVICON_MAX_SIZE, declared_icon, default_icon_url, is_root_url
 from darkcrawl.items import FailureItem, HostFileItem, LinkMetadata, NewHostItem
 from darkcrawl.links.classify import NO_ROBOTS_NETWORKS, Link, classify
-from darkcrawl.meta import BOOTSTRAP_KEY, LINK_KEY, SLOT_KEY, STEP_KEY, BootstrapState, slot_key
+from darkcrawl.meta import BOOTSTRAP_KEY, GATE_KEY, LINK_KEY, SLOT_KEY, STEP_KEY, BootstrapState, slot_key
 from darkcrawl.spiders.common import BOOTSTRAP_PRIORITY, now_iso
 from darkcrawl.storage import paths
 
@@ -84,6 +84,9 @@ class HostBootstrap:
                             host=state["host"], timestamp=now_iso(), body=body)
 
     def _on_robots(self, response: Response) -> Iterator[Any]:
+        if response.meta.get(GATE_KEY):  # a DDoS queue, a captcha... instead of the file
+            yield from self._bootstrap_gate(response, "robots")
+            return
         state = response.meta[BOOTSTRAP_KEY]
         body = response.body if response.status == 200 and not hostfiles.looks_like_html(response.body) else b""
         sitemaps: list[str] = []
@@ -101,6 +104,10 @@ class HostBootstrap:
         # sits in memory whole.  The host's sitemaps give at most max_sitemap_urls.
         state = response.meta[BOOTSTRAP_KEY]
         url = response.request.url  # type: ignore[union-attr]
+        if response.meta.get(GATE_KEY):
+            for output in self._bootstrap_gate(response, "sitemap"):
+                yield output
+            return
         if response.status != 200:
             for output in self._bootstrap_next(state):
                 yield output
@@ -171,6 +178,9 @@ class HostBootstrap:
                            error=error, redirects=list(response.meta.get("redirect_urls", ())), partial=bool(found))
 
     def _on_hosts(self, response: Response) -> Iterator[Any]:
+        if response.meta.get(GATE_KEY):
+            yield from self._bootstrap_gate(response, "hosts")
+            return
         state = response.meta[BOOTSTRAP_KEY]
         if response.status == 200 and response.body:
             url = response.request.url  # type: ignore[union-attr]

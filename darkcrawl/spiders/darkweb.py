@@ -32,12 +32,14 @@ from twisted.internet.task import LoopingCall
 
 from darkcrawl import hostfiles
 from darkcrawl.config import get_option
-from darkcrawl.meta import HISTORY_KEY, REVISIT_STATE_KEY, SLOT_KEY, TIMING_KEY, host_key, slot_key
+from darkcrawl.policy.gatebook import GateBook
+from darkcrawl.meta import (GATE_CHECKED_KEY, GATE_KEY, HISTORY_KEY, REVISIT_STATE_KEY, SLOT_KEY, TIMING_KEY,
+                            host_key, slot_key)
 from darkcrawl.failures import ROBOTS_DISALLOWED, Transfer, failure_item, failure_reason
 from darkcrawl.addresses import address_refusal
 from darkcrawl.seen.content import build_content_seen, response_digest
 from darkcrawl.frontier.revisit_policy import (
-    GATED, RevisitPolicy, SitemapHint, changefreq_word, content_key, parse_changefreq, parse_lastmod, parse_time,
+    RevisitPolicy, SitemapHint, changefreq_word, content_key, parse_changefreq, parse_lastmod, parse_time,
 )
 from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
 from darkcrawl.hooks.base import LinkNoReturn
@@ -59,6 +61,7 @@ from darkcrawl.records import (
 from darkcrawl.seeds import SeedError, parse_seed_lines, read_seed_file, split_inline
 from darkcrawl.spiders.bootstrap import HostBootstrap
 from darkcrawl.spiders.common import BACKREF_KEY, BOOTSTRAP_KEY, HOOK_KEY, LINK_KEY, now_iso
+from darkcrawl.spiders.gates import GatePages
 from darkcrawl.spiders.hook_calls import SiteHooks
 from darkcrawl.spiders.options import SpiderOptions
 from darkcrawl.spiders.render import RenderStage
@@ -96,7 +99,7 @@ TRAP_KINDS = frozenset({"url_too_long", "repeated_path_segment", "too_many_subdo
                         "query_variants", "calendar", "host_depth"})
 
 
-class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
+class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
     name = "darkweb"
     #: has a render stage: the download handler starts the browser for it
     renders = True
@@ -156,6 +159,8 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         self._cookies: CookiesMiddleware | None = None
         self.hooks = HookRegistry.from_crawler(crawler)
         self.content_seen = build_content_seen(crawler)
+        self.gates = GateBook.for_crawler(crawler)
+        self._gate_digests = {}
         self.icons_fetched = LocalCache(limit=10_000)
         self._poller: LoopingCall | None = None
         crawler.signals.connect(self._engine_started, signal=signals.engine_started)
@@ -518,22 +523,15 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             self.stats.inc_value("darkcrawl/refused/mime")
             return
         is_html = content_type in paths.HTML_TYPES
+        if meta.get(GATE_KEY):  # the gate middleware read this answer as a gate: not the site's content
+            yield from self._gate_page(response, url, kind, host, content_type, meta[GATE_KEY])
+            return
 
-        specials: list[tuple[str, str, str | None]] = []
-        outputs: list[Any] = []
-        found = 0
-        facts: PageFacts | None = None
-        hooked = self._hook_parse(response, host)
-        digest, duplicate_of = (None, None) if hooked is not None else self._content_seen(response, url, content_type)
-        if hooked is not None:
-            outputs = hooked
-        elif duplicate_of is not None:
-            self.stats.inc_value("darkcrawl/content/duplicates")  # links: taken from its first copy
-        else:
-            outputs, found, facts = self._page_links(response, url, kind, depth, content_type, specials)
-            if facts is not None:  # an HTML page: a root page's declared icon, for the clone signatures
-                outputs += self._declared_favicon(response, url, kind, host, service)
-
+        read = self._read_page(response, url, kind, host, service, depth, content_type)
+        if isinstance(read, list):  # a gate page, found once the page was read
+            yield from read
+            return
+        outputs, found, facts, digest, duplicate_of, specials = read
         visit = now_iso()  # names this visit's files, its render's too
         changefreq = self.revisits.first_changefreq(url)
         item = self._page_item(
@@ -550,15 +548,45 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
         )
         if self.revisits.enabled:  # the visit's own time: the catalogue's revisits facet folds the same
             self.revisits.adopt(url, meta.get(REVISIT_STATE_KEY))
-            if item.gate:  # an interstitial: the page itself was not seen
-                self.revisits.failed(url, depth, parse_time(visit), GATED, host_key(kind, host))
-            else:
-                self.revisits.visited(url, depth, parse_time(visit),
-                                      content_key(item.content_digest, response.status), host_key(kind, host))
+            self.revisits.visited(url, depth, parse_time(visit),
+                                  content_key(item.content_digest, response.status), host_key(kind, host))
         yield item
         yield from outputs
         if self.options.render and is_html and response.status < 400 and not meta.get(HOOK_KEY) and duplicate_of is None:
             yield self._render_request(response, url, (kind, host, service), depth, visit)
+
+    def _read_page(self, response: Response, url: str, kind: str, host: str, service: str, depth: int,
+                   content_type: str) -> list[Any] | tuple[list[Any], int, PageFacts | None, bytes | None,
+                                                            str | None, list[tuple[str, str, str | None]]]:
+        """What the page gives: (requests and items of its links, how many links it has, its
+        facts, its content digest, the URL it duplicates, its special links); or, for a gate
+        page found in it, that page's outputs."""
+        specials: list[tuple[str, str, str | None]] = []
+        outputs: list[Any] = []
+        found = 0
+        facts: PageFacts | None = None
+        hooked = self._hook_parse(response, host)
+        digest, duplicate_of = (None, None) if hooked is not None else self._content_seen(response, url, content_type)
+        if duplicate_of is not None and digest in self._gate_digests:
+            return list(self._gate_page(response, url, kind, host, content_type,
+                                        self._late_gate_record(response, self._gate_digests[digest])))
+        if hooked is not None:
+            outputs = hooked
+        elif duplicate_of is not None:
+            self.stats.inc_value("darkcrawl/content/duplicates")  # links: taken from its first copy
+        else:
+            facts, cut = self._parse_page(response, content_type)
+            gate = self._late_gate(response, facts) if facts is not None and not response.meta.get(GATE_CHECKED_KEY) \
+                else None
+            if gate is not None:
+                if digest is not None:
+                    self._gate_digests[digest] = gate  # its copies elsewhere are gate pages too, not duplicates
+                return list(self._gate_page(response, url, kind, host, content_type,
+                                            self._late_gate_record(response, gate)))
+            outputs, found = self._page_links(response, url, kind, depth, content_type, specials, facts, cut)
+            if facts is not None:  # an HTML page: a root page's declared icon, for the clone signatures
+                outputs += self._declared_favicon(response, url, kind, host, service)
+        return outputs, found, facts, digest, duplicate_of, specials
 
     @staticmethod
     def _content_type(response: Response) -> str:
@@ -584,31 +612,37 @@ class DarkwebSpider(HostBootstrap, RenderStage, SiteHooks, Spider):
             return digest, first
         return digest, None
 
+    def _parse_page(self, response: Response, content_type: str) -> tuple[PageFacts | None, int | None]:
+        """An HTML page's facts for the crawl and the catalogue (links, title, visible text),
+        and the depth at which its tree was cut short, if it was; (None, None) for other types."""
+        if content_type not in paths.HTML_TYPES or not isinstance(response, TextResponse):
+            return None, None
+        cut: int | None = None
+        try:
+            root = response.selector.root
+            cut = truncated_depth(root)  # nested deeper than libxml2 builds: links scanned for
+            return page_facts(root, response.url, self.options.extra_patterns,
+                              markup=response.text if cut else None, max_text=self.options.catalog_text), cut
+        except Exception as exc:  # lxml and encodings fail in many ways; it costs this page only
+            logger.info("cannot parse %s: %r", response.url, exc)
+            self.stats.inc_value("darkcrawl/parse_error")
+            return None, cut
+
     def _page_links(self, response: Response, url: str, kind: str, depth: int, content_type: str,
-                    specials: list[tuple[str, str, str | None]]) -> tuple[list[Any], int, PageFacts | None]:
-        """What the page's links give (requests, items), how many links it has (an
-        HTML page's, or an I2P address book's), and an HTML page's facts for the catalogue."""
-        if content_type in paths.HTML_TYPES and isinstance(response, TextResponse):
-            cut: int | None = None
-            facts: PageFacts | None = None
-            try:
-                root = response.selector.root
-                cut = truncated_depth(root)  # nested deeper than libxml2 builds: links scanned for
-                facts = page_facts(root, response.url, self.options.extra_patterns,
-                                   markup=response.text if cut else None, max_text=self.options.catalog_text)
-                links = facts.links
-            except Exception as exc:  # lxml and encodings fail in many ways; it costs this page only
-                logger.info("cannot parse %s: %r", response.url, exc)
-                self.stats.inc_value("darkcrawl/parse_error")
-                links = []
+                    specials: list[tuple[str, str, str | None]], facts: PageFacts | None,
+                    cut: int | None) -> tuple[list[Any], int]:
+        """What the page's links give (requests, items), and how many links it has (an
+        HTML page's, or an I2P address book's)."""
+        if facts is not None:
+            links = facts.links
             outputs = self._admit(links, source=url, depth=depth + 1, specials=specials)
             if cut:
                 outputs.append(self._truncated_tree(response, url, kind, cut))
-            return outputs, len(links), facts
+            return outputs, len(links)
         if kind == "i2p" and content_type in ("text/plain", "text/text"):
             links = hostfiles.parse_hosts_txt(response.body)  # darc reads any i2p text as an address book
-            return self._admit(links, source=url, depth=depth + 1, specials=specials), len(links), None
-        return [], 0, None
+            return self._admit(links, source=url, depth=depth + 1, specials=specials), len(links)
+        return [], 0
 
     def _page_item(self, response: Response, url: str, kind: str, host: str, content_type: str, visit: str,
                    **links: Any) -> PageItem:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import logging
 import math
 import re
@@ -20,6 +21,7 @@ import struct
 import zlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.http import TextResponse
@@ -31,6 +33,8 @@ from darkcrawl.render.handler import CUT_FLAG
 from darkcrawl.render.limits import EMPTY_RENDER, RenderCut, RenderGuard
 from darkcrawl.meta import (
     BACKREF_KEY,
+    BROWSER_COOKIES_KEY,
+    GATE_PACER_KEY,
     LINK_KEY,
     RENDER_GUARD_KEY,
     RENDER_KEY,
@@ -42,7 +46,7 @@ from darkcrawl.meta import (
 from darkcrawl.spiders.common import now_iso
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page
+    from playwright.async_api import Page, Route
     from scrapy.http import Response
     from twisted.python.failure import Failure
 
@@ -56,11 +60,20 @@ SCREENSHOT_RETAKES = 2
 _BROWSER_GONE = re.compile(r"has been closed|Target closed|crashed|disconnected", re.IGNORECASE)
 #: meta keys of one attempt only: a render request built again leaves them out
 #: (a page and a guard are live objects; the frontier stores requests as JSON)
-_ATTEMPT_KEYS = frozenset({"playwright_page", RENDER_GUARD_KEY})
+_ATTEMPT_KEYS = frozenset({"playwright_page", RENDER_GUARD_KEY, GATE_PACER_KEY})
 
 
 class RenderStage:
     """Mixed into DarkwebSpider (uses its settings, stats, hooks and admission)."""
+
+    @functools.cached_property
+    def _page_init(self) -> str:
+        settings = self.settings  # type: ignore[attr-defined]
+        if settings.get("PLAYWRIGHT_ABORT_REQUEST") or "PLAYWRIGHT_PROCESS_REQUEST_HEADERS" in settings:
+            # scrapy-playwright's route stays on every request (the handler lets it do
+            # the download): a pacing route would replace it
+            return "darkcrawl.spiders.render.watch_page"
+        return "darkcrawl.spiders.render.paced_page"
 
     def _render_request(self, response: Response, url: str, link: tuple[str, str, str], depth: int,
                         visit: str) -> Request:
@@ -84,7 +97,7 @@ class RenderStage:
                 actions = []
             if actions:
                 meta["playwright_page_methods"] = actions
-        meta["playwright_page_init_callback"] = "darkcrawl.spiders.render.watch_page"
+        meta["playwright_page_init_callback"] = self._page_init
         return Request(response.url, callback=self.parse_rendered, errback=self.on_render_error,
                        dont_filter=True, priority=-depth, meta=meta)
 
@@ -276,11 +289,57 @@ class RenderStage:
 
 
 async def watch_page(page: Page, request: Request) -> None:
-    """The render requests' ``playwright_page_init_callback``: the render's bounds
-    watch the page from before its navigation."""
+    """The render requests' ``playwright_page_init_callback`` when scrapy-playwright's
+    route stays (see :attr:`RenderStage._page_init`): the render's bounds watch the page
+    from before its navigation, and the browser context has the host's cookies (see
+    :func:`host_cookies`)."""
     guard = request.meta.get(RENDER_GUARD_KEY)
     if guard is not None:
         await guard.attach(page)
+    await host_cookies(page, request)
+
+
+async def host_cookies(page: Page, request: Request) -> None:
+    """The cookies of the page's host in Scrapy's jar, in the page's browser context.
+
+    Chromium does not share Scrapy's cookie jar, and a Cookie header set on the
+    navigation is ignored: without this a page behind a DDoS queue would be rendered
+    without the queue's cookie (the browser would stand in the queue again, and on
+    EndGame come back too early and be banned), and a session imported for a host
+    would open its pages to the plain stage only."""
+    cookies = request.meta.get(BROWSER_COOKIES_KEY)
+    if cookies:
+        try:
+            await page.context.add_cookies(cookies)
+        except Exception as exc:  # a cookie the browser refuses costs its render the cookie only
+            logger.info("the browser refused the cookies of %s: %r", request.url, exc)
+
+
+async def pace_page(page: Page, request: Request) -> bool:
+    """For a gated host (the gate middleware gave a pacer): every request the page makes
+    to the host waits its turn, at the pace of the host's plain-stage requests.  True
+    when the page keeps this route (and so, Playwright's price for a route, no cache)."""
+    pacer = request.meta.get(GATE_PACER_KEY)
+    if pacer is None:
+        return False
+    host = urlsplit(request.url).hostname
+
+    async def paced(route: Route) -> None:
+        if urlsplit(route.request.url).hostname == host:
+            await pacer()
+        with contextlib.suppress(Exception):  # the page may be gone meanwhile
+            await route.continue_()
+
+    await page.route("**", paced)
+    return True
+
+
+async def paced_page(page: Page, request: Request) -> None:
+    """The render requests' ``playwright_page_init_callback`` when the render navigates
+    by itself (darkcrawl.render.navigate: no route, Chromium's cache on): as
+    :func:`watch_page`, and a gated host's requests paced (:func:`pace_page`)."""
+    await watch_page(page, request)
+    await pace_page(page, request)
 
 
 def _repeated_top(png: bytes, max_period: int) -> bool:

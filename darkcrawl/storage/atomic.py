@@ -10,19 +10,19 @@ from pathlib import Path
 _counter = itertools.count()
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write *data* to *path* so that readers (and a crash) see all of it or none.
 
     The bytes go to a temporary sibling that is renamed over *path*: rename is
     atomic on POSIX file systems, so a kill -9 leaves at most a stray ``.tmp``
-    file, never a torn record.
+    file, never a torn record.  *mode*: the file's permissions (0o600 for secrets).
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_counter)}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         view = memoryview(data)
         while view:

@@ -12,6 +12,8 @@ Layout (darc's, with its portability bugs fixed: UTC timestamps without colons,
     link.csv                                                 one row per fetched document
     misc/<kind>.txt                                          special links, JSON lines
     misc/data/<sha256(url)>_<ts><ext>                        decoded data: URIs
+    misc/hosts_gates.json                                    every gated host's state (queue, captcha, ...)
+    cookies/imported.json                                    cookies imported for hosts (scrapy cookies import)
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 #: every failure of a crawl, one JSON line each (pipelines/failures.py writes it, the catalogue reads it)
 FAILURES_FILE = "misc/failures.jsonl"
+#: every host that showed a gate this crawl, and its state (darkcrawl/policy/gatebook.py)
+GATES_STATE_FILE = "misc/hosts_gates.json"
+#: the cookies imported for hosts (``scrapy cookies import``): secrets, written 0600
+IMPORTED_COOKIES_FILE = "cookies/imported.json"
 #: the name :func:`headers_name` gives a visit's headers record
 HEADERS_RECORD = re.compile(r"^[0-9a-f]{64}_\d{8}T\d{6}\.\d{6}Z\.json$")
 

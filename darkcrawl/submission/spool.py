@@ -35,11 +35,17 @@ import httpx2
 from darkcrawl.storage.atomic import atomic_write
 from darkcrawl.storage.paths import timestamp_token
 from darkcrawl.submission import EVENTS
+from darkcrawl.submission.payloads import FILE_REF, b64
 
 SPOOL_DIR = "api"
 #: statuses worth another attempt; any other non-2xx answer is the receiver
 #: refusing the payload, which sending it again will not change
 RETRY_STATUSES = frozenset({408, 425, 429}) | frozenset(range(500, 600))
+
+
+def _root_of(path: Path) -> Path:
+    """PATH_DATA of a spooled file: ``<root>/api/<day>/<network>/<scheme>/<host>/<event>/<file>``."""
+    return path.parents[6]
 
 
 def idempotency_key(path: Path) -> str:
@@ -73,9 +79,7 @@ class Spool:
         if event not in EVENTS:
             raise ValueError(f"unknown submission event {event!r}")
         path = self.path_for(event, base, name, ts)
-        # ASCII JSON: URLs and header values may carry lone surrogates, which
-        # UTF-8 cannot encode; the base64 documents dominate the size anyway.
-        data = json.dumps(payload, separators=(",", ":")).encode("ascii")
+        data = _dumps(payload)
         for attempt in range(3):
             try:
                 atomic_write(path, data)
@@ -178,6 +182,35 @@ def backoff_delay(retry: int, base: float, cap: float) -> float:
     return min(cap, base * 2.0 ** (retry - 1))
 
 
+def _fill(value: Any, root: Path) -> Any:
+    if isinstance(value, dict):
+        relative = value.get(FILE_REF)
+        if isinstance(relative, str):
+            try:
+                data: str | None = b64((root / relative).read_bytes())
+            except OSError:  # gone since: its path still tells the receiver there was one
+                data = None
+            return {"path": value.get("path", relative), "data": data}
+        return {key: _fill(item, root) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fill(item, root) for item in value]
+    return value
+
+
+def materialize(raw: bytes, root: Path) -> bytes:
+    """A spooled payload as it is sent: the files it names (``"$file"``, for a payload
+    spooled while its event had no API URL) read from *root* (PATH_DATA) and put in."""
+    if FILE_REF.encode() not in raw:
+        return raw
+    return _dumps(_fill(json.loads(raw), root))
+
+
+def _dumps(payload: dict[str, Any]) -> bytes:
+    # ASCII JSON: URLs and header values may carry lone surrogates, which
+    # UTF-8 cannot encode; the base64 documents dominate the size anyway.
+    return json.dumps(payload, separators=(",", ":")).encode("ascii")
+
+
 async def send(
     client: httpx2.AsyncClient,
     url: str,
@@ -187,17 +220,20 @@ async def send(
     backoff: float = 0.5,
     backoff_cap: float = 8.0,
     on_retry: Callable[[], None] | None = None,
+    root: Path | None = None,
 ) -> Delivery:
     """POST the spooled file at *path* to *url*: 1 + *retries* attempts at most.
 
-    The body is the file's bytes as they are, so what the receiver gets is exactly
-    what was spooled, and a re-delivery is byte-identical.  The file is not
-    deleted here: the caller does that on ``DELIVERED``.
+    The body is the file's bytes, with the files it names filled in from *root*
+    (PATH_DATA; by default the spool's own parent), so a re-delivery is
+    byte-identical.  The file is not deleted here: the caller does that on
+    ``DELIVERED``.
     """
     try:
-        body = path.read_bytes()
+        raw = path.read_bytes()
     except FileNotFoundError:
         return Delivery(Outcome.GONE, 0)
+    body = materialize(raw, root if root is not None else _root_of(path))
     headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key(path)}
     detail = ""
     attempts = 0

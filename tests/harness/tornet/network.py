@@ -39,7 +39,7 @@ import subprocess
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,9 +51,10 @@ from stem.response.events import HSDescEvent
 
 from tests.harness.ports import free_ports
 from tests.harness.service import Service
-from .socks import SocksError, http_get
+from .socks import SocksError, http_get, socks5_connect
 
 __all__ = [
+    "ExtraOnion",
     "OnionService",
     "TorNetwork",
     "TorNetworkError",
@@ -102,6 +103,55 @@ class OnionService:
     address: str  # "<56 chars>.onion"
     target_port: int  # local HTTP port it forwards to (virtual port 80)
     url: str  # "http://<address>/"
+
+
+class ExtraOnion:
+    """An onion service of its own (:meth:`TorNetwork.add_onion`): its own tor process,
+    its own options, stopped on its own.
+
+    ``address``/``url`` as :class:`OnionService`; ``control`` is that tor's controller
+    (``CLOSECIRCUIT``, ``GETINFO``: what a service operator's front such as EndGame
+    uses); :meth:`stop` takes the service off the network as a real one that goes down
+    (its descriptor stays at the HSDirs until it expires, so clients find it and then
+    fail to reach it)."""
+
+    def __init__(self, tor: _Tor, address: str, target_port: int, options: _Options) -> None:
+        self._tor = tor
+        self.address = address
+        self.target_port = target_port
+        self.url = f"http://{address}/"
+        self.options = list(options)
+
+    @property
+    def control(self) -> Controller:
+        return self._tor.control()
+
+    @property
+    def log_path(self) -> Path:
+        return self._tor.log_path
+
+    @property
+    def running(self) -> bool:
+        return self._tor.popen.poll() is None
+
+    def close_circuit(self, circuit_id: int) -> bool:
+        """Close one of the service's circuits (its global ID, as ``HiddenServiceExportCircuitID``
+        gives it); False when tor does not know it (closed already)."""
+        try:
+            self.control.close_circuit(str(circuit_id))
+        except (stem.ControllerError, stem.SocketError):
+            return False
+        return True
+
+    def stop(self) -> None:
+        """Stop the service's tor (idempotent)."""
+        _stop_all([self._tor])
+
+    def __enter__(self) -> ExtraOnion:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 # ----------------------------------------------------------------------------
@@ -560,6 +610,7 @@ class TorNetwork(Service):
         self._uploads = _UploadWatcher()
         self._geoip = self.workdir / "empty"
         self._t0 = time.monotonic()
+        self._extras: list[ExtraOnion] = []
 
     # -- public API -----------------------------------------------------------
 
@@ -622,8 +673,73 @@ class TorNetwork(Service):
         self._mark("fetched")
         _log.info("tor network ready: %s", self.timings)
 
+    def add_onion(self, target_port: int, options: Mapping[str, str] | Sequence[tuple[str, str]] = (), *,
+                  timeout: float = 90.0) -> ExtraOnion:
+        """Start one more onion service, forwarding its port 80 to ``127.0.0.1:target_port``,
+        in a tor process of its own that joins the running network; *options*: its own
+        ``HiddenService*`` lines (``HiddenServiceExportCircuitID haproxy``,
+        ``HiddenServicePoWDefensesEnabled 1``, ``HiddenServiceMaxStreams 15``...).
+
+        Returns once its descriptor is published and a stream to it opens through the
+        client's SocksPort (nothing is sent on that stream: the site sees a connection,
+        and its PROXY line when circuit IDs are exported, but no request).  Stopped with
+        the network, or before with :meth:`ExtraOnion.stop`."""
+        if not self._run.procs:
+            raise TorNetworkError("TorNetwork is not started")
+        deadline = time.monotonic() + timeout
+        name = f"onion{len(self._extras) + 1}"
+        data_dir = self.workdir / f"extra-{name}"
+        hs_dir = data_dir / "hs"
+        service_options = list(options.items()) if isinstance(options, Mapping) else list(options)
+        torrc = [
+            *_process_options(data_dir, name), *_network_options(self.dir_authorities, self._geoip),
+            *_client_options(), ("SocksPort", "0"),
+            # its options follow its HiddenServiceDir: they are the service's own
+            ("HiddenServiceDir", str(hs_dir)), ("HiddenServicePort", f"80 {HOST}:{target_port}"), *service_options,
+        ]
+        proc = _launch(self.tor_cmd, name, data_dir, torrc, self._geoip)
+        try:
+            uploads = _UploadWatcher()
+            _connect(proc, deadline).add_event_listener(uploads, EventType.HS_DESC)
+            hostname = hs_dir / "hostname"
+            _wait_until(f"{hostname}", hostname.exists, deadline, [proc])
+            address = hostname.read_text().strip()
+            if not uploads.wait([address], deadline):
+                proc.check_alive()
+                raise TorNetworkError(f"{address} not published within {timeout} s\n{proc.log_tail()}")
+            self._reach(address, deadline, proc)
+        except BaseException:
+            _stop_all([proc])
+            raise
+        onion = ExtraOnion(proc, address, target_port, service_options)
+        self._extras.append(onion)
+        return onion
+
+    def _reach(self, address: str, deadline: float, proc: _Tor) -> None:
+        """Until a stream to *address*:80 opens through the client's SocksPort."""
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            proc.check_alive()
+            try:
+                socks5_connect(self.socks_port, address, 80, timeout=max(1.0, deadline - time.monotonic())).close()
+                return
+            except SocksError as exc:
+                last = exc
+                client = self._run.client
+                if exc.code == 0xF0 and client is not None:  # a cached miss: NEWNYM purges it
+                    with contextlib.suppress(stem.ControllerError):
+                        client.control().signal(Signal.NEWNYM)
+            except OSError as exc:
+                last = exc
+            time.sleep(0.2)
+        raise TorNetworkError(f"{address} not reachable through SocksPort {self.socks_port}: {last}\n"
+                              f"{proc.log_tail()}")
+
     def stop(self) -> None:
         """Stop every tor we started (SIGTERM, then SIGKILL after 10 s). Idempotent."""
+        for extra in self._extras:
+            extra.stop()
+        self._extras.clear()
         procs, self._run = self._run.procs, _Run()
         _stop_all(procs)
 
