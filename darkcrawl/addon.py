@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from scrapy.settings import get_settings_priority
 
 from darkcrawl import config
+from darkcrawl.render.browser import chromium_binary
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -174,7 +175,8 @@ class Addon:
             if not self.quiet:
                 logger.warning(warning)
         self._frontier(settings)
-        for name, value in playwright_settings(settings["DARKCRAWL_CHROMIUM"], settings["USER_AGENT"]).items():
+        chromium = chromium_binary(settings["DARKCRAWL_CHROMIUM"])
+        for name, value in playwright_settings(chromium, settings["USER_AGENT"]).items():
             settings.set(name, value, priority="addon")
 
     @staticmethod

@@ -265,7 +265,9 @@ OPTIONS: tuple[Option, ...] = (
     _opt("DARKCRAWL_RENDER_RETRIES", _int, 2, "retries of a page that renders empty"),
     _opt("DARKCRAWL_SCREENSHOT_MAX_HEIGHT", _int, 12000, "full-page screenshots are cut at this height (px)"),
     _opt("DARKCRAWL_SCREENSHOT_TIMEOUT", _seconds, 30.0, "a screenshot taking longer falls back to the viewport"),
-    _opt("DARKCRAWL_CHROMIUM", _str, "/usr/bin/chromium", "the Chromium binary of the render stage"),
+    _opt("DARKCRAWL_CHROMIUM", _str, "",
+         "the Chromium binary of the render stage (unset: Debian's chromium-headless-shell if installed, "
+         "else /usr/bin/chromium)"),
     _opt("DARKCRAWL_SUBMIT_ENABLED", _bool, True, "build, spool and submit darc's API payloads"),
     _opt("DARKCRAWL_API_MAX_INFLIGHT", _int, 16, "most API POSTs at once; more stay spooled until a slot frees"),
     _opt("DARKCRAWL_API_CLOSE_TIMEOUT", _seconds, 30.0, "seconds the crawl's close waits for API deliveries"),

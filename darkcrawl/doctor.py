@@ -23,6 +23,7 @@ from scrapy.settings import BaseSettings
 
 from darkcrawl.config import ConfigError
 from darkcrawl.networks.socks import extended_errors
+from darkcrawl.render.browser import browser_missing, chromium_binary
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 #: Seconds one network probe may take.
@@ -103,10 +104,10 @@ def _gateway(name: str, port_setting: str, enabled: str, path_setting: str | Non
 def check_chromium(settings: BaseSettings) -> Check:
     if not settings.getbool("DARKCRAWL_RENDER"):
         return Check("chromium", OK, "render stage off (DARKCRAWL_RENDER=0)")
-    binary = settings.get("DARKCRAWL_CHROMIUM") or "/usr/bin/chromium"
-    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-        return Check("chromium", FAIL, f"{binary} not found: apt-get install chromium, set DARKCRAWL_CHROMIUM, "
-                                       "or DARKCRAWL_RENDER=0")
+    binary = chromium_binary(settings.get("DARKCRAWL_CHROMIUM") or "")
+    missing = browser_missing(binary)
+    if missing:
+        return Check("chromium", FAIL, missing)
     try:
         out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=15)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -114,7 +115,7 @@ def check_chromium(settings: BaseSettings) -> Check:
     version = (out.stdout or out.stderr).strip().splitlines()[:1]
     if out.returncode:
         return Check("chromium", FAIL, f"{binary} --version failed (exit {out.returncode}): {' '.join(version)}")
-    return Check("chromium", OK, version[0] if version else binary)
+    return Check("chromium", OK, f"{version[0]} ({binary})" if version else binary)
 
 
 def check_path_data(settings: BaseSettings) -> Check:

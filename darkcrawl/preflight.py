@@ -18,6 +18,7 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.misc import load_object
 
 from darkcrawl.config import ConfigError
+from darkcrawl.render.browser import browser_missing, chromium_binary
 
 #: Scrapy settings darkcrawl sets or relies on, and what each must be.
 def _number(value: Any) -> float:
@@ -114,9 +115,13 @@ def effective_settings(settings: BaseSettings) -> BaseSettings:
 def check_settings(settings: BaseSettings) -> None:
     """Raise :class:`ConfigError` with a one-line reason for the first setting that
     cannot work: darkcrawl's options (environment applied, as the add-on does), the
-    Scrapy settings it relies on, and the output folder."""
+    Scrapy settings it relies on, the browser of the render stage, and the output folder."""
     trial = effective_settings(settings)
     check_scrapy_settings(trial)
+    if trial.getbool("DARKCRAWL_RENDER"):
+        missing = browser_missing(chromium_binary(trial["DARKCRAWL_CHROMIUM"]))
+        if missing:
+            raise ConfigError(f"DARKCRAWL_CHROMIUM: {missing}")
     check_writable_folder("PATH_DATA", trial["PATH_DATA"])
     if trial.get("JOBDIR"):
         check_writable_folder("JOBDIR", trial["JOBDIR"])

@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages used by the crawl, the tests and the benchmark.
-APT_PACKAGES=(nginx tor i2pd chromium redis-server postgresql)
+# Debian packages used by the crawl, the tests and the benchmark.  The render stage
+# runs chromium-headless-shell (less CPU and memory per page, bench/README.md);
+# chromium is its fallback, and the browser of scripts/viewer_screenshot.py.
+APT_PACKAGES=(nginx tor i2pd chromium chromium-headless-shell redis-server postgresql)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

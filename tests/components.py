@@ -43,17 +43,19 @@ def _tor() -> str | None:
 
 
 def chromium_path() -> str:
-    """The Chromium the product launches: DARKCRAWL_CHROMIUM (environment), else its default."""
+    """The Chromium the product launches: DARKCRAWL_CHROMIUM (environment), else the one
+    it picks (chromium-headless-shell if installed, else /usr/bin/chromium)."""
     from darkcrawl.config import OPTIONS_BY_NAME
+    from darkcrawl.render.browser import chromium_binary
 
-    return os.environ.get("DARKCRAWL_CHROMIUM") or OPTIONS_BY_NAME["DARKCRAWL_CHROMIUM"].default
+    return chromium_binary(os.environ.get("DARKCRAWL_CHROMIUM") or OPTIONS_BY_NAME["DARKCRAWL_CHROMIUM"].default)
 
 
 def _chromium() -> str | None:
     path = chromium_path()
     if os.access(path, os.X_OK):
         return None
-    return f"needs {path}, the configured DARKCRAWL_CHROMIUM (apt-get install chromium)"
+    return f"needs {path}, the DARKCRAWL_CHROMIUM in use (apt-get install chromium-headless-shell or chromium)"
 
 
 def _redis() -> str | None:

@@ -95,13 +95,16 @@ def test_a_misspelt_opt_out_is_an_error(tmp_path: Path) -> None:
 def test_chromium_is_looked_for_where_the_product_launches_it(monkeypatch: pytest.MonkeyPatch) -> None:
     from darkcrawl.config import OPTIONS_BY_NAME
 
+    from darkcrawl.render.browser import chromium_binary
+
     monkeypatch.delenv("DARKCRAWL_CHROMIUM", raising=False)
-    assert components.chromium_path() == OPTIONS_BY_NAME["DARKCRAWL_CHROMIUM"].default == "/usr/bin/chromium"
+    assert OPTIONS_BY_NAME["DARKCRAWL_CHROMIUM"].default == ""  # the product picks one
+    assert components.chromium_path() == chromium_binary("")
     monkeypatch.setenv("DARKCRAWL_CHROMIUM", "/nonexistent/chromium")
     components.missing.cache_clear()
     try:
-        assert components.missing("chromium") == (
-            "needs /nonexistent/chromium, the configured DARKCRAWL_CHROMIUM (apt-get install chromium)")
+        assert components.missing("chromium") == ("needs /nonexistent/chromium, the DARKCRAWL_CHROMIUM in use "
+                                                  "(apt-get install chromium-headless-shell or chromium)")
     finally:
         components.missing.cache_clear()
 

@@ -52,6 +52,8 @@ _CASES = [
     ({"env": {"DARKCRAWL_HOST_PAGE_LIMIT": "-5"}}, "DARKCRAWL_HOST_PAGE_LIMIT='-5': expected a whole number"),
     ({"env": {"LINK_WHITE_LIST": "example"}}, 'LINK_WHITE_LIST=\'example\': expected a JSON list of strings, e.g. ["example"]'),
     ({"settings": {"DOWNLOAD_DELAY": "abc"}}, "DOWNLOAD_DELAY='abc': expected a number of seconds"),
+    ({"settings": {"DARKCRAWL_RENDER": "1", "DARKCRAWL_CHROMIUM": "/nonexistent/chromium"}},
+     "DARKCRAWL_CHROMIUM: /nonexistent/chromium not found: apt-get install chromium-headless-shell (or chromium)"),
 ]
 
 

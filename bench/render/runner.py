@@ -49,8 +49,10 @@ from bench.render.variants import (
     VARIANTS,
     VARIANTS_BY_NAME,
     Variant,
+    resolve_executable,
 )
 from bench.render.verify import _verify
+from bench.render.floor import run_floor
 from bench.render.worker import _worker, collect_darkcrawl, darkcrawl_command
 from bench.scaffold import sigterm_as_interrupt
 
@@ -77,6 +79,8 @@ def run_variant(v: Variant, *, site: Site, server: _SiteServer, base_url: str, w
     if v.darkcrawl:
         cmd = darkcrawl_command(v, out, config["urls"])
         env_extra["DARKCRAWL_ALLOW_LOOPBACK"] = "1"  # the bench site is on 127.0.0.1
+    elif v.floor:
+        cmd = [sys.executable, "-m", "bench.render", "--floor", str(cfg_file)]
     else:
         cmd = [sys.executable, "-m", "bench.render", "--worker", str(cfg_file)]
     busy_before = round(wait_idle(wait_quiet), 2) if wait_quiet else None
@@ -92,13 +96,7 @@ def run_variant(v: Variant, *, site: Site, server: _SiteServer, base_url: str, w
         crawl_s = res["t_last_done"] - res["t_start"]
     else:  # darkcrawl: Scrapy's elapsed time, start-up excluded
         crawl_s = res.get("stats", {}).get("elapsed_time_seconds")
-    vr = subprocess.run([sys.executable, "-m", "bench.render", "--verify", str(out), "--pages-json",
-                         str(work / "pages.json"), "--sample", sample], cwd=str(PROJECT_ROOT),
-                        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, capture_output=True, text=True,
-                        check=False)
-    verify_leftovers = reap_tree()
-    verify = json.loads((out / "verify.json").read_text()) if (out / "verify.json").exists() else {
-        "error": vr.stderr[-2000:]}
+    verify, verify_leftovers = _check(v, out, work, sample)
     stray = _chromium_pids()
     shot_fail = verify.get("shot_fail", [])
     dom_fail = verify.get("dom_fail", [])
@@ -138,6 +136,7 @@ def run_variant(v: Variant, *, site: Site, server: _SiteServer, base_url: str, w
         "avg_dom_kb": round(res.get("html_bytes", 0) / ok / 1024, 1) if ok else None,
         "http_requests": requests,
         "content_ok": content_ok,
+        "saved": not v.floor,
         "content_problems": problems,
         "dom_fail": dom_fail[:10],
         "shot_fail": shot_fail[:20],
@@ -154,6 +153,21 @@ def run_variant(v: Variant, *, site: Site, server: _SiteServer, base_url: str, w
     return row
 
 
+def _check(v: Variant, out: Path, work: Path, sample: str) -> tuple[dict[str, Any], list[str]]:
+    """The verifier's report on what *v* saved (the floor saves nothing: its PNGs'
+    sizes were checked as they came)."""
+    if v.floor:
+        return {"floor": True}, []
+    vr = subprocess.run([sys.executable, "-m", "bench.render", "--verify", str(out), "--pages-json",
+                         str(work / "pages.json"), "--sample", sample], cwd=str(PROJECT_ROOT),
+                        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, capture_output=True, text=True,
+                        check=False)
+    leftovers = reap_tree()
+    if (out / "verify.json").exists():
+        return json.loads((out / "verify.json").read_text()), leftovers
+    return {"error": vr.stderr[-2000:]}, leftovers
+
+
 def fidelity(v: Variant) -> str:
     if v.darkcrawl:
         return f"PNG, cut at {int(v.settings['DARKCRAWL_SCREENSHOT_MAX_HEIGHT']):,} px"
@@ -167,88 +181,120 @@ def fidelity(v: Variant) -> str:
     return ", ".join(parts) or "full PNG"
 
 
-def _fmt_row(r: dict[str, Any], naive: float | None, total: int) -> str:
+#: the set-ups every other one is compared with, in the same round
+REFERENCES = ("naive", "floor")
+
+
+def _per_round(rows: list[dict[str, Any]], name: str) -> dict[int, float]:
+    return {r["round"]: r["pages_per_s"] for r in rows if r["variant"] == name and r["pages_per_s"]}
+
+
+def _ratio(r: dict[str, Any], ref: dict[int, float]) -> str:
+    return f"{r['pages_per_s'] / ref[r['round']]:.2f}×" if ref.get(r["round"]) else "—"
+
+
+def _shown(r: dict[str, Any], total: int) -> str:
     lost = [f"{k} ×{n}" for k, n in r["content_problems"].items()]
     if r["pages_ok"] < total:
         lost.insert(0, f"only {r['pages_ok']} pages")
-    ok = "yes" if r["content_ok"] else "NO: " + ", ".join(lost)
-    sp = f"{r['pages_per_s'] / naive:.2f}×" if naive else "—"
-    return (f"| {r['variant']} | {r['pages_ok']} | {r['wall_s']:.1f} | {r['pages_per_s']:.2f} | **{sp}** "
-            f"| {r['cpu_s']:.0f} | {r['cpu_ms_per_page'] or 0:.0f} | {r['peak_rss_mb']:.0f} | {r['peak_pss_mb']:.0f} "
-            f"| {r['avg_shot_kb'] or 0:.0f} | {r['fidelity']} | {ok} | {r['foreign_cpu_s']:.0f} |")
+    if r.get("saved") is False:
+        return "not saved (PNG sizes checked)" if r["content_ok"] else "NO: " + ", ".join(lost)
+    return "yes" if r["content_ok"] else "NO: " + ", ".join(lost)
 
 
 def print_table(rows: list[dict[str, Any]], total: int) -> None:
-    print("\n| variant | pages | seconds | pages/s | × naive | CPU s | CPU ms/page | peak RSS MB | peak PSS MB "
-          "| PNG KB/page | image | every page shown? | other jobs' CPU s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    naive = {r["round"]: r["pages_per_s"] for r in rows if r["variant"] == "naive"}
+    print("\n| variant | pages | seconds | pages/s | × naive | × floor | CPU s | CPU ms/page | peak RSS MB "
+          "| peak PSS MB | PNG KB/page | image | every page shown? | other jobs' CPU s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    naive, floor = _per_round(rows, "naive"), _per_round(rows, "floor")
     for r in rows:
-        print(_fmt_row(r, naive.get(r["round"]), total))
+        print(f"| {r['variant']} (r{r['round']}) | {r['pages_ok']} | {r['wall_s']:.1f} | {r['pages_per_s']:.2f} "
+              f"| {_ratio(r, naive)} | **{_ratio(r, floor)}** | {r['cpu_s']:.0f} | {r['cpu_ms_per_page'] or 0:.0f} "
+              f"| {r['peak_rss_mb']:.0f} | {r['peak_pss_mb']:.0f} | {r['avg_shot_kb'] or 0:.0f} | {r['fidelity']} "
+              f"| {_shown(r, total)} | {r['foreign_cpu_s']:.0f} |")
     print("\nseconds: the crawl process from start to exit (start-up, browser launch and, for darkcrawl, its plain"
           "\nstage included); pages/s = rendered pages ÷ seconds. CPU: the process and all its children (Python,"
           "\nPlaywright's driver, every Chromium process). RSS: the largest sum over the tree, sampled every 0.25 s"
           "\n(shared pages counted in each process; PSS splits them).")
+    print("\nCPU seconds by process kind:")
+    for r in rows:
+        kinds = ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_by_kind"].items() if v >= 0.5)
+        print(f"  {r['variant']:24} r{r['round']}: {kinds}")
     print("\npeak RSS MB in each quarter of the run (memory that grew with the pages would climb):")
     for r in rows:
         print(f"  {r['variant']:24} r{r['round']}: {' / '.join(str(q) for q in r['rss_quarters_mb'])}")
 
 
+def _median_ratio(rs: list[dict[str, Any]], ref: dict[int, float]) -> tuple[float | None, list[float] | None]:
+    ups = [r["pages_per_s"] / ref[r["round"]] for r in rs if ref.get(r["round"])]
+    if not ups:
+        return None, None
+    return round(statistics.median(ups), 2), [round(min(ups), 2), round(max(ups), 2)]
+
+
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per variant over rounds: medians, and the speed-up over naive of the same round."""
-    naive = {r["round"]: r["pages_per_s"] for r in rows if r["variant"] == "naive"}
+    """Per variant over rounds: medians, and its pages/s over naive's and the floor's of the same round."""
+    naive, floor = _per_round(rows, "naive"), _per_round(rows, "floor")
     out = []
     for name in dict.fromkeys(r["variant"] for r in rows):
         rs = [r for r in rows if r["variant"] == name]
-        ups = [r["pages_per_s"] / naive[r["round"]] for r in rs if naive.get(r["round"])]
         problems: dict[str, int] = {}
         for r in rs:
             if r["pages_ok"] < max(x["pages_ok"] for x in rows):
                 problems["pages missing"] = problems.get("pages missing", 0) + 1
             for k, n in r["content_problems"].items():
                 problems[k] = problems.get(k, 0) + n
+        up, up_range = _median_ratio(rs, naive)
+        of_floor, of_floor_range = _median_ratio(rs, floor)
         out.append({
             "variant": name,
             "rounds": len(rs),
             "pages_per_s": round(statistics.median(r["pages_per_s"] for r in rs), 2),
             "pages_per_s_range": [min(r["pages_per_s"] for r in rs), max(r["pages_per_s"] for r in rs)],
-            "speedup_vs_naive": round(statistics.median(ups), 2) if ups else None,
-            "speedup_range": [round(min(ups), 2), round(max(ups), 2)] if ups else None,
+            "speedup_vs_naive": up,
+            "speedup_range": up_range,
+            "of_floor": of_floor,
+            "of_floor_range": of_floor_range,
             "cpu_ms_per_page": statistics.median(r["cpu_ms_per_page"] or 0 for r in rs),
             "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in rs),
             "peak_pss_mb": statistics.median(r["peak_pss_mb"] for r in rs),
             "avg_shot_kb": statistics.median(r["avg_shot_kb"] or 0 for r in rs),
             "fidelity": rs[0]["fidelity"],
+            "saved": rs[0].get("saved", True),
             "content_ok_rounds": sum(r["content_ok"] for r in rs),
             "content_problems": problems,
         })
     return out
 
 
+def _with_range(value: float | None, rng: list[float] | None, rounds: int) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.2f}" + (f" ({rng[0]:.2f}–{rng[1]:.2f})" if rounds > 1 and rng else "")
+
+
 def print_summary(summary: list[dict[str, Any]]) -> None:
-    print("\nsummary (medians over rounds; speed-up = pages/s ÷ naive's in the same round):\n")
-    print("| variant | pages/s | × naive | CPU ms/pg | peak RSS MB | peak PSS MB | avg shot KB | image "
+    print("\nsummary (medians over rounds; × naive, × floor = pages/s ÷ theirs in the same round):\n")
+    print("| variant | pages/s | × naive | × floor | CPU ms/pg | peak RSS MB | peak PSS MB | avg shot KB | image "
           "| content OK (rounds) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for s in summary:
-        rng = s["pages_per_s_range"]
-        pps = f"{s['pages_per_s']:.2f}" + (f" ({rng[0]:.2f}–{rng[1]:.2f})" if s["rounds"] > 1 else "")
-        up = s["speedup_vs_naive"]
-        ups = "—" if up is None else f"{up:.2f}" + (
-            f" ({s['speedup_range'][0]:.2f}–{s['speedup_range'][1]:.2f})" if s["rounds"] > 1 else "")
-        ok = f"{s['content_ok_rounds']}/{s['rounds']}"
+        pps = _with_range(s["pages_per_s"], s["pages_per_s_range"], s["rounds"])
+        ups = _with_range(s["speedup_vs_naive"], s["speedup_range"], s["rounds"])
+        fl = _with_range(s["of_floor"], s["of_floor_range"], s["rounds"])
+        ok = f"{s['content_ok_rounds']}/{s['rounds']}" + ("" if s["saved"] else " (not saved)")
         if s["content_problems"]:
             ok += ": " + ", ".join(f"{k} ×{n}" for k, n in s["content_problems"].items())
-        print(f"| {s['variant']} | {pps} | {ups} | {s['cpu_ms_per_page']:.0f} | {s['peak_rss_mb']:.0f} "
+        print(f"| {s['variant']} | {pps} | {ups} | **{fl}** | {s['cpu_ms_per_page']:.0f} | {s['peak_rss_mb']:.0f} "
               f"| {s['peak_pss_mb']:.0f} | {s['avg_shot_kb']:.0f} | {s['fidelity']} | {ok} |")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=200)
-    parser.add_argument("--only", action="append", help="variant to run (repeatable); naive always runs")
+    parser.add_argument("--only", action="append", help="variant to run (repeatable); naive and floor always run")
     parser.add_argument("--all", action="store_true", help=f"run every variant (default: {', '.join(DEFAULT_VARIANTS)})")
-    parser.add_argument("--skip", action="append", default=[], help="variant to skip (repeatable)")
+    parser.add_argument("--skip", action="append", default=[], help="variant to skip (repeatable; naive too)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--json", help="write every measurement here")
     parser.add_argument("--keep", help="keep screenshots, DOMs and logs under this directory")
@@ -262,11 +308,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", action="store_true", help="only serve the site (debugging)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--verify", help=argparse.SUPPRESS)
+    parser.add_argument("--floor", help=argparse.SUPPRESS)
     parser.add_argument("--pages-json", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
         _worker(args.worker)
+        return 0
+    if args.floor:
+        run_floor(args.floor)
         return 0
     if args.verify:
         _verify(args.verify, args.pages_json, args.sample)
@@ -287,8 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [n for n in args.only if n not in VARIANTS_BY_NAME]
         if unknown:
             parser.error(f"unknown variant(s): {unknown}; see --list")
-        variants = [v for v in VARIANTS if v.name == "naive" or v.name in args.only]
-    variants = [v for v in variants if v.name not in args.skip or v.name == "naive"]
+        variants = [v for v in VARIANTS if v.name in REFERENCES or v.name in args.only]
+    variants = [resolve_executable(v) for v in variants if v.name not in args.skip]
     missing = sorted({v.executable for v in variants if not os.access(v.executable, os.X_OK)})
     if missing:
         print(f"skipping variants that need {missing} (apt-get install -y chromium-headless-shell)", file=sys.stderr)
@@ -317,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     (work / "pages.json").write_text(json.dumps([asdict(p) for p in site.pages]))
     rows: list[dict[str, Any]] = []
-    naive_pps: dict[int, float] = {}
+    refs: dict[tuple[str, int], float] = {}
     try:
         for rnd in range(1, args.rounds + 1):
             for v in variants:
@@ -326,9 +376,10 @@ def main(argv: list[str] | None = None) -> int:
                                 timeout=args.timeout, sample=args.sample, keep=bool(args.keep),
                                 per_thread=args.threads, wait_quiet=args.wait_quiet)
                 rows.append(r)
-                if v.name == "naive":
-                    naive_pps[rnd] = r["pages_per_s"]
-                up = f" ×{r['pages_per_s'] / naive_pps[rnd]:.2f}" if naive_pps.get(rnd) else ""
+                if v.name in REFERENCES:
+                    refs[v.name, rnd] = r["pages_per_s"]
+                up = "".join(f" {r['pages_per_s'] / refs[ref, rnd]:.2f}×{ref}" for ref in REFERENCES
+                             if refs.get((ref, rnd)))
                 print(f"[r{rnd}] {v.name:16} {r['pages_ok']:3} pages {r['pages_per_s']:6.2f} p/s{up} "
                       f"cpu {r['cpu_s']:6.1f}s rss {r['peak_rss_mb']:6.0f}MB pss {r['peak_pss_mb']:5.0f}MB "
                       f"shot {r['avg_shot_kb'] or 0:5.0f}KB other-CPU {r['foreign_cpu_s']:.0f}s content {'ok' if r['content_ok'] else 'LOST'} "

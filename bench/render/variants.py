@@ -12,6 +12,9 @@ CHROMIUM_BIN = "/usr/lib/chromium/chromium"
 # apt-get install chromium-headless-shell; called directly, because its
 # /usr/bin wrapper does not exec (killing it would orphan the browser).
 HEADLESS_SHELL = "/usr/lib/chromium/chromium-headless-shell"
+#: Variant.executable of the set-ups that use the browser darkcrawl picks by default
+#: (DARKCRAWL_CHROMIUM unset): resolved when the benchmark starts (resolve_executable).
+DARKCRAWL_DEFAULT = "darkcrawl-default"
 # Chromium as root needs --no-sandbox; the rest stop the background
 # connections that this machine's closed network refuses (and that a crawler
 # behind Tor must not make anyway).
@@ -70,6 +73,10 @@ class Variant:
     # same URLs (plain stage, then its render stage), with these extra `-s` settings.
     darkcrawl: bool = False
     settings: dict[str, str] = field(default_factory=dict)
+    # The floor instead (bench/render/floor.py): bare Playwright with darkcrawl's browser,
+    # context and pages at a time, the same capture cut at ``cap``, nothing saved.
+    floor: bool = False
+    floor_steps: tuple[str, ...] = ()  # ... with more work: "dom", "route", "headers" (bench/render/floor.py)
     # /usr/bin/chromium is Debian's shell wrapper: it adds --enable-gpu-rasterization and
     # other flags from /etc/chromium.d before exec'ing /usr/lib/chromium/chromium.
     executable: str = CHROMIUM
@@ -115,13 +122,42 @@ def _darkcrawl_launch(*extra_args: str, executable: str = CHROMIUM) -> str:
 
 
 def _dc(name: str, desc: str, **settings: str) -> Variant:
-    return Variant(name, desc, darkcrawl=True, settings={**DARKCRAWL_BENCH_SETTINGS, **settings})
+    return Variant(name, desc, darkcrawl=True, settings={**DARKCRAWL_BENCH_SETTINGS, **settings},
+                   executable=settings.get("DARKCRAWL_CHROMIUM", DARKCRAWL_DEFAULT))
+
+
+#: darkcrawl's screenshot cap in the benchmark (above the tallest page)
+BENCH_CAP = int(DARKCRAWL_BENCH_SETTINGS["DARKCRAWL_SCREENSHOT_MAX_HEIGHT"])
+
+
+def _floor(name: str, desc: str, **kw: Any) -> Variant:
+    return Variant(name, desc, floor=True, cap=BENCH_CAP, **{"executable": DARKCRAWL_DEFAULT, **kw})
+
+
+def resolve_executable(v: Variant) -> Variant:
+    """*v* with the browser darkcrawl picks by default named (DARKCRAWL_DEFAULT)."""
+    if v.executable != DARKCRAWL_DEFAULT:
+        return v
+    from darkcrawl.config import OPTIONS_BY_NAME
+    from darkcrawl.render.browser import chromium_binary
+
+    return replace(v, executable=chromium_binary(OPTIONS_BY_NAME["DARKCRAWL_CHROMIUM"].default))
 
 
 VARIANTS: list[Variant] = [
     _v("naive", "defaults (16/8), one context, PNG + page.content() in the callback"),
+    _floor("floor", "bare Playwright, darkcrawl's browser and pages at a time: load + fast full-page PNG, "
+           "nothing saved"),
     _dc("darkcrawl", "scrapy crawl darkweb: plain stage + render stage, darkcrawl's settings "
         "(screenshot cap raised to 32,000 px)"),
+    _floor("floor-dom", "the floor + the DOM read (page.content())", floor_steps=("dom",)),
+    _floor("floor-route", "the floor + the DOM read + scrapy-playwright's route, taken away before goto",
+           floor_steps=("dom", "route")),
+    _floor("floor-sp", "the floor + the DOM read + scrapy-playwright's route and round trips",
+           floor_steps=("dom", "route", "headers")),
+    _floor("floor-chromium", "the floor on /usr/bin/chromium", executable=CHROMIUM),
+    _floor("floor-hs", "the floor on chromium-headless-shell", executable=HEADLESS_SHELL),
+    _dc("darkcrawl-chromium", "darkcrawl on /usr/bin/chromium", DARKCRAWL_CHROMIUM=CHROMIUM),
     _v("naive-1024", "naive at darkcrawl's viewport (1024x800, device scale factor 1)",
        viewport=(1024, 800), dsf=1),
     _dc("darkcrawl-cap", "darkcrawl with its default cap (12,000 px: the very long pages are cut)",
@@ -132,8 +168,7 @@ VARIANTS: list[Variant] = [
     _dc("darkcrawl-p8", "darkcrawl, 8 pages per context", PLAYWRIGHT_MAX_PAGES_PER_CONTEXT="8"),
     _dc("darkcrawl-rpl2", "darkcrawl + --renderer-process-limit=2",
         PLAYWRIGHT_LAUNCH_OPTIONS=_darkcrawl_launch("--renderer-process-limit=2")),
-    replace(_dc("darkcrawl-hs", "darkcrawl on chromium-headless-shell", DARKCRAWL_CHROMIUM=HEADLESS_SHELL),
-            executable=HEADLESS_SHELL),
+    _dc("darkcrawl-hs", "darkcrawl on chromium-headless-shell", DARKCRAWL_CHROMIUM=HEADLESS_SHELL),
     # concurrency
     _v("conc2", "naive, 2 pages at a time", concurrency=2),
     _v("conc4", "naive, 4 pages at a time", concurrency=4),
@@ -189,7 +224,7 @@ VARIANTS: list[Variant] = [
 ]
 VARIANTS_BY_NAME = {v.name: v for v in VARIANTS}
 #: what `python -m bench.render` runs without --only/--all: the issue's comparison
-DEFAULT_VARIANTS = ("naive", "darkcrawl", "naive-1024")
+DEFAULT_VARIANTS = ("naive", "floor", "darkcrawl")
 
 
 def chromium_args(v: Variant) -> list[str]:

@@ -1,16 +1,18 @@
-"""The render stage's download handler: scrapy-playwright's, under the render's bounds.
+"""The render stage's download handler: the first half of a render, under the render's bounds.
 
-scrapy-playwright does the first half of a render inside its download handler:
-page, navigation (``page.goto``, waiting for ``load``), the page actions, the DOM
-read.  Nothing bounds that half as a whole: ``goto`` has its navigation timeout,
-but the DOM read after it waits for a busy page for ever.  So the handler's
-download runs here as a task raced against the render's guard
+The first half of a render happens in the download handler: page, navigation
+(``page.goto``, waiting for ``load``), the page actions, the DOM read
+(:mod:`darkcrawl.render.navigate`, on scrapy-playwright's browser and contexts;
+scrapy-playwright's own download when a setting needs its route).  Nothing bounds
+that half as a whole: ``goto`` has its navigation timeout, but the DOM read after
+it waits for a busy page for ever.  So the download runs here as a task raced
+against the render's guard
 (:class:`~darkcrawl.render.limits.RenderGuard`, made here, put in the request's
 meta, and attached to the page by the page init callback before the navigation).
 
-When the render is cut while scrapy-playwright is still at work, its task is
-cancelled (it catches ``Exception`` only, so its retry on a closed target does
-not start another page), the page is stopped and its DOM read as it stands: that
+When the render is cut while the download is still at work, its task is
+cancelled (scrapy-playwright's catches ``Exception`` only, so its retry on a closed
+target does not start another page), the page is stopped and its DOM read as it stands: that
 DOM is the response, flagged ``render_cut``, and the spider's callback takes the
 screenshot and records the cut.  A page with nothing to read is closed and the
 download fails with :class:`~darkcrawl.render.limits.RenderCut`.
@@ -23,6 +25,7 @@ would have lost it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from typing import TYPE_CHECKING
 
@@ -34,10 +37,13 @@ from darkcrawl.archive.browser import BrowserCapture
 from darkcrawl.archive.crawl import Archive, archive_enabled
 from darkcrawl.meta import GATE_PACER_KEY, RENDER_GUARD_KEY
 from darkcrawl.render.limits import RenderCut, RenderGuard, RenderLimits
+from darkcrawl.render.navigate import render_page
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http import Request, Response
+
+logger = logging.getLogger(__name__)
 
 #: Response flag of a render whose DOM was read when it was cut.
 CUT_FLAG = "render_cut"
@@ -50,14 +56,26 @@ class BoundedRenderHandler(BaseDownloadHandler):
         super().__init__(crawler)
         from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
-        self.limits = RenderLimits.from_settings(crawler.settings)
+        settings = crawler.settings
+        self.limits = RenderLimits.from_settings(settings)
         self._playwright = build_from_crawler(ScrapyPlaywrightDownloadHandler, crawler)
         # the archive (DARKCRAWL_WARC): each render's browser traffic, drained before its page closes
-        self._archive = Archive.for_crawler(crawler) if archive_enabled(crawler.settings) else None
+        self._archive = Archive.for_crawler(crawler) if archive_enabled(settings) else None
         self._closing: set[asyncio.Task[None]] = set()
+        # scrapy-playwright's per-request stats and debug lines cost Python a call per
+        # request and response (and a browser round trip per line): kept at DEBUG only
+        self._quiet = _level(settings.get("LOG_LEVEL")) > logging.DEBUG
+        # the navigation without scrapy-playwright's route (darkcrawl.render.navigate),
+        # unless a setting needs the route: then scrapy-playwright does the whole download
+        self._routed = bool(settings.get("PLAYWRIGHT_ABORT_REQUEST")) or "PLAYWRIGHT_PROCESS_REQUEST_HEADERS" in settings
+        timeout = settings.get("PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT")
+        self._navigation_timeout = None if timeout is None else float(timeout)
+        launch = settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS")
+        logger.info("render stage: %s", launch.get("executable_path") or "Playwright's own Chromium")
 
     async def download_request(self, request: Request) -> Response:
         guard = RenderGuard(self.limits, self.crawler.stats)
+        guard.quiet = self._quiet
         if self._archive is not None:
             guard.capture = BrowserCapture(self._archive, request.meta)
         request.meta[RENDER_GUARD_KEY] = guard
@@ -65,8 +83,12 @@ class BoundedRenderHandler(BaseDownloadHandler):
             goto = dict(request.meta.get("playwright_page_goto_kwargs") or {})
             goto.setdefault("timeout", 0)  # the render's deadline bounds it
             request.meta["playwright_page_goto_kwargs"] = goto
+        if self._routed:
+            work = self._playwright.download_request(request)
+        else:
+            work = render_page(self._playwright, request, self.crawler.spider, self._navigation_timeout)
         try:
-            response = await guard.bounded(self._playwright.download_request(request))
+            response = await guard.bounded(work)
         except asyncio.CancelledError:  # the crawl is closing: the page must not stay open
             # and the request may be put back in the frontier: no live object in its meta
             request.meta.pop(RENDER_GUARD_KEY, None)
@@ -111,6 +133,14 @@ class BoundedRenderHandler(BaseDownloadHandler):
         if self._closing:
             await asyncio.wait(set(self._closing), timeout=2 * self.limits.grace)
         await self._playwright.close()
+
+
+def _level(value: object) -> int:
+    """A LOG_LEVEL setting ("INFO", 20) as a number (DEBUG when unknown)."""
+    if isinstance(value, int):
+        return value
+    level = logging.getLevelName(str(value).upper())
+    return level if isinstance(level, int) else logging.DEBUG
 
 
 def _first_line(exc: Exception) -> str:

@@ -170,6 +170,8 @@ class RenderGuard:
         self._tasks: set[asyncio.Task[Any]] = set()
         #: the archive's capture of the page's traffic (darkcrawl.archive.browser), when it is on
         self.capture: Any = None
+        #: drop scrapy-playwright's listeners of every request and response (see attach)
+        self.quiet = False
 
     # -- the clock and the counters ---------------------------------------------------
 
@@ -182,6 +184,14 @@ class RenderGuard:
             if math.isfinite(self.limits.timeout):
                 self._timer = loop.call_at(self._started + self.limits.timeout, self.cut, "deadline")
         self.page = page
+        if self.quiet:
+            # scrapy-playwright listens to every request and response of a page: to
+            # count them in its stats, and below LOG_LEVEL DEBUG too, to log them
+            # (Scrapy leaves the loggers' levels unset), each line fetching the
+            # resource's headers from the browser first.  Each event builds a
+            # Request or Response object in Python; a response event is only sent
+            # while someone listens.  Ours is the only listener that stays.
+            _unsubscribe(page, "request", "response")
         page.on("request", self._on_request)
         if self.capture is not None:
             self.capture.attach(page)
@@ -232,7 +242,7 @@ class RenderGuard:
         their way to Python: stopping the page the usual way took seconds, and
         the site got hundreds of requests meanwhile."""
         if self.page is not None:
-            _unsubscribe_requests(self.page)
+            _unsubscribe(self.page, "request")
         if self.cdp is None:
             return
         self.script_stopped = True
@@ -349,6 +359,11 @@ class RenderGuard:
                     return None
                 await asyncio.sleep(0.05)  # between two documents: the next one is there soon
                 continue
+            if not html and self.navigations > 1:
+                # a hop's document committed and not parsed yet (no root element):
+                # it is there once parsed (its scripts are off, it goes nowhere)
+                await self._quiet(page.wait_for_load_state("domcontentloaded"), min(1.0, self._time_left()))
+                continue
             return None if is_empty_render(html, page.url) else html
         return None
 
@@ -426,18 +441,18 @@ class RenderGuard:
             await asyncio.wait_for(work, timeout)
 
 
-def _unsubscribe_requests(page: Page) -> None:
-    """Stop the page's request events on their way to Python (ours and
-    scrapy-playwright's request counter are the listeners): once no listener is
-    left, Playwright stops sending them, and the DOM read and the close of a
-    flooding page no longer wait behind thousands of them.  Through Playwright's
+def _unsubscribe(page: Page, *events: str) -> None:
+    """Stop the page's *events* on their way to Python: once no listener is left,
+    Playwright stops sending them (for a flooding page's requests: its DOM read and
+    its close no longer wait behind thousands of them).  Through Playwright's
     implementation object: its public ``Page`` cannot list the listeners."""
     impl = getattr(page, "_impl_obj", None)
     if impl is None:
         return
     with contextlib.suppress(Exception):
-        for listener in list(impl.listeners("request")):
-            impl.remove_listener("request", listener)
+        for event in events:
+            for listener in list(impl.listeners(event)):
+                impl.remove_listener(event, listener)
 
 
 def _consume(task: asyncio.Future[Any]) -> None:

@@ -70,8 +70,10 @@ class RenderStage:
     def _page_init(self) -> str:
         settings = self.settings  # type: ignore[attr-defined]
         if settings.get("PLAYWRIGHT_ABORT_REQUEST") or "PLAYWRIGHT_PROCESS_REQUEST_HEADERS" in settings:
-            return "darkcrawl.spiders.render.watch_page"  # they need scrapy-playwright's route on every request
-        return "darkcrawl.spiders.render.unroute_page"
+            # scrapy-playwright's route stays on every request (the handler lets it do
+            # the download): a pacing route would replace it
+            return "darkcrawl.spiders.render.watch_page"
+        return "darkcrawl.spiders.render.paced_page"
 
     def _render_request(self, response: Response, url: str, link: tuple[str, str, str], depth: int,
                         visit: str) -> Request:
@@ -288,8 +290,9 @@ class RenderStage:
 
 async def watch_page(page: Page, request: Request) -> None:
     """The render requests' ``playwright_page_init_callback`` when scrapy-playwright's
-    route stays: the render's bounds watch the page from before its navigation, and the
-    browser context has the host's cookies (see :func:`host_cookies`)."""
+    route stays (see :attr:`RenderStage._page_init`): the render's bounds watch the page
+    from before its navigation, and the browser context has the host's cookies (see
+    :func:`host_cookies`)."""
     guard = request.meta.get(RENDER_GUARD_KEY)
     if guard is not None:
         await guard.attach(page)
@@ -327,27 +330,16 @@ async def pace_page(page: Page, request: Request) -> bool:
         with contextlib.suppress(Exception):  # the page may be gone meanwhile
             await route.continue_()
 
-    await page.unroute("**")
     await page.route("**", paced)
     return True
 
 
-async def unroute_page(page: Page, request: Request) -> None:
-    """The render requests' ``playwright_page_init_callback``: the render's bounds
-    watch the page, and its requests go straight to the network, not one by one
-    through Python.
-
-    scrapy-playwright routes every request of a page through Python, to put Scrapy's
-    headers on it, and Playwright turns Chromium's HTTP cache off for a page that
-    has a route: every render fetched the site's stylesheets, scripts, fonts and
-    images again (through Tor, for an onion).  What the route gave: Scrapy's user
-    agent, which the browser sends itself (``--user-agent``, see the add-on), and
-    Scrapy's Accept headers on the document.  Not its cookies: Chromium ignores a
-    Cookie header set on an intercepted request.
-    """
+async def paced_page(page: Page, request: Request) -> None:
+    """The render requests' ``playwright_page_init_callback`` when the render navigates
+    by itself (darkcrawl.render.navigate: no route, Chromium's cache on): as
+    :func:`watch_page`, and a gated host's requests paced (:func:`pace_page`)."""
     await watch_page(page, request)
-    if not await pace_page(page, request):
-        await page.unroute("**")  # awaited: the cache is back on before the navigation
+    await pace_page(page, request)
 
 
 def _repeated_top(png: bytes, max_period: int) -> bool:
