@@ -32,7 +32,7 @@ DEFAULT_WEB_DIR = PROJECT_ROOT / "bench" / ".web"
 #: "no-gates": with DARKCRAWL_GATES=0, for what reading every answer for a gate costs
 CRAWLERS = ("baseline", "darkcrawl", "no-catalog", "warc", "no-gates")
 #: the settings each darkcrawl variant runs with
-VARIANTS = {"no-catalog": ("DARKCRAWL_CATALOG=0",), "warc": ("DARKCRAWL_WARC=1",), "no-gates": ("DARKCRAWL_GATES=0",)}
+VARIANTS = {"no-catalog": ("DARKCRAWL_CATALOG=0",), "warc": ("DARKCRAWL_WARC=1", "DARKCRAWL_WACZ=0"), "no-gates": ("DARKCRAWL_GATES=0",)}
 #: the archive may cost at most this share of the plain stage's pages/s
 WARC_COST_TARGET = 0.10
 #: the catalogue may cost at most this fraction of the plain stage's pages/s

@@ -18,6 +18,7 @@ next start, as before.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import multiprocessing
@@ -35,9 +36,11 @@ logger = logging.getLogger(__name__)
 
 #: the crawl's message that there is nothing more to write
 STOP = "stop"
-#: jobs on their way to the process before the crawl waits (a disk slower than the
-#: crawl slows the crawl, it does not fill memory)
-QUEUE_SIZE = 512
+#: batches of jobs on their way to the process before the crawl waits (a disk slower
+#: than the crawl slows the crawl, it does not fill memory)
+QUEUE_SIZE = 64
+#: jobs sent at once, at most (a batch is what one turn of the event loop queued)
+BATCH = 64
 
 
 @dataclass(slots=True)
@@ -57,12 +60,12 @@ def writer_main(folder: Path, prefix: str, max_size: int, info: list[tuple[str, 
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the crawl's Ctrl-C is the crawl's to handle
     writer = WarcWriter(folder, prefix, max_size, info, dedup, host, pid=pid)
-    while (message := jobs.get()) != STOP:
-        token, job = message
-        future = writer.submit(job, wait=token is not None)
-        if future is not None:
-            future.add_done_callback(lambda done, token=token: results.put(
-                ("done", token, None if done.exception() is None else repr(done.exception()))))
+    while (batch := jobs.get()) != STOP:
+        for token, job in batch:
+            future = writer.submit(job, wait=token is not None)
+            if future is not None:
+                future.add_done_callback(lambda done, token=token: results.put(
+                    ("done", token, None if done.exception() is None else repr(done.exception()))))
     files = writer.close()
     results.put(("closed", Totals(files, writer.records, writer.bytes, writer.errors)))
 
@@ -85,6 +88,7 @@ class WarcWriterProcess:
                   self._jobs, self._results), daemon=True)
         self._process.start()
         self._tokens = itertools.count()
+        self._pending: list[tuple[int | None, Job]] = []
         self._waiting: dict[int, Future[None]] = {}
         self._lock = threading.Lock()
         self._totals: Totals | None = None
@@ -113,13 +117,29 @@ class WarcWriterProcess:
             token = next(self._tokens)
             with self._lock:
                 self._waiting[token] = future
-        self._jobs.put((token, job))
+        # Jobs go in batches, one per turn of the crawl's event loop: one pickling and
+        # one pipe write (a hand-off of the GIL to the queue's feeder thread) per batch,
+        # not per job; nothing waits longer than the turn it was queued in.
+        self._pending.append((token, job))
+        if len(self._pending) >= BATCH:
+            self._flush()
+        elif len(self._pending) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self._flush)
+            except RuntimeError:  # no event loop in this thread: at once
+                self._flush()
         return future
+
+    def _flush(self) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._jobs.put(batch)
 
     def close(self) -> list[Path]:
         """Write what is queued, close the file; the files written, in order."""
         if self._process.is_alive() or self._totals is None:
             try:
+                self._flush()
                 self._jobs.put(STOP)
             except ValueError:  # closed already
                 pass
