@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,8 @@ logger = logging.getLogger(__name__)
 #: seconds an endpoint is left alone after a payload failed every attempt
 COOLDOWN_START = 5.0
 COOLDOWN_MAX = 60.0
+#: delivered payloads remembered per run (a resumed crawl remakes its last few)
+DELIVERED_REMEMBERED = 10_000
 
 
 #: The API event each item type makes.
@@ -106,6 +109,8 @@ class SubmitPipeline:
         self._cooldown: dict[str, float] = {}
         #: payloads the receiver refused this run: not offered again until the next one
         self._rejected: set[Path] = set()
+        #: the latest payloads delivered this run, so one made again is not sent again
+        self._delivered: OrderedDict[Path, None] = OrderedDict()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -202,8 +207,14 @@ class SubmitPipeline:
     def submit(self, event: str, link: LinkMetadata, timestamp: str, payload: dict[str, Any]) -> Path:
         """Spool *payload* of *event* for *link* and start delivering it: never blocks
         on the network.  Returns the spool file."""
-        path = self.spool.put(event, link_base(link), paths.url_hash(link.url),
-                              datetime.fromisoformat(timestamp), payload)
+        base, name, when = link_base(link), paths.url_hash(link.url), datetime.fromisoformat(timestamp)
+        again = self.spool.path_for(event, base, name, when)
+        if again in self._tasks or again in self._delivered:
+            # The same payload made again (same URL, same timestamp: a bootstrap chain a
+            # killed crawl left in its frontier, resumed): it is on its way or arrived.
+            self.stats.inc_value(f"darkcrawl/api/{event}/made_again")
+            return again
+        path = self.spool.put(event, base, name, when, payload)
         self.stats.inc_value(f"darkcrawl/api/{event}/spooled")
         if event not in self.urls:
             self.stats.inc_value(f"darkcrawl/api/{event}/kept")
@@ -240,6 +251,9 @@ class SubmitPipeline:
             )
             if result.outcome is Outcome.DELIVERED:
                 self.spool.done(path)
+                self._delivered[path] = None
+                if len(self._delivered) > DELIVERED_REMEMBERED:
+                    self._delivered.popitem(last=False)
                 self.stats.inc_value(f"darkcrawl/api/{event}/delivered")
                 self._down_until.pop(event, None)
                 self._cooldown.pop(event, None)
