@@ -36,7 +36,8 @@ from darkcrawl.distributed.polite import pace_grace
 from darkcrawl.distributed.redis_frontier import RedisFrontier
 from darkcrawl.distributed.queue import SlotQueue, slot_of
 from darkcrawl.frontier.ack import call_when_done
-from darkcrawl.meta import LEASE_KEY
+from darkcrawl.distributed.seen import fingerprint
+from darkcrawl.meta import ADMIT_KEY, LEASE_KEY
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -136,6 +137,8 @@ class DistributedScheduler(Scheduler):
             self.queue.push(request)
         except TypeError as exc:
             logger.debug("kept in memory only: %s (%s)", request, exc)
+            if not self._admit_in_memory(request):
+                return False
             if LEASE_KEY in request.meta:  # a retry or redirect of a request this worker holds
                 request = request.replace(meta={k: v for k, v in request.meta.items() if k != LEASE_KEY})
             heapq.heappush(self._memory, (-request.priority, next(self._order), request))
@@ -146,6 +149,17 @@ class DistributedScheduler(Scheduler):
                 self._flush()
         self.stats.inc_value("scheduler/enqueued")
         return True
+
+    def _admit_in_memory(self, request: Request) -> bool:
+        """A request to admit (``meta[ADMIT_KEY]``) that cannot be written: admitted
+        now, in a round trip of its own (False: seen already, dropped)."""
+        url = request.meta.pop(ADMIT_KEY, None)
+        if url is None:
+            return True
+        if self.frontier.seen_add([fingerprint(url, self.frontier.seen_bits)])[0]:
+            return True
+        self.stats.inc_value("darkcrawl/links/duplicate")
+        return False
 
     # -- out --------------------------------------------------------------------------
 
