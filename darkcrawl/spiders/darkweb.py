@@ -402,7 +402,7 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
         seen set admits later (a fleet's), *new* is provisional: the page requests are
         tagged, and the shared queue drops those another worker has seen."""
         duplicates = 0
-        later = getattr(self.seen, "admits_later", False)
+        later = self.seen.admits_later
         for link, is_new in zip(batch, new):
             if not is_new:  # another worker (or this page) has it
                 duplicates += 1
