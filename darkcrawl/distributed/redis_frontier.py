@@ -11,8 +11,11 @@ Crash safety (kill -9 of a worker, at any instruction):
 - a popped request stays in the worker's lease until the engine is completely
   done with it (:mod:`darkcrawl.frontier.ack`), and its ack travels in the same
   flush as the requests it produced, after them;
-- a URL the worker admitted is *marked* as its own until its request is queued; a
-  host it claimed likewise until the host's bootstrap request is queued;
+- a page's new links are admitted by the flush that queues their requests
+  (:meth:`RedisFrontier.admit`): seen exactly when queued.  A URL admitted apart
+  (:meth:`RedisFrontier.seen_add`: a request that cannot be stored) is *marked* as
+  the worker's own until its request is queued; a host it claimed likewise until the
+  host's bootstrap request is queued;
 - a worker whose heartbeat stops (or whose process is gone, on the same machine)
   is recovered by any other: its leased requests go back to the queue, its marks
   are removed from the seen set and its host claims dropped, so the requests that

@@ -3,10 +3,12 @@
 Redis's CPU is the fleet's shared budget, so the scripts batch: a flush writes each
 slot's new requests with one ZADD and its acks with one HDEL, a pop leases its
 requests with one HSET and takes the worker's flush along, the seen set reads and
-writes a page's shards with one MGET and one MSET.  Per page fetched that is about a
+writes a call's shards with one MGET and one MSET.  Per page fetched that is about a
 third of the commands of one call per request, but only 5-9% less of Redis's CPU:
 the script runs and the per-call work (event loop, append-only file) cost more than
-the commands (``python -m bench.distributed`` measures both; bench/README.md).
+the commands (``python -m bench.distributed`` measures both; bench/README.md).  So
+a page's new links are not asked about in a call of their own: the flush that
+writes their requests admits them (``_FLUSH``).
 
 Every script takes the key prefix as ``ARGV[1]`` and builds its keys from it (one
 Redis server, not a Cluster).  The layout, for prefix ``P``:
