@@ -248,6 +248,21 @@ def test_a_dead_workers_requests_come_back(redis_server: RedisServer) -> None:
     assert redis_server.client().hexists(survivor.key("workers"), "victim") is False
 
 
+def test_a_pop_says_whether_seeds_wait(redis_server: RedisServer) -> None:
+    """A busy worker learns from its pops whether seeds wait in Redis: the seed intake
+    asks for them only then (no take_seeds round trip a poll to find none)."""
+    frontier = _frontier(redis_server, "w1")
+    frontier.pop(1, 0.0)
+    assert frontier.seeds_waiting == 0
+    redis_server.client().rpush(frontier.key("seeds"), "http://a.example/", "http://b.example/", "http://c.example/")
+    frontier.pop(1, 0.0)
+    assert frontier.seeds_waiting == 3
+    assert frontier.take_seeds(2) == ["http://a.example/", "http://b.example/"]
+    assert frontier.seeds_waiting == 1
+    assert frontier.take_seeds(2) == ["http://c.example/"]
+    assert frontier.seeds_waiting == 0
+
+
 def test_leases_by_pop_token(redis_server: RedisServer) -> None:
     """A lease is named by its pop (``<token>/<n>``): a retried pop gets the same
     requests again, a request queued twice is leased twice, and a lease written by

@@ -134,6 +134,8 @@ class RedisFrontier:
         #: non-empty slots in Redis at the last pop or flush, and when the first resting one wakes
         self.pending_slots = 0
         self.next_wake: float | None = None
+        #: seed URLs waiting in Redis at the last pop (the seed intake asks only then)
+        self.seeds_waiting = 0
         #: requests this worker has written to Redis so far
         self.pushes_flushed = 0
         #: lease number -> (slot, monotonic time) of a popped request whose start the
@@ -401,15 +403,16 @@ class RedisFrontier:
         flush, counts = self._flush_args()
         result = self._run("pop", self.worker, *flush, self._token(), n, int(delay * 1000), int(grace * 1000), *skip)
         now = time.monotonic()
-        ncounts = int(result[4])
+        self.seeds_waiting = int(result[3])
+        ncounts = int(result[5])
         if buffered:
-            self._flushed(counts, result[5:5 + ncounts], int(result[3]))
+            self._flushed(counts, result[6:6 + ncounts], int(result[4]))
         self._saw_epoch(result[0])
         self.pending_slots = int(result[1])
         wake = int(result[2])
         self.next_wake = None if wake < 0 else now + wake / 1000
-        first = 6 + ncounts
-        leased = result[first:first + 2 * int(result[5 + ncounts])]
+        first = 7 + ncounts
+        leased = result[first:first + 2 * int(result[6 + ncounts])]
         members: list[bytes] = leased[1::2]
         for lease_id, member in zip(leased[::2], members):
             self._lease_ids.setdefault(member, []).append(lease_id.decode())
@@ -422,11 +425,13 @@ class RedisFrontier:
     def take_seeds(self, n: int) -> list[str]:
         urls = [url.decode() for url in self._run("take_seeds", self.worker, self._token(), n)]
         self._inc("seeds_taken", len(urls))
+        self.seeds_waiting = max(0, self.seeds_waiting - len(urls)) if len(urls) == n else 0
         return urls
 
     def status(self) -> Status:
         ready, waiting, seeds, leased, activity, epoch, workers = (int(v) for v in self._run("status"))
         self._saw_epoch(epoch)
+        self.seeds_waiting = seeds
         return Status(ready, waiting, seeds, leased, activity, epoch, workers)
 
     def seen_add(self, admit: Sequence[tuple[int, int]], mark: Sequence[tuple[int, int]] = ()) -> list[bool]:

@@ -271,8 +271,8 @@ return out
 """
 
 #: ARGV: P, worker, a flush (see ``_FLUSH``), then token, n, delay_ms, grace_ms, slots to
-#: skip... -> {epoch, pending slots, ms until a slot wakes or -1, pushes dropped as seen,
-#: #counts, page total per count..., #requests, (lease id, request)..., ms to wait per request...}.  The worker's writes
+#: skip... -> {epoch, pending slots, ms until a slot wakes or -1, seeds waiting, pushes dropped
+#: as seen, #counts, page total per count..., #requests, (lease id, request)..., ms to wait per request...}.  The worker's writes
 #: first, then one request per slot, best slots first: one round trip for both.
 #: With a delay, each request comes with its slot's next start time reserved
 #: (``P:pace:<slot>``): it may start from then on, within *grace* ms, and the slot
@@ -283,7 +283,7 @@ local i, totals, dropped = flush(W, 3)
 local token, n, delay, grace = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
 local lease = P .. ':lease:' .. W
 local tokkey = P .. ':popped:' .. W
-local out = {epoch(), 0, -1, dropped, #totals}
+local out = {epoch(), 0, -1, redis.call('LLEN', P .. ':seeds'), dropped, #totals}
 for _, total in ipairs(totals) do table.insert(out, total) end
 if redis.call('GET', tokkey) == token then
   -- the answer to this very pop was lost (Redis went away): the same requests again
