@@ -52,6 +52,9 @@ FRONTIER_ROW_KEY = "darkcrawl_frontier_row"
 REVISIT_STATE_KEY = "darkcrawl_revisit_state"
 #: a popped request's lease in the shared queue (a number local to the worker that holds it)
 LEASE_KEY = "darkcrawl_lease"
+#: a fleet's page request whose URL (this value) the shared queue admits when it writes it:
+#: queued only if no worker saw the URL yet (:meth:`~darkcrawl.distributed.redis_frontier.RedisFrontier.admit`)
+ADMIT_KEY = "darkcrawl_admit"
 #: filled by the TransferMeter during a download (reset at every attempt)
 BODY_RECEIVED_KEY = "darkcrawl_body_received"
 BODY_EXPECTED_KEY = "darkcrawl_body_expected"

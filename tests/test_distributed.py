@@ -248,6 +248,21 @@ def test_a_dead_workers_requests_come_back(redis_server: RedisServer) -> None:
     assert redis_server.client().hexists(survivor.key("workers"), "victim") is False
 
 
+def test_a_pop_says_whether_seeds_wait(redis_server: RedisServer) -> None:
+    """A busy worker learns from its pops whether seeds wait in Redis: the seed intake
+    asks for them only then (no take_seeds round trip a poll to find none)."""
+    frontier = _frontier(redis_server, "w1")
+    frontier.pop(1, 0.0)
+    assert frontier.seeds_waiting == 0
+    redis_server.client().rpush(frontier.key("seeds"), "http://a.example/", "http://b.example/", "http://c.example/")
+    frontier.pop(1, 0.0)
+    assert frontier.seeds_waiting == 3
+    assert frontier.take_seeds(2) == ["http://a.example/", "http://b.example/"]
+    assert frontier.seeds_waiting == 1
+    assert frontier.take_seeds(2) == ["http://c.example/"]
+    assert frontier.seeds_waiting == 0
+
+
 def test_leases_by_pop_token(redis_server: RedisServer) -> None:
     """A lease is named by its pop (``<token>/<n>``): a retried pop gets the same
     requests again, a request queued twice is leased twice, and a lease written by
@@ -260,7 +275,7 @@ def test_leases_by_pop_token(redis_server: RedisServer) -> None:
     frontier.flush()
     token = frontier._token()
     pop = frontier._scripts["pop"]
-    args = [frontier.prefix, "w1", "", 0, 0, 0, 0, 0, 0, token, 10, 0, 0]
+    args = [frontier.prefix, "w1", "", 0, 0, 0, 0, 0, 0, 0, token, 10, 0, 0]
     first = pop(args=args)
     assert pop(args=args) == first  # its answer lost: the same requests, under the same leases
     assert sorted(client.hkeys(lease)) == [f"{token}/1".encode(), f"{token}/2".encode()]
@@ -309,6 +324,40 @@ def test_shared_seen_set_admits_once_and_forgets_what_a_dead_worker_did_not_queu
     assert "http://x/4" in RedisSeenSet(one)  # queued: stays seen
     assert "http://x/refused" in RedisSeenSet(one)
     assert seen_one.add_many(["http://x/3"]) == [True]
+
+
+def test_links_are_admitted_by_the_flush_that_queues_them(redis_server: RedisServer) -> None:
+    """With the fleet's queue, a page's links cost no round trip: the flush that writes
+    their requests queues each only if its URL is new to the fleet (then seen), drops
+    the others and takes their page counts back; nothing is marked (nothing to forget)."""
+    one, two = _frontier(redis_server, "one"), _frontier(redis_server, "two")
+    one.admits_at_flush = two.admits_at_flush = True
+    seen_one, seen_two = RedisSeenSet(one), RedisSeenSet(two)
+    client = redis_server.client()
+    assert seen_one.add_many(["http://x/1", "http://x/2", "http://x/1"], marks=["http://x/refused"]) == [
+        True, True, False]
+    assert seen_two.add_many(["http://x/2", "http://x/3"]) == [True, True]  # provisional
+    assert client.get(one.key("seen", "n")) is None  # nothing asked, nothing written yet
+    bits = one.seen_bits
+    for frontier, url, member in ((one, "http://x/1", b"r1"), (one, "http://x/2", b"r2"),
+                                  (two, "http://x/2", b"r2-again"), (two, "http://x/3", b"r3")):
+        frontier.count_page("clearnet|x")
+        frontier.admit("x", 0, member, mark_of(url, bits), "clearnet|x")
+    one.flush()
+    two.flush()
+    assert client.zrange(one.key("q", "x"), 0, -1) == [b"r1", b"r2", b"r3"]
+    assert int(client.hget(one.key("pages"), "clearnet|x")) == 3  # two's x/2 taken back
+    assert int(client.get(one.key("seen", "n"))) == 4
+    fresh = RedisSeenSet(_frontier(redis_server, "three"))
+    assert all(url in fresh for url in ("http://x/1", "http://x/2", "http://x/3", "http://x/refused"))
+    assert not client.exists(one.key("marks", "one"), one.key("marks", "two"))
+    # the same URL twice in one flush, and a URL seen already: queued once
+    for member in (b"r4", b"r4-again"):
+        one.admit("x", 0, member, mark_of("http://x/4", bits), None)
+    one.admit("x", 0, b"r1-again", mark_of("http://x/1", bits), None)
+    one.push("x", 0, b"r1-retry", mark_of("http://x/1", bits))  # a plain push (a retry) is not admitted
+    one.flush()
+    assert client.zrange(one.key("q", "x"), 0, -1) == [b"r1", b"r2", b"r3", b"r4", b"r1-retry"]
 
 
 # -- workers over the test web --------------------------------------------------------

@@ -17,6 +17,7 @@ LOCAL_SETS = [pytest.param(MemorySeenSet, id="memory"),
 def test_a_local_seen_set_speaks_the_protocol(make):
     seen = make()
     assert seen.batched is False  # one add at a time: no round trip to save
+    assert seen.admits_later is False  # its answers are final
     assert seen.add("http://a.onion/") is True
     assert seen.add("http://a.onion/") is False
     # a URL repeated in one call is new once; marks are seen, not admitted

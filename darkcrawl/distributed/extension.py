@@ -96,7 +96,9 @@ class DistributedCrawl:
             self._poller.stop()
 
     def _poll(self) -> None:
-        if self.frontier.pending_slots >= self.low_water:
+        # a busy worker pops many times a second, and each pop says whether seeds wait:
+        # no round trip of its own to find none (an idle worker asks in _spider_idle)
+        if self.frontier.pending_slots >= self.low_water or not self.frontier.seeds_waiting:
             return
         try:
             self._take_seeds()

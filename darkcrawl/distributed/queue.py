@@ -22,7 +22,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from scrapy_redis.queue import Base
 
 from darkcrawl.distributed.seen import mark_of
-from darkcrawl.meta import LEASE_KEY, SLOT_KEY, bootstrap_host
+from darkcrawl.meta import ADMIT_KEY, LEASE_KEY, LINK_KEY, SLOT_KEY, bootstrap_host, host_key
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -49,6 +49,7 @@ class SlotQueue(Base):
         super().__init__(server, spider, key, serializer)
         assert frontier is not None
         self.frontier = frontier
+        frontier.admits_at_flush = True  # requests tagged with ADMIT_KEY are admitted as they are written
         self._names: dict[Any, str] = {}  # spider function -> its name
 
     def __len__(self) -> int:
@@ -68,8 +69,10 @@ class SlotQueue(Base):
                 d.setdefault(attr, getattr(request, attr))
             if type(request) is not ScrapyRequest:
                 d["_class"] = f"{type(request).__module__}.{type(request).__name__}"
-        if LEASE_KEY in d["meta"]:  # a retry or redirect of a request this worker holds: a request of its own
-            d["meta"] = {key: value for key, value in d["meta"].items() if key != LEASE_KEY}
+        if LEASE_KEY in d["meta"] or ADMIT_KEY in d["meta"]:
+            # a retry or redirect of a request this worker holds: a request of its own;
+            # an admission is decided once, when the request is written
+            d["meta"] = {key: value for key, value in d["meta"].items() if key not in (LEASE_KEY, ADMIT_KEY)}
         if "_class" not in d:  # (a subclass may have defaults of its own)
             for attr, default in DEFAULTS.items():
                 if attr in d and d[attr] == default:
@@ -95,7 +98,14 @@ class SlotQueue(Base):
         data = self._encode_request(request)
         host = bootstrap_host(request.meta)
         priority = max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, request.priority))
-        self.frontier.push(slot_of(request), priority, data, mark_of(request.url, self.frontier.seen_bits), host)
+        admitted = request.meta.pop(ADMIT_KEY, None)
+        if admitted is not None:  # queued by the flush only if its URL is new to the fleet
+            link = request.meta.get(LINK_KEY)
+            self.frontier.admit(slot_of(request), priority, data, mark_of(admitted, self.frontier.seen_bits),
+                                host_key(link[0], link[1]) if link else None)
+        else:
+            self.frontier.push(slot_of(request), priority, data, mark_of(request.url, self.frontier.seen_bits),
+                               host)
 
     def pop_many(self, n: int, delay: float, skip: Sequence[str] = (),
                  grace: float = 0.0) -> list[tuple[bytes, float | None]]:

@@ -11,8 +11,11 @@ Crash safety (kill -9 of a worker, at any instruction):
 - a popped request stays in the worker's lease until the engine is completely
   done with it (:mod:`darkcrawl.frontier.ack`), and its ack travels in the same
   flush as the requests it produced, after them;
-- a URL the worker admitted is *marked* as its own until its request is queued; a
-  host it claimed likewise until the host's bootstrap request is queued;
+- a page's new links are admitted by the flush that queues their requests
+  (:meth:`RedisFrontier.admit`): seen exactly when queued.  A URL admitted apart
+  (:meth:`RedisFrontier.seen_add`: a request that cannot be stored) is *marked* as
+  the worker's own until its request is queued; a host it claimed likewise until the
+  host's bootstrap request is queued;
 - a worker whose heartbeat stops (or whose process is gone, on the same machine)
   is recovered by any other: its leased requests go back to the queue, its marks
   are removed from the seen set and its host claims dropped, so the requests that
@@ -121,12 +124,18 @@ class RedisFrontier:
         self._hosts_done: list[str] = []
         self._seeds_done: list[str] = []
         self._counts: Counter[str] = Counter()
+        self._seen_later: list[str] = []  # URLs to record as seen (``shard:x``), not admitted
+        #: the scheduler's queue writes admitted requests (:meth:`admit`): a page's new
+        #: links are decided by the flush that queues them, not by a call of their own
+        self.admits_at_flush = False
         self.epoch: int | None = None
         self._epoch_listeners: list[Callable[[], None]] = []
         self._count_listeners: list[Callable[[dict[str, int]], None]] = []
         #: non-empty slots in Redis at the last pop or flush, and when the first resting one wakes
         self.pending_slots = 0
         self.next_wake: float | None = None
+        #: seed URLs waiting in Redis at the last pop (the seed intake asks only then)
+        self.seeds_waiting = 0
         #: requests this worker has written to Redis so far
         self.pushes_flushed = 0
         #: lease number -> (slot, monotonic time) of a popped request whose start the
@@ -294,6 +303,16 @@ class RedisFrontier:
         if host is not None:
             self._hosts_done.append(host)
 
+    def admit(self, slot: str, priority: int, member: bytes, mark: str, counted: str | None) -> None:
+        """Push a request for a URL (its *mark*) that the flush queues only if no
+        worker saw it yet, recording it as seen; else the request is dropped and the
+        page count of *counted* (its host key, counted by this worker) taken back."""
+        self._pushes += (slot, priority, member, f"+{mark}\n{counted}" if counted else f"+{mark}")
+
+    def see_later(self, marks: Sequence[str]) -> None:
+        """Record *marks* as seen with the next flush (URLs refused, not admitted)."""
+        self._seen_later += marks
+
     def ack(self, member: bytes) -> None:
         """*member* (popped by this worker) is done: its lease goes with the next flush."""
         ids = self._lease_ids.get(member)
@@ -321,26 +340,31 @@ class RedisFrontier:
     @property
     def buffered(self) -> int:
         return (len(self._pushes) // 4 + len(self._acks) + len(self._marks_done) + len(self._hosts_done)
-                + len(self._seeds_done) + len(self._counts))
+                + len(self._seeds_done) + len(self._counts) + len(self._seen_later))
 
     def _flush_args(self) -> tuple[list[Any], list[tuple[str, int]]]:
         """The buffer as the scripts take it (``scripts._FLUSH``), and its page counts."""
         if not self.buffered:
-            return ["", 0, 0, 0, 0, 0, 0], []
+            return ["", 0, 0, 0, 0, 0, 0, 0], []
         counts = list(self._counts.items())
         args: list[Any] = [
             self._token(), len(self._pushes) // 4, len(self._acks), len(self._marks_done),
-            len(self._hosts_done), len(self._seeds_done), len(counts),
+            len(self._hosts_done), len(self._seeds_done), len(counts), len(self._seen_later),
             *self._pushes, *self._acks, *self._marks_done, *self._hosts_done, *self._seeds_done,
         ]
         for key, n in counts:
             args += (key, n)
+        args += self._seen_later
         return args, counts
 
-    def _flushed(self, counts: list[tuple[str, int]], totals: Sequence[Any]) -> None:
-        """The buffer is in Redis: empty it; *totals* are the fleet's page counts of *counts*."""
-        self._inc("pushed", len(self._pushes) // 4)
-        self.pushes_flushed += len(self._pushes) // 4
+    def _flushed(self, counts: list[tuple[str, int]], totals: Sequence[Any], dropped: int = 0) -> None:
+        """The buffer is in Redis: empty it; *totals* are the fleet's page counts of
+        *counts*, *dropped* the admitted requests found seen already."""
+        self._inc("pushed", len(self._pushes) // 4 - dropped)
+        self.pushes_flushed += len(self._pushes) // 4 - dropped
+        if dropped and self.stats is not None:
+            self.stats.inc_value("darkcrawl/links/duplicate", dropped)
+            self._inc("dropped_as_seen", dropped)
         self._inc("acked", len(self._acks))
         self._pushes.clear()
         self._acks.clear()
@@ -348,6 +372,7 @@ class RedisFrontier:
         self._hosts_done.clear()
         self._seeds_done.clear()
         self._counts.clear()
+        self._seen_later.clear()
         if totals and self._count_listeners:
             fleet = {key: int(total) for (key, _), total in zip(counts, totals)}
             for callback in self._count_listeners:
@@ -358,7 +383,7 @@ class RedisFrontier:
             return
         args, counts = self._flush_args()
         result = self._run("flush", self.worker, *args)  # raises: the buffer stays for the next try
-        self._flushed(counts, result[2:])
+        self._flushed(counts, result[3:], int(result[2]))
         self._saw_epoch(result[0])
         self.pending_slots = int(result[1])
 
@@ -378,15 +403,16 @@ class RedisFrontier:
         flush, counts = self._flush_args()
         result = self._run("pop", self.worker, *flush, self._token(), n, int(delay * 1000), int(grace * 1000), *skip)
         now = time.monotonic()
-        ncounts = int(result[3])
+        self.seeds_waiting = int(result[3])
+        ncounts = int(result[5])
         if buffered:
-            self._flushed(counts, result[4:4 + ncounts])
+            self._flushed(counts, result[6:6 + ncounts], int(result[4]))
         self._saw_epoch(result[0])
         self.pending_slots = int(result[1])
         wake = int(result[2])
         self.next_wake = None if wake < 0 else now + wake / 1000
-        first = 5 + ncounts
-        leased = result[first:first + 2 * int(result[4 + ncounts])]
+        first = 7 + ncounts
+        leased = result[first:first + 2 * int(result[6 + ncounts])]
         members: list[bytes] = leased[1::2]
         for lease_id, member in zip(leased[::2], members):
             self._lease_ids.setdefault(member, []).append(lease_id.decode())
@@ -399,11 +425,13 @@ class RedisFrontier:
     def take_seeds(self, n: int) -> list[str]:
         urls = [url.decode() for url in self._run("take_seeds", self.worker, self._token(), n)]
         self._inc("seeds_taken", len(urls))
+        self.seeds_waiting = max(0, self.seeds_waiting - len(urls)) if len(urls) == n else 0
         return urls
 
     def status(self) -> Status:
         ready, waiting, seeds, leased, activity, epoch, workers = (int(v) for v in self._run("status"))
         self._saw_epoch(epoch)
+        self.seeds_waiting = seeds
         return Status(ready, waiting, seeds, leased, activity, epoch, workers)
 
     def seen_add(self, admit: Sequence[tuple[int, int]], mark: Sequence[tuple[int, int]] = ()) -> list[bool]:

@@ -3,10 +3,12 @@
 Redis's CPU is the fleet's shared budget, so the scripts batch: a flush writes each
 slot's new requests with one ZADD and its acks with one HDEL, a pop leases its
 requests with one HSET and takes the worker's flush along, the seen set reads and
-writes a page's shards with one MGET and one MSET.  Per page fetched that is about a
+writes a call's shards with one MGET and one MSET.  Per page fetched that is about a
 third of the commands of one call per request, but only 5-9% less of Redis's CPU:
 the script runs and the per-call work (event loop, append-only file) cost more than
-the commands (``python -m bench.distributed`` measures both; bench/README.md).
+the commands (``python -m bench.distributed`` measures both; bench/README.md).  So
+a page's new links are not asked about in a call of their own: the flush that
+writes their requests admits them (``_FLUSH``).
 
 Every script takes the key prefix as ``ARGV[1]`` and builds its keys from it (one
 Redis server, not a Cluster).  The layout, for prefix ``P``:
@@ -109,6 +111,44 @@ local function seen_find(s, x)
   end
   return false, lo
 end
+-- the seen shards of one call: read with one MGET, each changed one written once
+local function seen_load(fps)
+  local keys, shards, index = {}, {}, {}
+  for _, fp in ipairs(fps) do
+    local shard = string.sub(fp, 1, string.find(fp, ':', 1, true) - 1)
+    if not index[shard] then
+      table.insert(keys, P .. ':seen:' .. shard)
+      index[shard] = #keys
+    end
+  end
+  for k = 1, #keys, 2000 do
+    local part = redis.call('MGET', unpack(keys, k, math.min(k + 1999, #keys)))
+    for m = 1, #part do shards[k + m - 1] = part[m] or '' end
+  end
+  return {keys = keys, shards = shards, index = index, changed = {}, added = 0}
+end
+-- true if *fp* ("shard:x") was not seen (it is now)
+local function seen_admit(c, fp)
+  local sep = string.find(fp, ':', 1, true)
+  local k, x = c.index[string.sub(fp, 1, sep - 1)], tonumber(string.sub(fp, sep + 1))
+  local s = c.shards[k]
+  local found, pos = seen_find(s, x)
+  if found then return false end
+  c.shards[k] = string.sub(s, 1, pos * 4) .. struct.pack('>I4', x) .. string.sub(s, pos * 4 + 1)
+  c.changed[k] = true
+  c.added = c.added + 1
+  return true
+end
+local function seen_write(c)
+  if c.added == 0 then return end
+  local writes = {}
+  for k in pairs(c.changed) do
+    table.insert(writes, c.keys[k])
+    table.insert(writes, c.shards[k])
+  end
+  for k = 1, #writes, 2000 do redis.call('MSET', unpack(writes, k, math.min(k + 1999, #writes))) end
+  redis.call('INCRBY', P .. ':seen:n', c.added)
+end
 local function seen_remove(shard, x)
   local key = P .. ':seen:' .. shard
   local s = redis.call('GET', key)
@@ -134,32 +174,65 @@ local function pace(key) return parse_pace(redis.call('GET', key)) end
 
 #: A worker's buffered writes, applied in order: the requests it pushes (then their
 #: marks are dropped: queued), then what they complete (acks, marks, host claims,
-#: seeds), then the page counts.  ARGV from *i*: token, #pushes, #acks, #marks,
-#: #hosts, #seeds, #counts, then pushes (slot, priority, member, mark), acks
-#: (lease id), marks, hosts, seeds, counts (host key, increment).  Returns the index
-#: after them and the page total of each count (none if nothing was applied).
+#: seeds), then the page counts, then the URLs to record as seen.  ARGV from *i*:
+#: token, #pushes, #acks, #marks, #hosts, #seeds, #counts, #seen, then pushes (slot,
+#: priority, member, mark), acks (lease id), marks, hosts, seeds, counts (host key,
+#: increment), seen (``shard:x``).  A push whose mark is ``+shard:x`` (optionally
+#: followed by ``\n`` and its host key) is *admitted here*: queued and recorded as
+#: seen only if its URL is not seen yet, else dropped (and its host's page count
+#: taken back), so a page's new links cost no round trip of their own and a URL is
+#: seen exactly when its request is queued (no mark needed).  Returns the index after
+#: them, the page total of each count (none if nothing was applied) and the number of
+#: pushes dropped as seen.
 _FLUSH = r"""
 local function flush(W, i)
   local token = ARGV[i]
-  local np, na, nm, nh, ns, nc = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]),
-    tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
-  i = i + 7
-  local after = i + 4 * np + na + nm + nh + ns + 2 * nc
+  local np, na, nm, nh, ns, nc, nv = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]),
+    tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
+  i = i + 8
+  local after = i + 4 * np + na + nm + nh + ns + 2 * nc + nv
   local done = P .. ':flushed:' .. W
   if after == i or redis.call('GET', done) == token then
-    return after, {}  -- nothing, or a retry of a flush that was applied: apply nothing twice
+    return after, {}, 0  -- nothing, or a retry of a flush that was applied: apply nothing twice
   end
-  local marks = {}
+  -- the seen shards this flush may change: those of the admitted pushes and of the seen URLs
+  local fps = {}
+  for j = 0, np - 1 do
+    local m = ARGV[i + 4 * j + 3]
+    if string.byte(m, 1) == 43 then  -- '+'
+      local nl = string.find(m, '\n', 2, true)
+      table.insert(fps, string.sub(m, 2, (nl or 0) - 1))
+    end
+  end
+  for j = after - nv, after - 1 do table.insert(fps, ARGV[j]) end
+  local cache = #fps > 0 and seen_load(fps)
+  local marks, dropped, untake = {}, 0, {}
   if np > 0 then
     local seq = redis.call('INCRBY', P .. ':seq', np) - np
     local slots, order = {}, {}
     for j = 1, np do
-      local score = num(-tonumber(ARGV[i + 1]) * 4294967296 + (seq + j) % 4294967296)
-      slot_item(slots, order, ARGV[i], score, ARGV[i + 2])
-      if ARGV[i + 3] ~= '' then table.insert(marks, ARGV[i + 3]) end
+      local m = ARGV[i + 3]
+      local queue = true
+      if string.byte(m, 1) == 43 then
+        local nl = string.find(m, '\n', 2, true)
+        queue = seen_admit(cache, string.sub(m, 2, (nl or 0) - 1))
+        if not queue then
+          dropped = dropped + 1
+          if nl then
+            local host = string.sub(m, nl + 1)
+            untake[host] = (untake[host] or 0) + 1
+          end
+        end
+      elseif m ~= '' then
+        table.insert(marks, m)
+      end
+      if queue then
+        local score = num(-tonumber(ARGV[i + 1]) * 4294967296 + (seq + j) % 4294967296)
+        slot_item(slots, order, ARGV[i], score, ARGV[i + 2])
+      end
       i = i + 4
     end
-    enqueue_many(slots, order)
+    if #order > 0 then enqueue_many(slots, order) end
   end
   local acks = {}
   for _ = 1, na do table.insert(acks, ARGV[i]); i = i + 1 end
@@ -174,37 +247,43 @@ local function flush(W, i)
   if ns > 0 then calln('SREM', P .. ':seedlease:' .. W, seeds) end
   local totals = {}
   for _ = 1, nc do
-    table.insert(totals, redis.call('HINCRBY', P .. ':pages', ARGV[i], ARGV[i + 1]))
+    local host, n = ARGV[i], tonumber(ARGV[i + 1]) - (untake[ARGV[i]] or 0)
+    untake[host] = nil
+    table.insert(totals, redis.call('HINCRBY', P .. ':pages', host, n))
     i = i + 2
   end
+  for host, n in pairs(untake) do redis.call('HINCRBY', P .. ':pages', host, -n) end
+  for _ = 1, nv do seen_admit(cache, ARGV[i]); i = i + 1 end
+  if cache then seen_write(cache) end
   redis.call('SET', done, token)
   redis.call('INCR', P .. ':activity')
-  return after, totals
+  return after, totals, dropped
 end
 """
 
-#: ARGV: P, worker, then a flush (see ``_FLUSH``) -> {epoch, pending slots, page total per count...}
+#: ARGV: P, worker, then a flush (see ``_FLUSH``) -> {epoch, pending slots, pushes dropped as seen,
+#: page total per count...}
 FLUSH = _COMMON + _FLUSH + r"""
-local _, totals = flush(ARGV[2], 3)
-local out = {epoch(), pending()}
+local _, totals, dropped = flush(ARGV[2], 3)
+local out = {epoch(), pending(), dropped}
 for _, total in ipairs(totals) do table.insert(out, total) end
 return out
 """
 
 #: ARGV: P, worker, a flush (see ``_FLUSH``), then token, n, delay_ms, grace_ms, slots to
-#: skip... -> {epoch, pending slots, ms until a slot wakes or -1, #counts, page total per
-#: count..., #requests, (lease id, request)..., ms to wait per request...}.  The worker's writes
+#: skip... -> {epoch, pending slots, ms until a slot wakes or -1, seeds waiting, pushes dropped
+#: as seen, #counts, page total per count..., #requests, (lease id, request)..., ms to wait per request...}.  The worker's writes
 #: first, then one request per slot, best slots first: one round trip for both.
 #: With a delay, each request comes with its slot's next start time reserved
 #: (``P:pace:<slot>``): it may start from then on, within *grace* ms, and the slot
 #: rests until a delay after that.
 POP = _COMMON + _PACE + _FLUSH + r"""
 local W = ARGV[2]
-local i, totals = flush(W, 3)
+local i, totals, dropped = flush(W, 3)
 local token, n, delay, grace = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
 local lease = P .. ':lease:' .. W
 local tokkey = P .. ':popped:' .. W
-local out = {epoch(), 0, -1, #totals}
+local out = {epoch(), 0, -1, redis.call('LLEN', P .. ':seeds'), dropped, #totals}
 for _, total in ipairs(totals) do table.insert(out, total) end
 if redis.call('GET', tokkey) == token then
   -- the answer to this very pop was lost (Redis went away): the same requests again
@@ -338,50 +417,24 @@ return {#all / 2, unseen}
 #: The shards are read in one MGET and the changed ones written in one MSET.
 SEEN_ADD = _COMMON + r"""
 local W, na, nm = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local keys, index = {}, {}
-for j = 1, na + nm do
-  local shard = ARGV[3 + 2 * j]
-  if not index[shard] then
-    table.insert(keys, P .. ':seen:' .. shard)
-    index[shard] = #keys
-  end
-end
-local shards = {}
-for k = 1, #keys, 2000 do
-  local part = redis.call('MGET', unpack(keys, k, math.min(k + 1999, #keys)))
-  for m = 1, #part do shards[k + m - 1] = part[m] or '' end
-end
+local fps = {}
+for j = 1, na + nm do fps[j] = ARGV[3 + 2 * j] .. ':' .. ARGV[4 + 2 * j] end
+local cache = seen_load(fps)
 local out = {epoch()}
-local changed, added, mine, ask, asked = {}, 0, {}, {}, {}
+local mine, ask, asked = {}, {}, {}
 for j = 1, na + nm do
-  local shard, x = ARGV[3 + 2 * j], ARGV[4 + 2 * j]
-  local k = index[shard]
-  local s = shards[k]
-  local found, pos = seen_find(s, tonumber(x))
-  if not found then
-    shards[k] = string.sub(s, 1, pos * 4) .. struct.pack('>I4', tonumber(x)) .. string.sub(s, pos * 4 + 1)
-    changed[k] = true
-    added = added + 1
-  end
-  out[j + 1] = found and 0 or 1
+  local new = seen_admit(cache, fps[j])
+  out[j + 1] = new and 1 or 0
   if j <= na then
-    if found then
-      table.insert(ask, shard .. ':' .. x)  -- admitted by this very call, whose answer was lost?
-      table.insert(asked, j + 1)
+    if new then
+      table.insert(mine, fps[j])
     else
-      table.insert(mine, shard .. ':' .. x)
+      table.insert(ask, fps[j])  -- admitted by this very call, whose answer was lost?
+      table.insert(asked, j + 1)
     end
   end
 end
-if added > 0 then
-  local writes = {}
-  for k in pairs(changed) do
-    table.insert(writes, keys[k])
-    table.insert(writes, shards[k])
-  end
-  for k = 1, #writes, 2000 do redis.call('MSET', unpack(writes, k, math.min(k + 1999, #writes))) end
-  redis.call('INCRBY', P .. ':seen:n', added)
-end
+seen_write(cache)
 local marks = P .. ':marks:' .. W
 if #mine > 0 then calln('SADD', marks, mine) end
 for k = 1, #ask, 2000 do

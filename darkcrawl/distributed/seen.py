@@ -13,10 +13,18 @@ Why not a Bloom filter (SETBIT), at 2.9 B/URL for 1e-5?  A crashed worker's
 admissions must be taken back (:mod:`darkcrawl.distributed.redis_frontier`), and a Bloom
 filter cannot forget; a Redis set of 8-byte strings could, at 60-70 B/URL.
 
-A page's links cost one round trip (:meth:`RedisSeenSet.add_many`, which the spider
-uses when a seen set has it), and the links this worker already knows are seen
-(most of them: a site's navigation) cost none: they are answered from a bounded
-local cache of recent URLs, dropped whenever another worker is recovered.
+A page's links cost no round trip of their own: with the fleet's scheduler
+(:attr:`RedisSeenSet.admits_later`), :meth:`RedisSeenSet.add_many` answers "new" for
+every link this worker does not know, and the spider tags the requests it makes for
+them (``meta[ADMIT_KEY]``): the flush that writes them to the shared queue queues
+each only if its URL is not seen yet, and records it as seen, in the same script
+call (:meth:`~darkcrawl.distributed.redis_frontier.RedisFrontier.admit`).  A URL is
+then seen exactly when its request is queued, and a worker that dies before its
+flush loses nothing: the page that found the link is fetched again.  Without that
+scheduler, a page's links cost one round trip.  The links this worker already knows
+are seen (most of them: a site's navigation) cost nothing either way: they are
+answered from a bounded local cache of recent URLs, dropped whenever another worker
+is recovered.
 """
 
 from __future__ import annotations
@@ -85,13 +93,22 @@ class RedisSeenSet:
         """True if *url* is certainly seen, answered locally; False means: ask :meth:`add_many`."""
         return url in self._known
 
+    @property
+    def admits_later(self) -> bool:
+        """True: :meth:`add_many`'s answers are provisional, its URLs' requests are
+        tagged with ``meta[ADMIT_KEY]`` and admitted when the shared queue writes them."""
+        return self.frontier.admits_at_flush
+
     def add_many(self, urls: Sequence[str], marks: Sequence[str] = ()) -> list[bool]:
         """Admit *urls*: for each, True if no worker saw it before (a URL repeated in
-        *urls* is new once).  *marks* are recorded as seen, not admitted (refused
-        links).  One round trip."""
+        *urls* is new once); with :attr:`admits_later`, True if this worker does not
+        know it, decided for good by the flush.  *marks* are recorded as seen, not
+        admitted (refused links).  One round trip, none with :attr:`admits_later`."""
         if not urls and not marks:
             return []
         bits = self.frontier.seen_bits
+        if self.admits_later:
+            return self._add_later(urls, marks, bits)
         index: dict[str, int] = {}
         for url in urls:
             index.setdefault(url, len(index))
@@ -107,6 +124,17 @@ class RedisSeenSet:
             out.append(flags[i])
             del index[url]  # a second occurrence is not new
             known.add(url)
+        for url in marks:
+            known.add(url)
+        return out
+
+    def _add_later(self, urls: Sequence[str], marks: Sequence[str], bits: int) -> list[bool]:
+        known = self._known
+        out: list[bool] = []
+        for url in urls:
+            out.append(url not in known)  # a URL repeated in *urls* is new once
+            known.add(url)
+        self.frontier.see_later([mark_of(url, bits) for url in marks])
         for url in marks:
             known.add(url)
         return out

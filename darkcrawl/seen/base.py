@@ -18,6 +18,12 @@ class SeenSet(Protocol):
     #: shared set, where each call is a round trip); False: one :meth:`add` at a time
     batched: ClassVar[bool]
 
+    @property
+    def admits_later(self) -> bool:
+        """True: :meth:`add_many`'s answers are provisional; the caller tags the request
+        of each URL it admits with ``meta[ADMIT_KEY]`` and the queue that stores it
+        decides (a fleet's shared queue: no round trip of their own)."""
+
     def add(self, url: str) -> bool:
         """Record *url*; True when it was not seen before."""
 
@@ -42,6 +48,10 @@ class LocalSeenSet:
     """The defaults of a seen set that lives in this process: one URL at a time."""
 
     batched: ClassVar[bool] = False
+
+    @property
+    def admits_later(self) -> bool:
+        return False
 
     def add(self, url: str) -> bool:  # pragma: no cover - every subclass has its own
         raise NotImplementedError

@@ -33,8 +33,8 @@ from twisted.internet.task import LoopingCall
 from darkcrawl import hostfiles
 from darkcrawl.config import get_option
 from darkcrawl.policy.gatebook import GateBook
-from darkcrawl.meta import (GATE_CHECKED_KEY, GATE_KEY, HISTORY_KEY, REVISIT_STATE_KEY, SLOT_KEY, TIMING_KEY,
-                            host_key, slot_key)
+from darkcrawl.meta import (ADMIT_KEY, GATE_CHECKED_KEY, GATE_KEY, HISTORY_KEY, REVISIT_STATE_KEY, SLOT_KEY,
+                            TIMING_KEY, host_key, slot_key)
 from darkcrawl.failures import ROBOTS_DISALLOWED, Transfer, failure_item, failure_reason
 from darkcrawl.addresses import address_refusal
 from darkcrawl.seen.content import build_content_seen, response_digest
@@ -398,15 +398,18 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
     def _admit_batch(self, new: Iterable[bool], batch: list[Link], depth: int, source: str | None,
                      trapped: Counter[str], examples: dict[str, str], out: list[Any]) -> int:
         """A shared seen set: the links *new* says no one had go to *out*, unless their
-        host's budget was spent meanwhile.  Returns the number seen already."""
+        host's budget was spent meanwhile.  Returns the number seen already.  When the
+        seen set admits later (a fleet's), *new* is provisional: the page requests are
+        tagged, and the shared queue drops those another worker has seen."""
         duplicates = 0
+        later = self.seen.admits_later
         for link, is_new in zip(batch, new):
             if not is_new:  # another worker (or this page) has it
                 duplicates += 1
             elif self._budget_spent(link):
                 self._count_refusal("host_budget", link.url, trapped, examples)
             else:
-                out.extend(self._requests_for(link, depth, source))
+                out.extend(self._requests_for(link, depth, source, admit_later=later))
         return duplicates
 
     def _trap_items(self, source: str, trapped: Counter[str], examples: dict[str, str]) -> list[TrapItem]:
@@ -463,7 +466,8 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
         limit = self.options.host_page_limit
         return bool(limit) and self.hosts.pages(host_key(link.kind, link.host)) >= limit
 
-    def _requests_for(self, link: Link, depth: int, source: str | None, revisit: bool = False) -> list[Any]:
+    def _requests_for(self, link: Link, depth: int, source: str | None, revisit: bool = False,
+                      admit_later: bool = False) -> list[Any]:
         out: list[Any] = []
         key = host_key(link.kind, link.host)
         now = time.time()
@@ -472,6 +476,11 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
         if not revisit:
             self.hosts.count_page(key)
         request = self._hooked_request(self._page_request(link.url, link, depth, source), link, depth)
+        if admit_later:  # the shared queue admits the link's URL when it writes the request
+            if request is None:
+                self.seen.add_many((), [link.url])  # (a hook's drop): seen all the same
+            else:
+                request.meta[ADMIT_KEY] = link.url
         if request is not None:
             out.append(request)
         return out
