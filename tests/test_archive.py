@@ -136,6 +136,34 @@ def test_the_writer_process_writes_jobs_keeps_revisits_and_says_when_a_record_is
     assert f"-{os.getpid()}-host." in files[0].name  # named after the crawl's process, not the writer's
 
 
+def test_a_dead_writer_process_fails_its_waiters_and_never_hangs_the_crawl(tmp_path):
+    """The writer process killed (the OOM killer, a bug): a crawl with more captures than
+    the queue holds neither blocks on the full queue nor waits forever for a record."""
+    import threading
+    from functools import partial
+
+    from darkcrawl.archive.crawl import metadata_records
+    from darkcrawl.archive.writer_process import QUEUE_SIZE, WarcWriterProcess
+
+    writer = WarcWriterProcess(tmp_path, "t", 10**9, [("software", "test")], Dedup(True), "host")
+    writer._process.kill()
+    writer._process.join(10)
+    futures = []
+
+    def crawl() -> None:
+        for i in range(QUEUE_SIZE + 8):  # no event loop here: one batch a job, past the queue's size
+            futures.append(writer.submit(partial(metadata_records, f"http://h/{i}", records.warc_date(),
+                                                 [("title", "t")], None), wait=True))
+        writer.close()
+
+    worker = threading.Thread(target=crawl, daemon=True)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "the crawl hangs on a dead writer"
+    assert len(futures) == QUEUE_SIZE + 8
+    assert all(f.done() and isinstance(f.exception(), OSError) for f in futures)
+
+
 def test_writer_rotates_and_every_file_starts_with_warcinfo(tmp_path):
     files = _write(tmp_path, 40, max_size=2000)
     assert len(files) > 1

@@ -22,6 +22,8 @@ import asyncio
 import itertools
 import logging
 import multiprocessing
+import os
+import queue
 import signal
 import threading
 from concurrent.futures import Future
@@ -77,8 +79,6 @@ class WarcWriterProcess:
 
     def __init__(self, folder: Path, prefix: str, max_size: int, info: list[tuple[str, str]],
                  dedup: Dedup, host: str, pid: int | None = None) -> None:
-        import os
-
         context = multiprocessing.get_context("spawn")  # no fork of a threaded reactor
         self._jobs = context.Queue(QUEUE_SIZE)
         self._results = context.Queue()
@@ -90,7 +90,7 @@ class WarcWriterProcess:
         self._tokens = itertools.count()
         self._pending: list[tuple[int | None, Job]] = []
         self._waiting: dict[int, Future[None]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # _waiting and _pending: close() runs in a thread of its own
         self._totals: Totals | None = None
         self._closed = threading.Event()
         self._reader = threading.Thread(target=self._read, name="darkcrawl-warc-acks", daemon=True)
@@ -110,20 +110,19 @@ class WarcWriterProcess:
 
     def submit(self, job: Job, wait: bool = False) -> Future[None] | None:
         """Queue *job*; with *wait*, a future done once its records are on disk."""
-        future: Future[None] | None = None
-        token = None
-        if wait:
-            future = Future()
-            token = next(self._tokens)
-            with self._lock:
-                self._waiting[token] = future
+        future: Future[None] | None = Future() if wait else None
+        token = next(self._tokens) if wait else None
         # Jobs go in batches, one per turn of the crawl's event loop: one pickling and
         # one pipe write (a hand-off of the GIL to the queue's feeder thread) per batch,
         # not per job; nothing waits longer than the turn it was queued in.
-        self._pending.append((token, job))
-        if len(self._pending) >= BATCH:
+        with self._lock:
+            if future is not None:
+                self._waiting[token] = future  # type: ignore[index]
+            self._pending.append((token, job))
+            queued = len(self._pending)
+        if queued >= BATCH:
             self._flush()
-        elif len(self._pending) == 1:
+        elif queued == 1:
             try:
                 asyncio.get_running_loop().call_soon(self._flush)
             except RuntimeError:  # no event loop in this thread: at once
@@ -131,18 +130,29 @@ class WarcWriterProcess:
         return future
 
     def _flush(self) -> None:
-        if self._pending:
+        with self._lock:
             batch, self._pending = self._pending, []
-            self._jobs.put(batch)
+        if batch and not self._put(batch):
+            self._fail_waiting("the WARC writer process ended")
+
+    def _put(self, message: Any) -> bool:
+        """Put *message* on the queue, waiting while it is full (a disk slower than the
+        crawl slows the crawl) but not for a process that is gone; False then."""
+        while True:
+            try:
+                self._jobs.put(message, timeout=1.0)
+                return True
+            except queue.Full:
+                if not self._process.is_alive():
+                    logger.error("the WARC writer process ended (exit code %s): records lost",
+                                 self._process.exitcode)
+                    return False
 
     def close(self) -> list[Path]:
         """Write what is queued, close the file; the files written, in order."""
         if self._process.is_alive() or self._totals is None:
-            try:
-                self._flush()
-                self._jobs.put(STOP)
-            except ValueError:  # closed already
-                pass
+            self._flush()
+            self._put(STOP)
             while not self._closed.wait(1.0):
                 if not self._process.is_alive():  # killed: what it wrote is sealed at the next start
                     logger.error("the WARC writer process ended early (exit code %s)", self._process.exitcode)
