@@ -13,32 +13,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scrapy.exceptions import NotConfigured
-
-from darkcrawl.archive.crawl import Archive, archive_enabled, capture_fields
+from darkcrawl.archive.crawl import ArchiveComponent, capture_fields
 from darkcrawl.meta import WIRE_KEY
 
 if TYPE_CHECKING:
-    from scrapy.crawler import Crawler
     from scrapy.http import Request, Response
-    from typing_extensions import Self
 
 #: response flags of a body that is not all there
 _CUT_FLAGS = frozenset({"download_stopped", "dataloss"})
 
 
-class ArchiveCaptureMiddleware:
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-        self.archive = Archive.for_crawler(crawler)
-        self.stats = crawler.stats
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        if not archive_enabled(crawler.settings):
-            raise NotConfigured
-        return cls(crawler)
-
+class ArchiveCaptureMiddleware(ArchiveComponent):
     def process_response(self, request: Request, response: Response, spider: object = None) -> Response:
         exchange = request.meta.pop(WIRE_KEY, None)
         if exchange is None:  # the render stage's (archived by the browser capture), a cached one

@@ -27,6 +27,7 @@ import scrapy
 import warcio
 from importlib.metadata import version as package_version
 from scrapy import signals
+from scrapy.exceptions import NotConfigured
 
 import darkcrawl
 from darkcrawl.archive import records
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
+    from typing_extensions import Self
     from warcio.recordloader import ArcWarcRecord
 
 logger = logging.getLogger(__name__)
@@ -187,6 +189,22 @@ class Archive:
             self.wacz = await asyncio.to_thread(package_round, self.root, self.prefix, self.round_id, self.closed_files)
         except Exception as exc:  # the WARCs are there: `scrapy wacz` can try again
             logger.error("archive: the round's WACZ could not be written: %r", exc)
+
+
+class ArchiveComponent:
+    """The crawl's :class:`Archive`, for its middleware and its pipeline; not built
+    (``NotConfigured``) unless the crawl archives."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.archive = Archive.for_crawler(crawler)
+        self.stats = crawler.stats
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        if not archive_enabled(crawler.settings):
+            raise NotConfigured
+        return cls(crawler)
 
 
 def network_fields(stage: str, network: str | None, proxy: str | None, host: str | None,

@@ -22,15 +22,11 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from scrapy.exceptions import NotConfigured
-
 from darkcrawl.archive import records
-from darkcrawl.archive.crawl import Archive, Captured, archive_enabled, network_fields
+from darkcrawl.archive.crawl import ArchiveComponent, Captured, network_fields
 from darkcrawl.items import FailureItem, HostFileItem, PageItem, RenderItem
 
 if TYPE_CHECKING:
-    from scrapy.crawler import Crawler
-    from typing_extensions import Self
     from warcio.recordloader import ArcWarcRecord
 
     from darkcrawl.archive.writer import Dedup, Job
@@ -95,17 +91,7 @@ def render_records(url: str, date: str, screenshot: bytes | None, full_page: boo
     return out
 
 
-class ArchivePipeline:
-    def __init__(self, crawler: Crawler) -> None:
-        self.archive = Archive.for_crawler(crawler)
-        self.stats = crawler.stats
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        if not archive_enabled(crawler.settings):
-            raise NotConfigured
-        return cls(crawler)
-
+class ArchivePipeline(ArchiveComponent):
     async def process_item(self, item: Any) -> Any:
         future = None
         if isinstance(item, PageItem):

@@ -207,14 +207,13 @@ class SubmitPipeline:
     def submit(self, event: str, link: LinkMetadata, timestamp: str, payload: dict[str, Any]) -> Path:
         """Spool *payload* of *event* for *link* and start delivering it: never blocks
         on the network.  Returns the spool file."""
-        base, name, when = link_base(link), paths.url_hash(link.url), datetime.fromisoformat(timestamp)
-        again = self.spool.path_for(event, base, name, when)
-        if again in self._tasks or again in self._delivered:
+        path = self.spool.path_for(event, link_base(link), paths.url_hash(link.url), datetime.fromisoformat(timestamp))
+        if path in self._tasks or path in self._delivered:
             # The same payload made again (same URL, same timestamp: a bootstrap chain a
             # killed crawl left in its frontier, resumed): it is on its way or arrived.
             self.stats.inc_value(f"darkcrawl/api/{event}/made_again")
-            return again
-        path = self.spool.put(event, base, name, when, payload)
+            return path
+        self.spool.write(path, payload)
         self.stats.inc_value(f"darkcrawl/api/{event}/spooled")
         if event not in self.urls:
             self.stats.inc_value(f"darkcrawl/api/{event}/kept")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from datetime import datetime, timezone
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -39,7 +38,7 @@ from darkcrawl.failures import ROBOTS_DISALLOWED, Transfer, failure_item, failur
 from darkcrawl.addresses import address_refusal
 from darkcrawl.seen.content import build_content_seen, response_digest
 from darkcrawl.frontier.revisit_policy import (
-    RevisitPolicy, SitemapHint, changefreq_word, content_key, parse_changefreq, parse_lastmod, parse_time,
+    RevisitPolicy, changefreq_word, content_key, parse_time,
 )
 from darkcrawl.frontier.store import FrontierStore, StoredRevisitSchedule
 from darkcrawl.hooks.base import LinkNoReturn
@@ -58,13 +57,14 @@ from darkcrawl.records import (
     reason_phrase,
     response_cookies,
 )
-from darkcrawl.seeds import SeedError, parse_seed_lines, read_seed_file, split_inline
 from darkcrawl.spiders.bootstrap import HostBootstrap
 from darkcrawl.spiders.common import BACKREF_KEY, BOOTSTRAP_KEY, HOOK_KEY, LINK_KEY, now_iso
 from darkcrawl.spiders.gates import GatePages
 from darkcrawl.spiders.hook_calls import SiteHooks
 from darkcrawl.spiders.options import SpiderOptions
 from darkcrawl.spiders.render import RenderStage
+from darkcrawl.spiders.revisit_calls import RevisitCalls
+from darkcrawl.spiders.seed_intake import SeedIntake
 from darkcrawl.storage import paths
 
 if TYPE_CHECKING:
@@ -76,30 +76,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: The setting behind each admission refusal, for a message a person can act on.
-REFUSAL_SETTINGS = {
-    "network": "PROXY_WHITE_LIST/PROXY_BLACK_LIST",
-    "host": "LINK_WHITE_LIST/LINK_BLACK_LIST",
-    "depth": "DEPTH_LIMIT",
-    "host_budget": "the host page budget (DARKCRAWL_HOST_PAGE_LIMIT)",
-    "url_too_long": "URLLENGTH_LIMIT",
-    "loopback": "the address guard (DARKCRAWL_ALLOW_LOOPBACK=1 allows loopback and private addresses)",
-    "private": "the address guard (DARKCRAWL_ALLOW_LOOPBACK=1 allows loopback and private addresses)",
-    "link_local": "the address guard (DARKCRAWL_ALLOW_LOOPBACK=1 allows loopback and private addresses)",
-    "invalid_address": "the address guard (a host that is no valid address)",
-    "too_many_subdomains": "DARKCRAWL_MAX_SUBDOMAINS",
-    "query_variants": "DARKCRAWL_MAX_QUERY_VARIANTS",
-    "calendar": "DARKCRAWL_MAX_DATE_VARIANTS",
-    "host_depth": "DARKCRAWL_MAX_HOST_DEPTH",
-    "repeated_path_segment": "DARKCRAWL_MAX_SEGMENT_REPEAT",
-}
-
 #: Refusals that are trap defences: each hit is recorded (misc/traps.jsonl).
 TRAP_KINDS = frozenset({"url_too_long", "repeated_path_segment", "too_many_subdomains", "host_budget",
                         "query_variants", "calendar", "host_depth"})
 
 
-class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
+class DarkwebSpider(SeedIntake, RevisitCalls, HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
     name = "darkweb"
     #: has a render stage: the download handler starts the browser for it
     renders = True
@@ -195,28 +177,6 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
 
     # -- seeds ----------------------------------------------------------------------
 
-    def _load_seeds(self) -> list[str]:
-        urls: list[str] = []
-        errors: list[SeedError] = []
-        for path in self.seed_files:
-            try:
-                more, more_errors = read_seed_file(path, self.options.gateways)
-            except (OSError, UnicodeDecodeError) as exc:
-                logger.error("cannot read seeds file %s: %s", path, exc)
-                self.stats.inc_value("darkcrawl/seeds/unreadable_files")
-                continue
-            urls += more
-            errors += more_errors
-        if self.seed_urls:
-            more, more_errors = parse_seed_lines(split_inline(self.seed_urls), "urls", self.options.gateways)
-            urls += more
-            errors += more_errors
-        for error in errors:
-            logger.warning("bad seed skipped: %s", error)
-        self.stats.set_value("darkcrawl/seeds/accepted", len(urls))
-        self.stats.set_value("darkcrawl/seeds/rejected", len(errors))
-        return urls
-
     async def start(self) -> AsyncIterator[Any]:
         if self.config_error:
             raise CloseSpider("config_error")
@@ -244,32 +204,6 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
             logger.info("resumed: %d requests pending from the last run", resumed)
         elif not seeds:
             logger.error("nothing to crawl: give -a seeds=FILE, -a urls=URL,URL, or a site hook with start requests")
-
-    def _log_seeds_not_queued(self, seeds: list[str], before: dict[str, Any]) -> None:
-        """Why seeds that were given queued nothing: said plainly, not "nothing to crawl"."""
-        after = self.stats.get_stats()
-
-        def delta(key: str) -> int:
-            return int(after.get(key, 0) or 0) - int(before.get(key, 0) or 0)
-
-        seen = delta("darkcrawl/links/duplicate")
-        if seen:
-            self.stats.set_value("darkcrawl/seeds/not_due", seen)  # fresh, not failed: exit code 0
-            due = [d for d in (self.revisits.due(url) for url in seeds) if d is not None]
-            if due:
-                when = datetime.fromtimestamp(min(due), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-                logger.info("%d seeds were fetched recently and are not due again yet (TIME_CACHE %g s, "
-                            "each URL's interval adapted to its changes): next due at %s",
-                            seen, self.options.time_cache, when)
-            else:
-                logger.info("%d seeds were fetched already by this job (%s): nothing is due; a new PATH_DATA "
-                            "or JOBDIR starts afresh", seen,
-                            "DARC_REBOOT=1" if self.options.reboot else f"TIME_CACHE={self.options.time_cache:g}")
-        refused = {key.rsplit("/", 1)[-1]: delta(key) for key in after
-                   if key.startswith("darkcrawl/refused/") and delta(key) > 0}
-        if refused:
-            logger.warning("%d seeds refused: %s", sum(refused.values()),
-                           ", ".join(f"{n} by {REFUSAL_SETTINGS.get(why, why)}" for why, n in sorted(refused.items())))
 
     def admit_seeds(self, urls: Iterable[str]) -> list[Any]:
         """Requests (and new-host items) for seeds that arrive during the crawl (pushed into Redis)."""
@@ -738,36 +672,3 @@ class DarkwebSpider(HostBootstrap, GatePages, RenderStage, SiteHooks, Spider):
     def _host_key_of(self, url: str) -> str:
         kind, host, _service = self._link_of(url)
         return host_key(kind, host)
-
-    def _sitemap_hints(self, hints: dict[str, tuple[str | None, str | None]]) -> None:
-        """A sitemap's <lastmod>/<changefreq> of its URLs (untrusted: what does not parse
-        is counted and ignored) -> the revisit schedule."""
-        if not hints or not self.revisits.enabled:
-            return
-        now = time.time()
-        for loc, (lastmod, changefreq) in hints.items():
-            link = classify(loc, self.options.gateways)
-            span, every = parse_lastmod(lastmod, now), parse_changefreq(changefreq)
-            if lastmod and span is None:
-                self.stats.inc_value("darkcrawl/revisits/sitemap/bad_lastmod")
-            if changefreq and every is None:
-                self.stats.inc_value("darkcrawl/revisits/sitemap/bad_changefreq")
-            if link.fetchable and (span is not None or every is not None):
-                self.revisits.hint(link.url, SitemapHint(now, span, every), host_key(link.kind, link.host))
-
-    def _schedule_due(self) -> None:
-        engine = self.crawler.engine
-        if engine is None:
-            return
-        for url, depth in self.revisits.pop_due(time.time()):
-            link = classify(url, self.options.gateways)
-            if not link.fetchable:
-                continue
-            # in a fleet any worker may fetch it: its history goes with it, not left here
-            state = self.revisits.hand_off(url) if self.settings.getbool("DARKCRAWL_DISTRIBUTED") else None
-            for output in self._requests_for(link, depth, None, revisit=True):
-                if isinstance(output, Request):
-                    if state is not None and output.callback == self.parse:
-                        output.meta[REVISIT_STATE_KEY] = state
-                    engine.crawl(output)
-            self.stats.inc_value("darkcrawl/revisits")

@@ -78,7 +78,10 @@ class Spool:
         """
         if event not in EVENTS:
             raise ValueError(f"unknown submission event {event!r}")
-        path = self.path_for(event, base, name, ts)
+        return self.write(self.path_for(event, base, name, ts), payload)
+
+    def write(self, path: Path, payload: dict[str, Any]) -> Path:
+        """Write *payload* atomically at *path* (from :meth:`path_for`)."""
         data = _dumps(payload)
         for attempt in range(3):
             try:
