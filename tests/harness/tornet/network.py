@@ -29,7 +29,6 @@ them is most of a cold start.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import math
 import os
@@ -40,7 +39,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,7 +49,13 @@ from stem.response.events import HSDescEvent
 
 from tests.harness.ports import free_ports
 from tests.harness.service import Service
+from .authorities import (
+    AUTHORITY_COUNT, HOST, TorNetworkError, _ensure_key_cache, _prepare_authority,
+)
 from .socks import SocksError, http_get, socks5_connect
+from .torrc import (
+    _Options, _authority_options, _client_options, _network_options, _process_options, _render_torrc,
+)
 
 __all__ = [
     "ExtraOnion",
@@ -66,15 +70,8 @@ _log = logging.getLogger(__name__)
 TOR_CMD = "/usr/sbin/tor"
 TOR_GENCERT_CMD = "tor-gencert"
 
-AUTHORITY_COUNT = 5
-HOST = "127.0.0.1"
-
-# A first vote this far apart never fires by itself during start-up; we move
-# the schedule explicitly once all descriptors are in (reference pitfall 5).
-# Must divide 30 minutes. With a 30 s hold, a start that happens to straddle
-# the held vote gets an incomplete first consensus, and then the *next* one
-# is a whole 30 s interval away (a live consensus fixes the interval).
-_HELD_VOTING_INTERVAL = 1800
+# The first vote is held (torrc._HELD_VOTING_INTERVAL) until every descriptor is in,
+# then released to this interval.
 _RELEASED_VOTING_INTERVAL = 5
 # tor shrinks vote+dist delay to interval/4 each when they exceed interval/2,
 # so with a 5 s interval voting starts 2 s before the interval boundary. Put
@@ -88,10 +85,6 @@ _STOP_TIMEOUT = 10.0
 # Port clashes between picking a free port and tor binding it are rare but
 # real on a machine where other test suites run; retry the whole start.
 _START_ATTEMPTS = 3
-
-
-class TorNetworkError(RuntimeError):
-    """The private network did not come up (message includes tor log tails)."""
 
 
 class _PortClash(TorNetworkError):
@@ -156,214 +149,6 @@ class ExtraOnion:
 
 # ----------------------------------------------------------------------------
 # Authority keys
-
-
-@dataclass(frozen=True)
-class _Authority:
-    nickname: str
-    data_dir: Path
-    or_port: int
-    dir_port: int
-    v3ident: str  # fingerprint of the authority identity key (from its certificate)
-    fingerprint: str  # relay RSA identity fingerprint
-
-    @property
-    def dir_authority_line(self) -> str:
-        return (
-            f"{self.nickname} orport={self.or_port} no-v2 v3ident={self.v3ident} "
-            f"{HOST}:{self.dir_port} {self.fingerprint}"
-        )
-
-
-# Files kept between runs. The relay identity keys are cached too so that the
-# relay fingerprint (part of the DirAuthority line) stays valid with the cache.
-_CACHED_KEYS = (
-    "authority_identity_key",
-    "authority_signing_key",
-    "secret_id_key",
-    "ed25519_master_id_public_key",
-    "ed25519_master_id_secret_key",
-)
-_CACHE_COMPLETE = "fingerprint"  # written last: its presence marks a usable entry
-
-
-def _run_gencert(gencert: str, keys_dir: Path, dir_address: str, *, create: bool) -> None:
-    argv = [
-        gencert,
-        *(["--create-identity-key"] if create else ["-r"]),
-        "-m", "12",
-        "-a", dir_address,
-        "-i", str(keys_dir / "authority_identity_key"),
-        "-s", str(keys_dir / "authority_signing_key"),
-        "-c", str(keys_dir / "authority_certificate"),
-        "--passphrase-fd", "0",
-    ]
-    # tor-gencert reads the passphrase from stdin; an empty line with stdin
-    # closed at once means "no passphrase" and no interactive wait.
-    proc = subprocess.run(argv, input=b"\n", capture_output=True, timeout=120)
-    if proc.returncode != 0:
-        raise TorNetworkError(f"{' '.join(argv)} failed: {proc.stderr.decode(errors='replace')}")
-
-
-def _generate_authority_entry(tor: str, gencert: str, entry: Path, nickname: str, empty: Path) -> None:
-    """Create one cache entry (identity keys + relay fingerprint) atomically."""
-    tmp = entry.with_name(f".{entry.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    keys = tmp / "keys"
-    keys.mkdir(parents=True, mode=0o700)
-    # The address in this certificate is a placeholder: every run re-issues
-    # the certificate for its own DirPort.
-    _run_gencert(gencert, keys, f"{HOST}:1", create=True)
-    proc = subprocess.run(
-        [
-            tor, "--list-fingerprint",
-            "-f", str(empty), "--defaults-torrc", str(empty),
-            "--DataDirectory", str(tmp),
-            "--Nickname", nickname,
-            "--ORPort", f"{HOST}:1",
-            "--GeoIPFile", str(empty), "--GeoIPv6File", str(empty),
-            "--Log", "err stderr",
-        ],
-        capture_output=True, timeout=60,
-    )
-    if proc.returncode != 0 or not (tmp / "fingerprint").exists():
-        raise TorNetworkError(f"tor --list-fingerprint failed: {proc.stderr.decode(errors='replace')}")
-    for leftover in tmp.iterdir():
-        if leftover.name not in ("keys", _CACHE_COMPLETE):
-            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-    for leftover in keys.iterdir():
-        if leftover.name not in _CACHED_KEYS:
-            leftover.unlink()
-    # An entry without its completion marker (e.g. a hand-edited cache) is
-    # replaced whole; os.replace cannot overwrite a non-empty directory.
-    shutil.rmtree(entry, ignore_errors=True)
-    os.replace(tmp, entry)
-
-
-def _ensure_key_cache(cache_dir: Path, tor: str, gencert: str, scratch: Path) -> list[Path]:
-    """Cache entries for all authorities, generating missing ones in parallel.
-
-    An flock serialises concurrent test runs sharing the cache, so two runs
-    never generate (and then disagree about) the same authority's keys.
-    """
-    cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    entries = [cache_dir / f"auth{i}" for i in range(AUTHORITY_COUNT)]
-    empty = scratch / "empty"
-    empty.touch()
-    with open(cache_dir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        missing = [e for e in entries if not (e / _CACHE_COMPLETE).exists()]
-        if missing:
-            _log.info("generating %d authority identities in %s (cold start)", len(missing), cache_dir)
-            with ThreadPoolExecutor(len(missing)) as pool:
-                futures = [
-                    pool.submit(_generate_authority_entry, tor, gencert, e, e.name, empty) for e in missing
-                ]
-                for f in futures:
-                    f.result()
-    return entries
-
-
-def _prepare_authority(
-    entry: Path, data_dir: Path, or_port: int, dir_port: int, gencert: str
-) -> _Authority:
-    """Copy cached keys into a fresh data dir and issue a certificate for this run's DirPort."""
-    keys = data_dir / "keys"
-    keys.mkdir(parents=True, mode=0o700)
-    for name in _CACHED_KEYS:
-        shutil.copy2(entry / "keys" / name, keys / name)
-    # tor takes an authority's address from its certificate, so a cached
-    # certificate from a previous run (other ports) would break this network.
-    _run_gencert(gencert, keys, f"{HOST}:{dir_port}", create=False)
-    v3ident = _certificate_fingerprint(keys / "authority_certificate")
-    nickname, fingerprint = (entry / _CACHE_COMPLETE).read_text().split()
-    return _Authority(nickname, data_dir, or_port, dir_port, v3ident, fingerprint)
-
-
-def _certificate_fingerprint(cert: Path) -> str:
-    for line in cert.read_text().splitlines():
-        if line.startswith("fingerprint "):
-            return line.split()[1]
-    raise TorNetworkError(f"no fingerprint line in {cert}")
-
-
-# ----------------------------------------------------------------------------
-# torrc rendering
-
-_Options = list[tuple[str, str]]  # ordered: HiddenServiceDir/Port pairs depend on order
-
-
-def _render_torrc(options: _Options) -> str:
-    return "".join(f"{key} {value}\n" for key, value in options)
-
-
-def _network_options(dir_authority_lines: Sequence[str], geoip: Path) -> _Options:
-    """What any node needs to live in this network rather than the public one."""
-    return [
-        ("TestingTorNetwork", "1"),
-        *(("DirAuthority", line) for line in dir_authority_lines),
-        ("UseDefaultFallbackDirs", "0"),
-        ("ClientUseIPv6", "0"),
-        ("PathsNeededToBuildCircuits", "0.25"),
-        # Parsing the real GeoIP database costs ~1.5 s CPU and ~50 MB per tor.
-        ("GeoIPFile", str(geoip)),
-        ("GeoIPv6File", str(geoip)),
-        # KIST adds 70-190 ms per fetch on loopback; Vanilla gives 7-25 ms.
-        ("Schedulers", "Vanilla"),
-        ("VanguardsLiteEnabled", "0"),
-    ]
-
-
-def _process_options(data_dir: Path, nickname: str) -> _Options:
-    """How we run and control a tor; none of this is about the network itself."""
-    return [
-        ("DataDirectory", str(data_dir)),
-        ("Nickname", nickname),
-        # "auto" ports cannot clash; tor tells us the port through this file.
-        ("ControlPort", "auto"),
-        ("ControlPortWriteToFile", str(data_dir / "control_port")),
-        ("CookieAuthentication", "1"),
-        ("RunAsDaemon", "0"),
-        ("ShutdownWaitLength", "0"),
-        ("SafeLogging", "0"),
-        ("Log", "notice stdout"),
-    ]
-
-
-def _authority_options(auth: _Authority) -> _Options:
-    return [
-        ("ORPort", f"{HOST}:{auth.or_port}"),
-        ("DirPort", f"{HOST}:{auth.dir_port}"),
-        ("Address", HOST),
-        ("AssumeReachable", "1"),
-        ("ContactInfo", "test@example.invalid"),
-        ("ExitRelay", "0"),
-        ("ExitPolicy", "reject *:*"),
-        ("SocksPort", "0"),
-        ("AuthoritativeDirectory", "1"),
-        ("V3AuthoritativeDirectory", "1"),
-        ("TestingV3AuthInitialVotingInterval", str(_HELD_VOTING_INTERVAL)),
-        ("TestingV3AuthInitialVoteDelay", "2"),
-        ("TestingV3AuthInitialDistDelay", "2"),
-        ("V3AuthVotingInterval", "20"),
-        ("V3AuthVoteDelay", "2"),
-        ("V3AuthDistDelay", "2"),
-        ("V3AuthNIntervalsValid", "2"),
-        ("MaxConsensusAgeForDiffs", "1 minute"),
-        # With 5 relays nobody would earn these flags by measurement in time.
-        ("TestingDirAuthVoteHSDir", "*"),
-        ("TestingDirAuthVoteGuard", "*"),
-        ("TestingDirAuthVoteExit", "*"),
-        ("TestingMinExitFlagThreshold", "0"),
-    ]
-
-
-def _client_options() -> _Options:
-    return [
-        # With only 5 guards-and-HSDirs, guard reuse as an onion circuit's last
-        # hop stalled services for 15-20 s in ~1 run of 4 (reference pitfall 7).
-        ("UseEntryGuards", "0"),
-    ]
 
 
 # ----------------------------------------------------------------------------
