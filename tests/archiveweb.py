@@ -6,7 +6,9 @@ a script, and has a link only its JavaScript makes.  ``/gzip.html`` is sent
 ``Content-Encoding: gzip``; ``/chunked.html`` with ``Transfer-Encoding: chunked``
 in three chunks; ``/odd.html`` with header spellings Scrapy normalises
 (``x-lower:no-space``, two ``Set-Cookie``); ``/copy.html`` is ``/original.html``
-byte for byte (a revisit); ``/moved`` redirects to ``/original.html``.
+byte for byte (a revisit), linked only from ``/original.html`` so that it is always
+fetched second (the first of two identical payloads is the response, the later one the
+revisit); ``/moved`` redirects to ``/original.html``.
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ INDEX = b"""<!DOCTYPE html><html><head><title>Archive test index</title>
 <p>The quick brown fox was archived here.</p>
 <img id="pic" src="/pixel.png" width="20" height="20" alt="red">
 <a href="/gzip.html">gzip</a> <a href="/chunked.html">chunked</a> <a href="/odd.html">odd</a>
-<a href="/original.html">original</a> <a href="/copy.html">copy</a> <a href="/moved">moved</a>
+<a href="/original.html">original</a> <a href="/moved">moved</a>
 <div id="js"></div><script src="/app.js"></script></body></html>"""
 APP_JS = b"""var a = document.createElement("a"); a.id = "jslink"; a.href = "/js-made.html";
 a.textContent = "made by javascript"; document.getElementById("js").appendChild(a);"""
 STYLE = b"body { background: #ffe; } h1 { color: #336; }"
-ORIGINAL = b"<html><head><title>Same bytes</title></head><body><p>twice the same</p></body></html>"
+ORIGINAL = (b"<html><head><title>Same bytes</title></head><body><p>twice the same</p>"
+            b'<a href="/copy.html">copy</a></body></html>')
 GZIP_PAGE = b"<html><head><title>Gzipped</title></head><body><p>sent compressed</p></body></html>"
 CHUNKS = [b"<html><head><title>Chunked</title></head>", b"<body><p>in three chunks</p>", b"</body></html>"]
 
