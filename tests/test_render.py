@@ -194,19 +194,19 @@ def _png(rows: list[bytes], width: int) -> bytes:
 def test_a_capture_that_repeats_the_top_of_the_page_is_recognised():
     import random
 
-    from darkcrawl.spiders.render import _repeated_top
+    from darkcrawl.render.screenshot import repeated_top
 
     rng = random.Random(4)
     width = 64
     page = [bytes(rng.randrange(256) for _ in range(3 * width)) for _ in range(1000)]
-    assert not _repeated_top(_png(page, width), max_period=300)
+    assert not repeated_top(_png(page, width), max_period=300)
     # Chromium's failure: a 250-row frame tiled down to the 1000 rows asked for
-    assert _repeated_top(_png([page[y % 250] for y in range(1000)], width), max_period=300)
+    assert repeated_top(_png([page[y % 250] for y in range(1000)], width), max_period=300)
     # ... or only once more, under a frame taller than half the image
-    assert _repeated_top(_png([page[y % 700] for y in range(1000)], width), max_period=800)
+    assert repeated_top(_png([page[y % 700] for y in range(1000)], width), max_period=800)
     # a flat page repeats itself without having lost anything
-    assert not _repeated_top(_png([b"\xff" * 3 * width] * 1000, width), max_period=300)
+    assert not repeated_top(_png([b"\xff" * 3 * width] * 1000, width), max_period=300)
     # a page with a repeated band further down, but not its top, is a page
     band = page[:40]
-    assert not _repeated_top(_png(page[:500] + band + page[540:], width), max_period=300)
-    assert not _repeated_top(b"not a png", max_period=300)
+    assert not repeated_top(_png(page[:500] + band + page[540:], width), max_period=300)
+    assert not repeated_top(b"not a png", max_period=300)

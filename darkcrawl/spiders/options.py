@@ -42,8 +42,6 @@ class SpiderOptions:
     render: bool
     se_wait: float
     render_retries: int
-    screenshot_max_height: int
-    screenshot_timeout_ms: float
     #: characters of visible text a page item carries for the catalogue (0: none, no catalogue)
     catalog_text: int
 
@@ -74,8 +72,6 @@ class SpiderOptions:
             render=settings.getbool("DARKCRAWL_RENDER"),
             se_wait=settings.getfloat("SE_WAIT"),
             render_retries=settings.getint("DARKCRAWL_RENDER_RETRIES"),
-            screenshot_max_height=settings.getint("DARKCRAWL_SCREENSHOT_MAX_HEIGHT"),
-            screenshot_timeout_ms=settings.getfloat("DARKCRAWL_SCREENSHOT_TIMEOUT") * 1000,
         )
 
 

@@ -11,14 +11,10 @@ guard.  A cut render yields what it captured and a ``FailureItem`` that says why
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import functools
 import logging
-import math
 import re
-import struct
-import zlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -31,6 +27,7 @@ from darkcrawl.items import FailureItem, LinkMetadata, RenderItem
 from darkcrawl.links.extract import PageFacts, page_facts, rendered_tree, truncated_depth
 from darkcrawl.render.handler import CUT_FLAG
 from darkcrawl.render.limits import EMPTY_RENDER, RenderCut, RenderGuard
+from darkcrawl.render.screenshot import Screenshots
 from darkcrawl.meta import (
     BACKREF_KEY,
     BROWSER_COOKIES_KEY,
@@ -53,9 +50,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _WHITESPACE = re.compile(r"\s+")
-#: A full-page capture that came back as the top of the page tiled down is taken
-#: again this many times (see _repeated_top).
-SCREENSHOT_RETAKES = 2
 #: Playwright's words for a browser, context or page that died under a request
 _BROWSER_GONE = re.compile(r"has been closed|Target closed|crashed|disconnected", re.IGNORECASE)
 #: meta keys of one attempt only: a render request built again leaves them out
@@ -65,6 +59,10 @@ _ATTEMPT_KEYS = frozenset({"playwright_page", RENDER_GUARD_KEY, GATE_PACER_KEY})
 
 class RenderStage:
     """Mixed into DarkwebSpider (uses its settings, stats, hooks and admission)."""
+
+    @functools.cached_property
+    def _screenshots(self) -> Screenshots:
+        return Screenshots.from_settings(self.settings, self.stats)  # type: ignore[attr-defined]
 
     @functools.cached_property
     def _page_init(self) -> str:
@@ -176,7 +174,7 @@ class RenderStage:
             if response.meta.get(RENDER_TRY_KEY, 0) < self.options.render_retries:  # darc retried an empty render too
                 return None, None, False
             self.stats.inc_value("darkcrawl/render/empty")
-        screenshot, full_page = await self._screenshot(page, guard.cdp if guard is not None else None)
+        screenshot, full_page = await self._screenshots.take(page, guard.cdp if guard is not None else None)
         return html, screenshot, full_page
 
     async def _read_cut(self, page: Any, response: Response,
@@ -194,7 +192,7 @@ class RenderStage:
             return None, None, False
         try:
             # at least a second: the DOM read may have taken the grace, a capture is quick once the page is stopped
-            screenshot, full_page = await asyncio.wait_for(self._screenshot(page, guard.cdp),
+            screenshot, full_page = await asyncio.wait_for(self._screenshots.take(page, guard.cdp),
                                                            max(1.0, guard.grace_left()))
         except asyncio.TimeoutError:
             self.stats.inc_value("darkcrawl/render/screenshot_failed")
@@ -214,55 +212,6 @@ class RenderStage:
         retry = {k: v for k, v in meta.items() if k not in _ATTEMPT_KEYS}
         retry[RENDER_TRY_KEY] = tries
         return retry
-
-    async def _screenshot(self, page: Any, cdp: Any = None) -> tuple[bytes | None, bool]:
-        """A full-page PNG, cut at the height cap; the viewport when that fails."""
-        try:
-            return await asyncio.wait_for(self._full_page(page, cdp), self.options.screenshot_timeout_ms / 1000), True
-        except Exception as exc:
-            logger.info("full-page screenshot failed for %s: %r; taking the viewport", page.url, exc)
-            self.stats.inc_value("darkcrawl/render/screenshot_fallback")
-        try:
-            return await page.screenshot(type="png", timeout=self.options.screenshot_timeout_ms), False
-        except Exception as exc:
-            logger.warning("no screenshot of %s: %r", page.url, exc)
-            self.stats.inc_value("darkcrawl/render/screenshot_failed")
-            return None, False
-
-    async def _full_page(self, page: Any, own_cdp: Any = None) -> bytes:
-        # What page.screenshot(full_page=True) does (Page.captureScreenshot of the
-        # whole content, captureBeyondViewport), plus one option Playwright does not
-        # pass: optimizeForSpeed, a fast zlib level.  The PNG is ~25% larger and its
-        # encoding, in the browser's main thread, costs a quarter.
-        await page.evaluate("document.fonts.ready.then(() => 0)")  # as Playwright waits
-        viewport_height = (page.viewport_size or {"height": 800})["height"]
-        # the render guard's session when there is one (one attach less per page)
-        cdp = own_cdp or await page.context.new_cdp_session(page)
-        try:
-            size = (await cdp.send("Page.getLayoutMetrics"))["cssContentSize"]
-            width, height = max(1, math.ceil(size["width"])), max(1, math.ceil(size["height"]))
-            if height > self.options.screenshot_max_height:
-                self.stats.inc_value("darkcrawl/render/screenshot_capped")
-                height = self.options.screenshot_max_height
-            params = {
-                "format": "png",
-                "optimizeForSpeed": True,
-                "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
-            }
-            for retake in range(SCREENSHOT_RETAKES + 1):
-                png = base64.b64decode((await cdp.send("Page.captureScreenshot", params))["data"])
-                if height <= viewport_height or retake == SCREENSHOT_RETAKES:
-                    break
-                if not await asyncio.to_thread(_repeated_top, png, viewport_height):
-                    break
-                self.stats.inc_value("darkcrawl/render/screenshot_retaken")
-                logger.info("the screenshot of %s repeats the top of the page; taking it again", page.url)
-        finally:
-            if own_cdp is None:
-                with contextlib.suppress(Exception):
-                    await cdp.detach()
-        return png
 
     async def on_render_error(self, failure: Failure) -> list[Any]:
         request: Request = failure.request  # type: ignore[attr-defined]
@@ -340,52 +289,3 @@ async def paced_page(page: Page, request: Request) -> None:
     :func:`watch_page`, and a gated host's requests paced (:func:`pace_page`)."""
     await watch_page(page, request)
     await pace_page(page, request)
-
-
-def _repeated_top(png: bytes, max_period: int) -> bool:
-    """Whether a PNG shows its first rows again further down, row for row.
-
-    Chromium sometimes answers a capture beyond the viewport with an older,
-    viewport-sized frame, tiled down to the size asked for (puppeteer#1576): the
-    top of the page repeated to the bottom, the rest of the page lost.  Seen here
-    once in 50 to 200 pages, Playwright's own full-page screenshots included; taking
-    the capture again gave the right one every time.  Only the first
-    ``2 * max_period`` rows are inflated (~5 ms for a 1024 px wide page).  A page
-    that truly repeats itself row for row only costs another capture.
-    """
-    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
-        return False
-    width, height, depth, color = struct.unpack(">IIBB", png[16:26])
-    channels = {0: 1, 2: 3, 4: 2, 6: 4}.get(color)
-    if depth != 8 or channels is None:
-        return False
-    stride = 1 + width * channels  # a filter byte, then the row
-    want = min(height, 2 * max_period + 1) * stride
-    inflate = zlib.decompressobj()
-    data = bytearray()
-    pos = 8
-    try:
-        while pos + 8 <= len(png) and len(data) < want:
-            size, kind = struct.unpack(">I4s", png[pos:pos + 8])
-            if kind == b"IDAT":
-                data += inflate.decompress(png[pos + 8:pos + 8 + size], want - len(data))
-            elif kind == b"IEND":
-                break
-            pos += 12 + size
-    except zlib.error:
-        return False
-    rows = len(data) // stride
-    # The first row that is not a copy of the one above (a flat band says nothing);
-    # where the same row comes back, the candidate period starts.
-    first = next((y for y in range(2, rows) if data[y * stride:(y + 1) * stride] != data[(y - 1) * stride:y * stride]),
-                 None)
-    if first is None:
-        return False
-    needle = data[first * stride:(first + 1) * stride]
-    for y in range(first + 16, rows):
-        if data[y * stride:(y + 1) * stride] == needle:
-            period = y - first
-            n = min(period, rows - period) - 1  # rows 1..n against period+1..period+n
-            if n >= 8 and data[stride:(1 + n) * stride] == data[(1 + period) * stride:(1 + period + n) * stride]:
-                return True
-    return False
