@@ -34,8 +34,6 @@ from io import BytesIO, TextIOWrapper
 from pathlib import Path
 from typing import Any
 
-from cdxj_indexer.main import CDXJIndexer
-
 import darkcrawl
 from darkcrawl.archive.writer import complete_length
 from darkcrawl.storage.paths import ARCHIVE_DIR, OPEN_SUFFIX, WARC_DIR, wacz_name
@@ -73,35 +71,6 @@ class _Hashing:
     def resource(self, path: str) -> dict[str, Any]:
         return {"name": resource_name(path), "path": path,
                 "hash": "sha256:" + self.sha256.hexdigest(), "bytes": self.size}
-
-
-class _PageIndexer(CDXJIndexer):
-    """cdxj-indexer's CDXJ index, collecting the pages from darkcrawl's metadata records."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.pages: dict[tuple[str, str], dict[str, str]] = {}
-
-    def filter_record(self, record: Any) -> bool:
-        if record.rec_type == "metadata":
-            self._page(record)
-        return super().filter_record(record)
-
-    def _page(self, record: Any) -> None:
-        stream = getattr(record, "buffered_stream", None)
-        if stream is None:
-            return
-        fields: dict[str, str] = {}
-        for line in stream.read().decode("utf-8", "replace").splitlines():
-            name, _, value = line.partition(": ")
-            fields.setdefault(name, value)
-        stream.seek(0)
-        if fields.get("page") != "yes":
-            return
-        url = record.rec_headers.get_header("WARC-Target-URI")
-        date = record.rec_headers.get_header("WARC-Date")
-        self.pages[(url, date)] = {"id": record.rec_headers.get_header("WARC-Record-ID").strip("<>").rsplit(":", 1)[-1],
-                                   "url": url, "ts": date, "title": fields.get("title") or url}
 
 
 def _staged(warcs: Iterable[Path], scratch: Path) -> list[tuple[str, Path]]:
@@ -168,6 +137,8 @@ def package(warcs: Iterable[Path], output: Path, title: str = "", description: s
 
 
 def _write_contents(zipped: zipfile.ZipFile, staged: list[tuple[str, Path]]) -> list[dict[str, Any]]:
+    from darkcrawl.archive.page_index import PageIndexer  # here: cdxj-indexer takes ~0.3 s to import
+
     resources: list[dict[str, Any]] = []
     for name, path in staged:
         with open(path, "rb") as source, zipped.open(_entry(zipped, f"archive/{name}", False), "w") as target:
@@ -177,7 +148,7 @@ def _write_contents(zipped: zipfile.ZipFile, staged: list[tuple[str, Path]]) -> 
     block_index = BytesIO()
     with zipped.open(_entry(zipped, "indexes/index.cdx.gz", False), "w") as target:
         hashing = _Hashing(target)
-        indexer = _PageIndexer(TextIOWrapper(block_index, "utf-8", write_through=True), [str(p) for _, p in staged],
+        indexer = PageIndexer(TextIOWrapper(block_index, "utf-8", write_through=True), [str(p) for _, p in staged],
                                sort=True, post_append=True, compress=hashing, lines=INDEX_BLOCK_LINES,
                                data_out_name="index.cdx.gz")
         indexer.process_all()
