@@ -110,7 +110,7 @@ def test_the_writer_process_writes_jobs_keeps_revisits_and_says_when_a_record_is
     import os
     from functools import partial
 
-    from darkcrawl.archive.crawl import exchange_records, metadata_records
+    from darkcrawl.archive.jobs import exchange_records, metadata_records
     from darkcrawl.archive.writer_process import WarcWriterProcess
 
     writer = WarcWriterProcess(tmp_path, "t", 10**9, [("software", "test")], Dedup(True), "host")
@@ -142,12 +142,15 @@ def test_a_dead_writer_process_fails_its_waiters_and_never_hangs_the_crawl(tmp_p
     import threading
     from functools import partial
 
-    from darkcrawl.archive.crawl import metadata_records
+    from darkcrawl.archive.jobs import metadata_records
     from darkcrawl.archive.writer_process import QUEUE_SIZE, WarcWriterProcess
 
     writer = WarcWriterProcess(tmp_path, "t", 10**9, [("software", "test")], Dedup(True), "host")
     writer._process.kill()
     writer._process.join(10)
+    # a page waiting for its records learns at once, not when the crawl closes
+    first = writer.submit(partial(metadata_records, "http://h/first", records.warc_date(), [], None), wait=True)
+    assert isinstance(first.exception(timeout=10), OSError)
     futures = []
 
     def crawl() -> None:

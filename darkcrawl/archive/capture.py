@@ -11,7 +11,7 @@ item comes for it); a page's comes from the pipeline once the spider has read it
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from darkcrawl.archive.crawl import ArchiveComponent, capture_fields
 from darkcrawl.meta import WIRE_KEY

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import scrapy
-import warcio
 from importlib.metadata import version as package_version
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
@@ -32,6 +31,7 @@ from scrapy.exceptions import NotConfigured
 import darkcrawl
 from darkcrawl.archive import records
 from darkcrawl.archive.wire import Exchange
+from darkcrawl.archive.jobs import exchange_records, metadata_records
 from darkcrawl.archive.writer import Dedup, Job, seal
 from darkcrawl.archive.writer_process import WarcWriterProcess
 from darkcrawl.config import get_option
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
     from typing_extensions import Self
-    from warcio.recordloader import ArcWarcRecord
 
 logger = logging.getLogger(__name__)
 
@@ -83,28 +82,6 @@ def _exchange_job(uri: str, date: str, rid: str, exchange: Exchange, body: bytes
     payload = exchange.response_body if exchange.response_body is not None else body
     return partial(exchange_records, uri, date, rid, exchange.request, exchange.response_head, payload, status,
                    extra, metadata)
-
-
-def exchange_records(uri: str, date: str, rid: str, request: bytes, head: bytes, payload: bytes, status: int,
-                     extra: list[tuple[str, str]], metadata: list[tuple[str, str]] | None,
-                     dedup: Dedup) -> list[ArcWarcRecord]:
-    """One exchange's records: the response (or a revisit of the earlier identical
-    payload), its request, and a hop's metadata."""
-    digest = records.sha1_digest(payload)
-    earlier = dedup.seen(digest, rid, uri, date) if 200 <= status < 300 and payload else None
-    if earlier is not None:
-        response = records.revisit_record(uri, date, rid, head, digest, earlier, extra)
-    else:
-        response = records.response_record(uri, date, rid, head, payload, digest, extra)
-    out = [response, records.request_record(uri, date, records.record_id(), request, rid)]
-    if metadata is not None:
-        out.append(records.metadata_record(uri, date, metadata, concurrent_to=rid))
-    return out
-
-
-def metadata_records(uri: str, date: str, fields: list[tuple[str, str]], concurrent_to: str | None,
-                     _dedup: Dedup) -> list[ArcWarcRecord]:
-    return [records.metadata_record(uri, date, fields, concurrent_to=concurrent_to)]
 
 
 class Archive:

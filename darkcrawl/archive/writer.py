@@ -110,7 +110,7 @@ class WarcWriter:
     """The WARC files of one crawl process."""
 
     def __init__(self, folder: Path, prefix: str, max_size: int, info: list[tuple[str, str]],
-                 dedup: Dedup, host: str, pid: int | None = None) -> None:
+                 dedup: Dedup, host: str, pid: int | None = None, threaded: bool = True) -> None:
         self.folder = folder
         self.prefix = prefix
         self.max_size = max_size
@@ -127,8 +127,11 @@ class WarcWriter:
         self._path: Path | None = None
         self._serialiser = WARCWriter(BytesIO(), gzip=False, warc_version="1.1")
         self._queue: queue.Queue[tuple[Job, Future[None] | None] | None] = queue.Queue(QUEUE_SIZE)
-        self._thread = threading.Thread(target=self._run, name="darkcrawl-warc", daemon=True)
-        self._thread.start()
+        # threaded=False: the caller writes (write_batch) and is the only thread that does
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="darkcrawl-warc", daemon=True)
+            self._thread.start()
 
     def submit(self, job: Job, wait: bool = False) -> Future[None] | None:
         """Queue *job*; with *wait*, a future done once its records are on disk."""
@@ -138,10 +141,30 @@ class WarcWriter:
 
     def close(self) -> list[Path]:
         """Write what is queued, close the file; the files written, in order."""
-        if self._thread.is_alive():
+        if self._thread is None:
+            self._close_file()
+        elif self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
         return list(self.files)
+
+    def write_batch(self, jobs: list[Job]) -> list[Exception | None]:
+        """Make and write each job's records, then flush once: per job, None when its
+        records are written (in the OS's hands), else what went wrong (counted; the
+        crawl goes on after a full disk or a record that cannot be made)."""
+        outcomes: list[Exception | None] = []
+        for job in jobs:
+            try:
+                self._write(job(self.dedup))
+            except Exception as exc:
+                self.errors += 1
+                logger.error("WARC record not written: %r", exc)
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        if self._handle is not None:
+            self._handle.flush()
+        return outcomes
 
     # -- the writer thread -----------------------------------------------------------
 
@@ -153,26 +176,18 @@ class WarcWriter:
             batch = [self._queue.get()]
             while not self._queue.empty() and len(batch) < QUEUE_SIZE:
                 batch.append(self._queue.get_nowait())
-            done: list[Future[None]] = []
-            for entry in batch:
-                if entry is None:
-                    running = False
-                    break
-                job, future = entry
-                try:
-                    self._write(job(self.dedup))
-                except Exception as exc:  # a full disk, a record that cannot be made: counted, the crawl goes on
-                    self.errors += 1
-                    logger.error("WARC record not written: %r", exc)
-                    if future is not None:
-                        future.set_exception(exc)
+            if None in batch:
+                running = False
+                batch = batch[:batch.index(None)]
+            entries = [entry for entry in batch if entry is not None]
+            outcomes = self.write_batch([job for job, _ in entries])
+            for (_, future), error in zip(entries, outcomes):
+                if future is None:
                     continue
-                if future is not None:
-                    done.append(future)
-            if self._handle is not None:
-                self._handle.flush()
-            for future in done:
-                future.set_result(None)
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
         self._close_file()
 
     def _write(self, records: list[ArcWarcRecord]) -> None:

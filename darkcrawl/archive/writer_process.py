@@ -10,6 +10,9 @@ metadata fields) onto a :class:`multiprocessing.Queue`; a spawned process runs t
 :class:`~darkcrawl.archive.writer.Dedup` lives there).  A job submitted with *wait*
 gets a future that a reader thread settles when the process says its records are on
 disk: a page is marked done only after its records are (see the archive pipeline).
+The process writes each batch itself, no thread of its own, and answers a batch's
+waited jobs in one message: per job, a message, a wake-up of the reader and a
+thread hand-off of the writer's queue cost the writer a third of its CPU.
 
 The process dies with the crawl (``PR_SET_PDEATHSIG``): a crawl killed with
 ``kill -9`` leaves an ``.open`` file valid up to its last whole record, sealed at the
@@ -57,19 +60,20 @@ class Totals:
 
 def writer_main(folder: Path, prefix: str, max_size: int, info: list[tuple[str, str]], dedup: Dedup,
                 host: str, pid: int, jobs: Any, results: Any) -> None:
-    """The process: jobs from *jobs* into the WARC files until :data:`STOP`; each waited
-    job's token back on *results* once written; then the totals."""
+    """The process: jobs from *jobs* into the WARC files until :data:`STOP`; the
+    tokens of a batch's waited jobs back on *results* (a pipe's sending end) once
+    written, with the error of each that failed; then the totals."""
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the crawl's Ctrl-C is the crawl's to handle
-    writer = WarcWriter(folder, prefix, max_size, info, dedup, host, pid=pid)
+    writer = WarcWriter(folder, prefix, max_size, info, dedup, host, pid=pid, threaded=False)
     while (batch := jobs.get()) != STOP:
-        for token, job in batch:
-            future = writer.submit(job, wait=token is not None)
-            if future is not None:
-                future.add_done_callback(lambda done, token=token: results.put(
-                    ("done", token, None if done.exception() is None else repr(done.exception()))))
+        outcomes = writer.write_batch([job for _, job in batch])
+        acks = [(token, None if error is None else repr(error))
+                for (token, _), error in zip(batch, outcomes) if token is not None]
+        if acks:
+            results.send(("done", acks))
     files = writer.close()
-    results.put(("closed", Totals(files, writer.records, writer.bytes, writer.errors)))
+    results.send(("closed", Totals(files, writer.records, writer.bytes, writer.errors)))
 
 
 class WarcWriterProcess:
@@ -81,18 +85,24 @@ class WarcWriterProcess:
                  dedup: Dedup, host: str, pid: int | None = None) -> None:
         context = multiprocessing.get_context("spawn")  # no fork of a threaded reactor
         self._jobs = context.Queue(QUEUE_SIZE)
-        self._results = context.Queue()
+        # the answers on a plain pipe: sent by the process's only thread (a Queue's
+        # feeder thread would take the GIL from it at every batch), read here until
+        # the process's end closes it
+        self._results, results = context.Pipe(duplex=False)
         self._process = context.Process(
             target=writer_main, name="darkcrawl-warc",
             args=(folder, prefix, max_size, info, dedup, host, os.getpid() if pid is None else pid,
-                  self._jobs, self._results), daemon=True)
+                  self._jobs, results), daemon=True)
         self._process.start()
+        results.close()  # the process holds the only sending end: its death is our EOF
         self._tokens = itertools.count()
         self._pending: list[tuple[int | None, Job]] = []
         self._waiting: dict[int, Future[None]] = {}
         self._lock = threading.Lock()  # _waiting and _pending: close() runs in a thread of its own
         self._totals: Totals | None = None
         self._closed = threading.Event()
+        self._gone = threading.Event()  # the process ended before it was closed
+        self._told_gone = False
         self._reader = threading.Thread(target=self._read, name="darkcrawl-warc-acks", daemon=True)
         self._reader.start()
 
@@ -138,15 +148,17 @@ class WarcWriterProcess:
     def _put(self, message: Any) -> bool:
         """Put *message* on the queue, waiting while it is full (a disk slower than the
         crawl slows the crawl) but not for a process that is gone; False then."""
-        while True:
+        while not self._gone.is_set():
             try:
                 self._jobs.put(message, timeout=1.0)
                 return True
             except queue.Full:
                 if not self._process.is_alive():
-                    logger.error("the WARC writer process ended (exit code %s): records lost",
-                                 self._process.exitcode)
-                    return False
+                    break
+        if not self._told_gone:  # once: the crawl goes on, its records are lost
+            self._told_gone = True
+            logger.error("the WARC writer process ended (exit code %s): records lost", self._process.exitcode)
+        return False
 
     def close(self) -> list[Path]:
         """Write what is queued, close the file; the files written, in order."""
@@ -164,22 +176,24 @@ class WarcWriterProcess:
     def _read(self) -> None:
         while True:
             try:
-                message = self._results.get()
-            except (EOFError, OSError):
+                message = self._results.recv()
+            except (EOFError, OSError):  # the process is gone: nothing waits for it any more
+                self._gone.set()
+                self._fail_waiting("the WARC writer process ended")
                 return
             if message[0] == "closed":
                 self._totals = message[1]
                 self._closed.set()
                 return
-            _, token, error = message
             with self._lock:
-                future = self._waiting.pop(token, None)
-            if future is None:
-                continue
-            if error is None:
-                future.set_result(None)
-            else:
-                future.set_exception(OSError(error))
+                settled = [(self._waiting.pop(token, None), error) for token, error in message[1]]
+            for future, error in settled:
+                if future is None:
+                    continue
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(OSError(error))
 
     def _fail_waiting(self, why: str) -> None:
         with self._lock:

@@ -24,12 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from darkcrawl.archive import records
 from darkcrawl.archive.crawl import ArchiveComponent, Captured, network_fields
+from darkcrawl.archive.jobs import render_records
 from darkcrawl.items import FailureItem, HostFileItem, PageItem, RenderItem
 
 if TYPE_CHECKING:
-    from warcio.recordloader import ArcWarcRecord
-
-    from darkcrawl.archive.writer import Dedup, Job
+    from darkcrawl.archive.writer import Job
 
 
 def _date(iso: str) -> str:
@@ -76,19 +75,6 @@ def render_job(item: RenderItem, proxy: str | None) -> Job:
         fields.append(("visit", item.visit))
     return partial(render_records, item.final_url, _date(item.timestamp), item.screenshot,
                    bool(item.screenshot_full_page), item.html, fields)
-
-
-def render_records(url: str, date: str, screenshot: bytes | None, full_page: bool, html: bytes,
-                   fields: list[tuple[str, str]], _dedup: Dedup) -> list[ArcWarcRecord]:
-    out: list[ArcWarcRecord] = []
-    first = records.record_id()
-    if screenshot is not None:
-        kind = "fullPage" if full_page else "view"
-        out.append(records.resource_record(f"urn:{kind}:{url}", date, "image/png", screenshot, rid=first))
-    out.append(records.resource_record(f"urn:dom:{url}", date, "text/html; charset=utf-8", html,
-                                       concurrent_to=first if out else None, rid=None if out else first))
-    out.append(records.metadata_record(url, date, fields, concurrent_to=first))
-    return out
 
 
 class ArchivePipeline(ArchiveComponent):
