@@ -97,10 +97,10 @@ def _write(folder: Path, count: int, dedup: bool = True, max_size: int = 10**9) 
         uri, date, rid = f"http://h/{i}", records.warc_date(), records.record_id()
         body = b"<p>same</p>"
         head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
-        writer.submit(lambda d, uri=uri, date=date, rid=rid, head=head, body=body: [
+        assert writer.write_batch([lambda d, uri=uri, date=date, rid=rid, head=head, body=body: [
             records.revisit_record(uri, date, rid, head, records.sha1_digest(body), seen)
             if (seen := d.seen(records.sha1_digest(body), rid, uri, date))
-            else records.response_record(uri, date, rid, head, body, records.sha1_digest(body))])
+            else records.response_record(uri, date, rid, head, body, records.sha1_digest(body))]]) == [None]
     return writer.close()
 
 
@@ -200,7 +200,7 @@ def test_rounds_are_told_apart_by_their_warcinfo(tmp_path):
     old = WarcWriter(tmp_path, "t", 10**9, [("darkcrawl-round", "20261201000000")], Dedup(True), "h")
     new = WarcWriter(tmp_path, "t", 10**9, [("darkcrawl-round", "20261207000000")], Dedup(True), "h", pid=1)
     for writer in (old, new):
-        writer.submit(lambda d: [records.resource_record("urn:x", records.warc_date(), "text/plain", b"x")])
+        writer.write_batch([lambda d: [records.resource_record("urn:x", records.warc_date(), "text/plain", b"x")]])
     files = old.close() + new.close()
     assert select_round(files, "latest") == ("20261207000000", files[1:])
     assert select_round(files, "20261201000000") == ("20261201000000", files[:1])

@@ -1,30 +1,26 @@
-"""Rotating, crash-safe WARC files written by one thread.
+"""Rotating, crash-safe WARC files, written by the WARC writer process.
 
-* **One gzip member per record, flushed after each capture**: a reader sees every
-  record whose write returned, even after ``kill -9``; a torn last member is cut
-  off by :func:`complete_length` (what ``scrapy wacz`` and the next start do).
+* **One gzip member per record, flushed after each batch**: a reader sees every
+  record of a batch whose write returned, even after ``kill -9``; a torn last member
+  is cut off by :func:`complete_length` (what ``scrapy wacz`` and the next start do).
 * **Names no other process uses**: ``<prefix>-<time>-<serial>-<pid>~<host>.warc.gz``
   (Heritrix's), ``.open`` while written, renamed when closed; each file begins with
   a ``warcinfo`` record naming the software, the crawl and the round.
-* **Off the crawl's thread**: the digests, the serialisation (warcio) and the
-  compression run in a writer thread; the crawl only queues a function that makes
-  the records.  A crawl runs this writer in a process of its own
-  (:mod:`darkcrawl.archive.writer_process`).  The queue is
-  bounded: a disk slower than the crawl slows the crawl, it does not fill memory.
-* **Revisits** (identical-payload-digest): the writer thread keeps the payload
-  digest of every 2xx response it wrote (:class:`Dedup`); the job making a
-  response asks it, so the decision and the record it names are in one order.
+* **Off the crawl's process**: the digests, the serialisation (warcio) and the
+  compression run in a process of its own (:mod:`darkcrawl.archive.writer_process`),
+  which calls :meth:`WarcWriter.write_batch` with the jobs the crawl sends: functions
+  that make the records (:mod:`darkcrawl.archive.jobs`).
+* **Revisits** (identical-payload-digest): the writer keeps the payload digest of
+  every 2xx response it wrote (:class:`Dedup`); the job making a response asks it,
+  so the decision and the record it names are in one order.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
-import threading
 import zlib
 from collections.abc import Callable
-from concurrent.futures import Future
 from datetime import datetime, timezone
 from io import BytesIO
 from pathlib import Path
@@ -42,8 +38,6 @@ logger = logging.getLogger(__name__)
 #: CPU; on the bench's 15 KB pages level 1 takes 0.25 ms a page, level 6 (zlib's
 #: default) 0.52 and warcio's 9 more, for 7% smaller files at 6
 GZIP_LEVEL = 1
-#: captures waiting for the writer thread before the crawl waits for it
-QUEUE_SIZE = 512
 #: payload digests remembered for revisits (~200 B each); past it, new payloads are
 #: written in full and not remembered
 DEDUP_CAPACITY = 2_000_000
@@ -110,7 +104,7 @@ class WarcWriter:
     """The WARC files of one crawl process."""
 
     def __init__(self, folder: Path, prefix: str, max_size: int, info: list[tuple[str, str]],
-                 dedup: Dedup, host: str, pid: int | None = None, threaded: bool = True) -> None:
+                 dedup: Dedup, host: str, pid: int | None = None) -> None:
         self.folder = folder
         self.prefix = prefix
         self.max_size = max_size
@@ -126,26 +120,10 @@ class WarcWriter:
         self._handle: Any = None
         self._path: Path | None = None
         self._serialiser = WARCWriter(BytesIO(), gzip=False, warc_version="1.1")
-        self._queue: queue.Queue[tuple[Job, Future[None] | None] | None] = queue.Queue(QUEUE_SIZE)
-        # threaded=False: the caller writes (write_batch) and is the only thread that does
-        self._thread: threading.Thread | None = None
-        if threaded:
-            self._thread = threading.Thread(target=self._run, name="darkcrawl-warc", daemon=True)
-            self._thread.start()
-
-    def submit(self, job: Job, wait: bool = False) -> Future[None] | None:
-        """Queue *job*; with *wait*, a future done once its records are on disk."""
-        future: Future[None] | None = Future() if wait else None
-        self._queue.put((job, future))
-        return future
 
     def close(self) -> list[Path]:
-        """Write what is queued, close the file; the files written, in order."""
-        if self._thread is None:
-            self._close_file()
-        elif self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
+        """Close the file being written; the files written, in order."""
+        self._close_file()
         return list(self.files)
 
     def write_batch(self, jobs: list[Job]) -> list[Exception | None]:
@@ -165,30 +143,6 @@ class WarcWriter:
         if self._handle is not None:
             self._handle.flush()
         return outcomes
-
-    # -- the writer thread -----------------------------------------------------------
-
-    def _run(self) -> None:
-        # Everything queued is written, then flushed once: one wake-up and one flush
-        # per batch, not per capture (each capture is whole before its future is told).
-        running = True
-        while running:
-            batch = [self._queue.get()]
-            while not self._queue.empty() and len(batch) < QUEUE_SIZE:
-                batch.append(self._queue.get_nowait())
-            if None in batch:
-                running = False
-                batch = batch[:batch.index(None)]
-            entries = [entry for entry in batch if entry is not None]
-            outcomes = self.write_batch([job for job, _ in entries])
-            for (_, future), error in zip(entries, outcomes):
-                if future is None:
-                    continue
-                if error is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(error)
-        self._close_file()
 
     def _write(self, records: list[ArcWarcRecord]) -> None:
         if not records:

@@ -11,8 +11,9 @@ metadata fields) onto a :class:`multiprocessing.Queue`; a spawned process runs t
 gets a future that a reader thread settles when the process says its records are on
 disk: a page is marked done only after its records are (see the archive pipeline).
 The process writes each batch itself, no thread of its own, and answers a batch's
-waited jobs in one message: per job, a message, a wake-up of the reader and a
-thread hand-off of the writer's queue cost the writer a third of its CPU.
+waited jobs in one message: a message per job through a queue's feeder thread, and a
+writer thread inside the process, cost the writer 17-19% more CPU a page
+(``python -m bench.warc_writer``).
 
 The process dies with the crawl (``PR_SET_PDEATHSIG``): a crawl killed with
 ``kill -9`` leaves an ``.open`` file valid up to its last whole record, sealed at the
@@ -65,7 +66,7 @@ def writer_main(folder: Path, prefix: str, max_size: int, info: list[tuple[str, 
     written, with the error of each that failed; then the totals."""
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the crawl's Ctrl-C is the crawl's to handle
-    writer = WarcWriter(folder, prefix, max_size, info, dedup, host, pid=pid, threaded=False)
+    writer = WarcWriter(folder, prefix, max_size, info, dedup, host, pid=pid)
     while (batch := jobs.get()) != STOP:
         outcomes = writer.write_batch([job for _, job in batch])
         acks = [(token, None if error is None else repr(error))
